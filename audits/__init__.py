@@ -1,0 +1,1 @@
+"""Counterfactual grounding audits for vision-language models (framework-free)."""

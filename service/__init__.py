@@ -1,0 +1,1 @@
+"""Online grounding audit service: model runtime, mirroring, telemetry, HTTP API."""
