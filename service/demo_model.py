@@ -48,6 +48,13 @@ _CORPUS = [
     "<think>The scan appears normal.</think><answer>no</answer>",
     "A B C D E option (A) (B) the answer is",
     "user assistant system image question answer finding opacity mass",
+    # phantom answers on their own, so each is one token at the start of the assistant turn
+    "yes",
+    "no",
+    "left",
+    "right",
+    "xray",
+    "ct",
 ]
 
 
@@ -141,7 +148,9 @@ def save_checkpoint(
     model: Qwen2VLForConditionalGeneration, tokenizer: PreTrainedTokenizerFast, out_dir: Path
 ) -> None:
     model.save_pretrained(out_dir)
-    processor = ImageOnlyQwen2VLProcessor(build_image_processor(), tokenizer, chat_template=CHAT_TEMPLATE)
+    processor = ImageOnlyQwen2VLProcessor(
+        build_image_processor(), tokenizer, chat_template=CHAT_TEMPLATE
+    )
     processor.save_pretrained(out_dir)
     (out_dir / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     _canonicalize_json_files(out_dir)

@@ -1,47 +1,20 @@
-"""Model runtime: any local Hugging Face image-text-to-text checkpoint, batched generate and score."""
+"""Model runtime: a local Hugging Face image-text-to-text checkpoint; batched generate, score."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
-from PIL import Image
-from transformers import AutoConfig, AutoModelForImageTextToText
+from transformers import AutoConfig, AutoModelForImageTextToText, ProcessorMixin
 
+from audits.backend import VLMBackend, VLMInput
 from service.processor import load_image_only_processor
 
+__all__ = ["TransformersRuntime", "VLMBackend", "VLMInput", "chat_prompt"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VLMInput:
-    """One model call: a question with an image, or with none (the no_image condition)."""
-
-    question: str
-    image: Image.Image | None = None
-    prefill: str = ""
-    """Text the assistant turn starts with (e.g. a pre-filled reasoning block)."""
-
-
-class VLMBackend(Protocol):
-    """What the scheduler and the offline runner need from a model."""
-
-    model_name: str
-
-    def generate(
-        self,
-        items: Sequence[VLMInput],
-        *,
-        max_new_tokens: int | None = None,
-        temperature: float = 0.0,
-        seed: int | None = None,
-    ) -> list[str]: ...
-
-    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]: ...
 
 
 def resolve_device(device: str) -> torch.device:
@@ -54,6 +27,20 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def chat_prompt(processor: ProcessorMixin, item: VLMInput) -> str:
+    """The prompt text of one call: a user turn [image?, question], then the assistant prefill.
+
+    Training uses the same function, so a trained model sees exactly what it is served.
+    """
+    content: list[dict[str, str]] = []
+    if item.image is not None:
+        content.append({"type": "image"})
+    content.append({"type": "text", "text": item.question})
+    messages = [{"role": "user", "content": content}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prompt + item.prefill
 
 
 class TransformersRuntime:
@@ -89,15 +76,7 @@ class TransformersRuntime:
         log.info("loaded %s on %s (%s)", model_dir, self.device, self.dtype)
 
     def _prompt(self, item: VLMInput) -> str:
-        content: list[dict[str, str]] = []
-        if item.image is not None:
-            content.append({"type": "image"})
-        content.append({"type": "text", "text": item.question})
-        messages = [{"role": "user", "content": content}]
-        prompt = self.processor.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return prompt + item.prefill
+        return chat_prompt(self.processor, item)
 
     def _encode(self, items: Sequence[VLMInput]) -> dict[str, torch.Tensor]:
         prompts = [self._prompt(item) for item in items]

@@ -1,0 +1,62 @@
+"""API keys (Bearer or X-API-Key, compared in constant time) and the access log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+from fastapi import HTTPException, Request
+from pydantic import SecretStr
+
+access_log = logging.getLogger("grounding.access")
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def key_matches(candidate: str, keys: list[SecretStr]) -> bool:
+    matched = False
+    for key in keys:  # no early exit: the time taken does not tell which key matched
+        matched |= hmac.compare_digest(candidate.encode(), key.get_secret_value().encode())
+    return matched
+
+
+def caller_id(key: str | None) -> str:
+    """A stable, non-reversible label for the caller; the key itself is never logged."""
+    if not key:
+        return "anonymous"
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def require_key(request: Request, keys: list[SecretStr]) -> str:
+    key = presented_key(request)
+    if key is None:
+        raise HTTPException(
+            401,
+            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not key_matches(key, keys):
+        raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+    return caller_id(key)
+
+
+def log_access(who: str, endpoint: str, status: int, request_id: str | None = None) -> None:
+    access_log.info(
+        json.dumps(
+            {
+                "ts": round(time.time(), 3),
+                "who": who,
+                "endpoint": endpoint,
+                "status": status,
+                "request_id": request_id,
+            }
+        )
+    )

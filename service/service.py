@@ -1,0 +1,260 @@
+"""The BentoML service: production /predict with mirrored audits, and the audit API.
+
+Routes are a FastAPI app mounted on the BentoML service (BentoML merges its OpenAPI document
+into /docs.json and keeps /livez, /readyz and /metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import bentoml
+from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from service.auth import log_access, require_key
+from service.core import GroundingCore, InputError, ProductionRequest
+from service.engine import AuditQueueFull, EngineStopped
+from service.http_io import (
+    body_limit,
+    decode_base64,
+    form_to_model,
+    inline_schema,
+    is_json,
+    is_multipart,
+    parse_json_model,
+    read_body_capped,
+    read_multipart,
+)
+from service.imaging import ImageRejected, decode_image
+from service.interfaces import (
+    AuditJSON,
+    AuditReport,
+    ErrorResponse,
+    FeedbackJSON,
+    FeedbackResponse,
+    PredictJSON,
+    PredictResponse,
+    StoredAudit,
+)
+from service.limits import InFlightLimit
+from service.settings import get_settings
+
+log = logging.getLogger(__name__)
+SETTINGS = get_settings()
+
+app = FastAPI(
+    title="Grounding audit service",
+    version="0.1.0",
+    description="Serves a vision-language model and audits whether its answers use the image.",
+)
+app.add_middleware(
+    InFlightLimit,
+    limit=SETTINGS.max_concurrency,
+    paths=("/predict", "/audit"),
+    retry_after_s=1,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 422, 429, 503)
+}
+
+
+def _multipart_schema(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": fields, "required": required}
+
+
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": inline_schema(PredictJSON)},
+            "multipart/form-data": {
+                "schema": _multipart_schema(
+                    {
+                        "image": {"type": "string", "format": "binary"},
+                        "question": {"type": "string"},
+                        "audit": {"type": "boolean"},
+                        "request_id": {"type": "string"},
+                        "options": {"type": "string", "description": "JSON object"},
+                    },
+                    ["image", "question"],
+                )
+            },
+        },
+    }
+}
+AUDIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": inline_schema(AuditJSON)},
+            "multipart/form-data": {
+                "schema": _multipart_schema(
+                    {
+                        "image": {"type": "string", "format": "binary"},
+                        "shuffled_image": {"type": "string", "format": "binary"},
+                        "question": {"type": "string"},
+                        "reference_answer": {"type": "string"},
+                        "options": {"type": "string", "description": "JSON object"},
+                        "mode": {"type": "string", "enum": ["generate", "score", "both"]},
+                        "conditions": {"type": "string", "description": "JSON list"},
+                    },
+                    ["image", "question"],
+                )
+            },
+        },
+    }
+}
+AUTH = {"security": [{"bearer": []}, {"apiKey": []}]}
+
+
+async def _read_input(
+    request: Request, model: type[PredictJSON] | type[AuditJSON], images: int
+) -> tuple[Any, bytes, bytes | None]:
+    """The validated fields, the image bytes and an optional second (shuffled) image."""
+    limit = body_limit(SETTINGS.max_image_bytes, images)
+    if is_json(request):
+        parsed = parse_json_model(await read_body_capped(request, limit), model)
+        image = decode_base64(parsed.image_base64, "image_base64")
+        second = getattr(parsed, "shuffled_image_base64", None)
+        return parsed, image, decode_base64(second, "shuffled_image_base64") if second else None
+    if is_multipart(request):
+        files, fields = await read_multipart(request, limit)
+        if "image" not in files:
+            raise HTTPException(422, "the multipart form needs a file field `image`")
+        fields["image_base64"] = "-"
+        parsed = form_to_model(fields, model, json_fields={"options", "conditions", "audit"})
+        return parsed, files["image"], files.get("shuffled_image")
+    raise HTTPException(
+        415, "send application/json (image_base64) or multipart/form-data (file `image`)"
+    )
+
+
+@bentoml.service(
+    name="grounding_audit",
+    workers=SETTINGS.workers,
+    traffic={"timeout": int(SETTINGS.request_timeout_s) + 5},
+)
+@bentoml.asgi_app(app, path="/")
+class GroundingService:
+    def __init__(self) -> None:
+        self.core = GroundingCore(SETTINGS)
+
+    @bentoml.on_shutdown
+    def drain(self) -> None:
+        dropped = self.core.shutdown()
+        log.info("engine stopped; %d queued audits dropped", dropped)
+
+    def _production_request(self, parsed: Any, image: bytes) -> ProductionRequest:
+        return self.core.build_request(
+            image,
+            parsed.question,
+            options=parsed.options,
+            request_id=getattr(parsed, "request_id", None),
+            audit=getattr(parsed, "audit", None),
+        )
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=ERRORS,
+        openapi_extra=PREDICT_BODY,
+        summary="Answer a question about an image (production path)",
+    )
+    async def predict(self, request: Request, background: BackgroundTasks) -> PredictResponse:
+        if SETTINGS.predict_requires_key:
+            require_key(request, SETTINGS.api_keys)
+        parsed, image, _ = await _read_input(request, PredictJSON, images=1)
+        production = self._production_request(parsed, image)
+        response = await self.core.predict(production)
+        background.add_task(self.core.after_response, production, response)
+        return response
+
+    @app.post(
+        "/audit",
+        response_model=AuditReport,
+        responses=ERRORS,
+        openapi_extra={**AUDIT_BODY, **AUTH},
+        summary="Full counterfactual report for one image and question",
+    )
+    async def audit(self, request: Request) -> AuditReport:
+        who = require_key(request, SETTINGS.api_keys)
+        parsed, image, second = await _read_input(request, AuditJSON, images=2)
+        production = self._production_request(parsed, image)
+        shuffled = decode_image(second, self.core.limits) if second else None
+        report = await self.core.audit(
+            production,
+            mode=parsed.mode,
+            conditions=parsed.conditions,
+            reference=parsed.reference_answer,
+            shuffled_image=shuffled,
+        )
+        log_access(who, "POST /audit", 200, production.request_id)
+        return report
+
+    @app.get(
+        "/audits/{request_id}",
+        response_model=StoredAudit,
+        responses=ERRORS,
+        openapi_extra=AUTH,
+        summary="The stored audit record of a mirrored request",
+    )
+    async def get_audit(self, request: Request, request_id: str) -> StoredAudit:
+        who = require_key(request, SETTINGS.api_keys)
+        record = await self.core.store.get(request_id)
+        log_access(who, "GET /audits/{id}", 200 if record else 404, request_id)
+        if record is None:
+            raise HTTPException(404, f"no audit record for request {request_id} (or it expired)")
+        return StoredAudit(request_id=request_id, record=record)
+
+    @app.post(
+        "/feedback",
+        response_model=FeedbackResponse,
+        responses=ERRORS,
+        openapi_extra=AUTH,
+        summary="Attach a reference answer to a past request",
+    )
+    async def feedback(self, request: Request) -> FeedbackResponse:
+        who = require_key(request, SETTINGS.api_keys)
+        parsed = parse_json_model(await read_body_capped(request, 64 * 1024), FeedbackJSON)
+        if len(parsed.reference_answer) > SETTINGS.max_answer_chars:
+            raise HTTPException(
+                422, f"reference_answer is longer than {SETTINGS.max_answer_chars} characters"
+            )
+        correct = await self.core.store.add_feedback(parsed.request_id, parsed.reference_answer)
+        log_access(who, "POST /feedback", 200 if correct is not None else 404, parsed.request_id)
+        if correct is None:
+            raise HTTPException(404, f"no audit record for request {parsed.request_id}")
+        return FeedbackResponse(request_id=parsed.request_id, correct=correct)
+
+    @app.get("/stats", summary="Rolling grounding figures, drift state and counts")
+    async def stats(self) -> dict[str, Any]:
+        return await self.core.stats()
+
+
+@app.exception_handler(ImageRejected)
+async def _image_rejected(_: Request, exc: ImageRejected) -> JSONResponse:
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+
+
+@app.exception_handler(InputError)
+async def _input_error(_: Request, exc: InputError) -> JSONResponse:
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+
+
+@app.exception_handler(AuditQueueFull)
+@app.exception_handler(EngineStopped)
+async def _busy(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+
+@app.exception_handler(asyncio.TimeoutError)
+async def _timeout(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "the model did not answer in time; retry later"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )

@@ -1,0 +1,97 @@
+"""All service settings in one place; each can be set as an environment variable GROUNDING_*."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from audits.types import COUNTERFACTUALS, Condition
+
+ReferenceModel = Literal["grounded", "text_only", "random"]
+AuditMode = Literal["generate", "score", "both"]
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "grounding-audit"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GROUNDING_", env_file=None, extra="ignore")
+
+    model_path: Path | None = Field(
+        None, description="Local checkpoint folder; unset serves the built-in reference model"
+    )
+    reference_model: ReferenceModel = Field(
+        "grounded", description="Built-in model when model_path is unset"
+    )
+    model_name: str | None = Field(None, description="Label in metrics and records")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Built models, data")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_new_tokens: int = Field(32, ge=1, le=4096)
+
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_question_chars: int = Field(4000, ge=1)
+    max_answer_chars: int = Field(2000, ge=1)
+
+    sample_rate: float = Field(0.1, ge=0.0, le=1.0, description="Share of requests mirrored")
+    audit_mode: AuditMode = "both"
+    audit_conditions: Annotated[list[Condition], NoDecode] = Field(
+        default_factory=lambda: list(COUNTERFACTUALS)
+    )
+    audit_queue_size: int = Field(256, ge=1)
+    max_batch_size: int = Field(8, ge=1)
+    shuffle_pool_size: int = Field(256, ge=2)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_stream_maxlen: int = Field(100_000, ge=1)
+    record_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    sink_buffer_size: int = Field(10_000, ge=1)
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr("local-dev-key")]
+    )
+    predict_requires_key: bool = False
+    hmac_secret: SecretStr = SecretStr("local-dev-hmac-secret")
+    retain_text: bool = Field(False, description="Keep question/answer text in Redis records")
+
+    workers: int = Field(1, ge=1)
+    max_concurrency: int = Field(64, ge=1)
+    request_timeout_s: float = Field(60.0, gt=0)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+
+    drift_min_audits: int = Field(100, ge=1)
+    drift_windows_s: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [900, 3600, 86400]
+    )
+
+    @field_validator("audit_conditions", mode="before")
+    @classmethod
+    def _split_conditions(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("drift_windows_s", mode="before")
+    @classmethod
+    def _split_windows(cls, value: object) -> object:
+        return _split_csv(value)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
