@@ -187,7 +187,8 @@ _PERCEPTION = re.compile(
     re.IGNORECASE,
 )
 _DESCRIPTIVE = re.compile(
-    r"\b(?:is|are|appears?|looks?|seems?|remains?)\b|\b(?:with|without)\b", re.IGNORECASE
+    r"\b(?:is|are|appears?|looks?|seems?|remains?|has|have|contains?)\b|\b(?:with|without)\b",
+    re.IGNORECASE,
 )
 _DEFINITE_ANATOMY = re.compile(
     r"\b(?:the|this|both|left|right|bilateral)\s+(?:[\w\-]+\s+){0,2}$", re.IGNORECASE
@@ -226,7 +227,8 @@ _GENERIC = re.compile(
     r"is\s+caused\s+by|are\s+caused\s+by|caused\s+by|treated|treatment|therapy|"
     r"associated\s+with|risk\s+factors?|most\s+common|is\s+a\s+common|is\s+a\s+type\s+of|"
     r"is\s+a\s+condition|characterized\s+by|known\s+as|patients\s+with|people\s+with|"
-    r"in\s+patients|in\s+adults|in\s+children|incidence|prevalence|prognosis|diagnosed\s+by|"
+    r"patients|people|individuals|adults|children|incidence|prevalence|prognosis|diagnosed\s+by|"
+    r"(?:is|are)\s+(?:more\s+|less\s+|very\s+|most\s+)?(?:common|rare|frequent|uncommon)|"
     r"(?:can|could|would|may|might|will)\s+(?:be\s+)?(?:seen|visible|shown|show|reveal|"
     r"demonstrate|appear|visualized|identified|look|detected)|helps?\s+to|is\s+used|"
     r"are\s+used|useful|best\s+(?:test|modality|imaging)|modality\s+of\s+choice)\b",
@@ -237,7 +239,7 @@ _META_QUESTION = re.compile(
     r"\bthe\s+(?:options|choices)\s+(?:are|include)\b",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?;][\"')\]])\s+|(?<=[.!?;])\s+|\n+")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

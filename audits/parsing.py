@@ -52,7 +52,7 @@ _ANSWER_LINE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _ANSWER_PHRASE = re.compile(
-    r"\b(?:final\s+|correct\s+|best\s+)?answer\s+(?:is|would\s+be|will\s+be)\s*:?\s*"
+    r"\b(?:the\s+)?(?:final\s+|correct\s+|best\s+)?answer\s+(?:is|would\s+be|will\s+be)\s*:?\s*"
     r"(?P<ans>[^\n]+?)\s*(?:[.!;](?:\s|$)|\n|$)",
     re.IGNORECASE,
 )
@@ -157,8 +157,7 @@ def _answer_phrase(text: str, start: int, end: int) -> tuple[str, int] | None:
     for m in _ANSWER_PHRASE.finditer(text, start, end):
         ans = _strip_tags(m.group("ans"))
         if ans:
-            sentence_start = max(text.rfind(c, start, m.start()) for c in ".!?\n") + 1
-            found = (ans, max(start, sentence_start))
+            found = (ans, m.start())
     return found
 
 
@@ -179,6 +178,9 @@ def _parse(text: str | None) -> _Parse:
             start, end = 0, len(text)
         if answer_at is not None and start <= answer_at < end:
             end = answer_at
+        first_block = _ANSWER_OPEN.search(text, start, end)
+        if first_block is not None:
+            end = first_block.start()
         start, end = _trimmed(text, start, end)
         return _Parse(ParsedOutput(text[start:end], answer, source), start)
 

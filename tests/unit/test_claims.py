@@ -63,11 +63,44 @@ LABELLED: list[tuple[str, bool]] = [
     ("Let me think about this step by step.", False),
     ("Therefore, the answer is B.", False),
     ("The heart pumps blood to the rest of the body.", False),
+    # Written as a held-out check after the sentences above were passing; the detector got
+    # 28 of these 30 right before "has" became a descriptive verb and "are common in" generic.
+    ("In the provided radiograph, the left hemidiaphragm is elevated.", True),
+    ("The liver has a heterogeneous echotexture on ultrasound.", True),
+    ("There's a small hypodense area in the spleen.", True),
+    ("Multiple lytic lesions are noted in the skull.", True),
+    ("The findings suggest a right-sided pneumothorax.", True),
+    ("Both lungs appear hyperinflated with flattened diaphragms.", True),
+    ("The ventricles are dilated, suggesting hydrocephalus.", True),
+    ("This appears to be a PA chest radiograph.", True),
+    ("The tissue section shows glands lined by dysplastic epithelium.", True),
+    ("No acute fracture or dislocation is identified.", True),
+    ("The cardiac silhouette is within normal limits.", True),
+    ("A 2.5 cm mass is present in the right kidney.", True),
+    ("The brain parenchyma looks unremarkable.", True),
+    ("There may be a subtle opacity at the left base.", True),
+    ("The aorta is calcified.", True),
+    ("I am unable to analyze images directly.", False),
+    ("Since the image is not available, I will rely on typical findings.", False),
+    ("Hydronephrosis is often caused by ureteral obstruction.", False),
+    ("Ultrasound is useful to evaluate gallbladder stones.", False),
+    ("Patients with emphysema have hyperinflated lungs.", False),
+    ("The differential diagnosis includes infection and malignancy.", False),
+    ("To answer this, we need to assess the heart size.", False),
+    ("The answer is no.", False),
+    ("Fractures of the femur are common in elderly patients.", False),
+    ("Lung nodules may appear as round opacities on chest films.", False),
+    ("The options are A, B, C and D.", False),
+    ("I'm sorry, but I can't view the attached image.", False),
+    ("Edema can be seen in heart failure.", False),
+    ("Consider the clinical context.", False),
+    ("Let's analyze the question carefully.", False),
 ]
 
-# The set is the detector's specification; every sentence above passes today. The floors leave
-# room for one miss each way on this 44-sentence set (about 0.95) while still failing on any
-# systematic regression (a whole class of hedges or negations going wrong costs several).
+# The set is the detector's specification and every sentence passes today, but lexicon rules are
+# brittle: the floors leave room for a few misses each way on these 74 sentences (about 45
+# claims, so 0.9 recall allows 4 misses), and still fail on a systematic regression such as a
+# whole class of negations, hedges or general-knowledge sentences going wrong.
 PRECISION_FLOOR = 0.9
 RECALL_FLOOR = 0.9
 
@@ -87,6 +120,81 @@ def test_labelled_set_precision_and_recall() -> None:
     recall = tp / (tp + fn)
     print(f"claim detector on {len(LABELLED)} sentences: precision={precision:.3f} "
           f"recall={recall:.3f} errors={errors}")
-    assert len(LABELLED) >= 40
+    assert len(LABELLED) >= 70
     assert precision >= PRECISION_FLOOR
     assert recall >= RECALL_FLOOR
+
+
+def test_spans_index_the_input_and_skip_non_claims() -> None:
+    text = (
+        "Let me look carefully.  The CT shows a 2 cm hypodense lesion in the liver.\n"
+        "Hepatic cysts are usually benign. No ascites is seen; the spleen is normal."
+    )
+    spans = detect_visual_claims(text)
+    assert [s.text for s in spans] == [
+        "The CT shows a 2 cm hypodense lesion in the liver.",
+        "No ascites is seen;",
+        "the spleen is normal.",
+    ]
+    for span in spans:
+        assert text[span.start : span.end] == span.text
+    assert spans[0].category == "finding"
+    assert spans[0].trigger == "lesion"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "category", "trigger"),
+    [
+        ("The lesion is hyperdense on this image.", "finding", "lesion"),
+        ("The region appears hyperdense.", "density", "hyperdense"),
+        ("This is a lateral chest radiograph.", "location", "lateral"),
+        ("This is an MRI of the brain.", "anatomy", "brain"),
+        ("The image is a sagittal MRI.", "modality", "sagittal"),
+        ("It measures 4 mm on the image.", "size_shape", "4 mm"),
+    ],
+)
+def test_category_and_trigger(sentence: str, category: str, trigger: str) -> None:
+    assert classify_sentence(sentence) == (category, trigger)
+
+
+def test_hedge_then_contrast_keeps_only_the_claim_after_but() -> None:
+    assert classify_sentence("I cannot see the image, so I cannot comment on the effusion.") is None
+    assert classify_sentence("I can't view the scan; however, an effusion is likely.") is None
+    assert classify_sentence("I can't view the scan well, but an effusion is seen.") is not None
+
+
+def test_split_sentences_keeps_decimals_and_trims() -> None:
+    text = "  A 3.5 cm mass.  Next line!\n\nLast one?"
+    parts = [text[a:b] for a, b in split_sentences(text)]
+    assert parts == ["A 3.5 cm mass.", "Next line!", "Last one?"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n", "...", "?"])
+def test_empty_like_texts_have_no_claims(text: str) -> None:
+    assert detect_visual_claims(text) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "answer", "expected"),
+    [
+        ("<think>This is not a CT, it is a chest X-ray.</think><answer>yes</answer>", "yes", True),
+        ("<think>The liver cannot be assessed on this image.</think><answer>B</answer>", "B", True),
+        ("The image does not show the brain, it is a knee radiograph. Answer: no", "no", True),
+        ("Wrong modality for this question. Answer: A", "A", True),
+        ("The scan appears to be an MRI rather than a CT. Answer: yes", "yes", True),
+        # the reasoning doubts the image but the answer is non-committal or unparsed
+        ("<think>This is not a CT.</think><answer>cannot determine</answer>", "cannot determine",
+         False),
+        ("This is not a CT.", "<unparsed>", False),
+        ("<think>Not assessable on this view.</think><answer>Unknown</answer>", "unknown", False),
+        # confident answer, but the reasoning has no mismatch statement
+        ("<think>The CT shows a hypodense liver lesion.</think><answer>yes</answer>", "yes",
+         False),
+        ("<think>No effusion is seen on the image.</think><answer>no</answer>", "no", False),
+        # a meta hedge about not seeing the image is not a modality complaint
+        ("<think>I cannot see the image.</think><answer>yes</answer>", "yes", False),
+        ("", "yes", False),
+    ],
+)
+def test_is_modality_skeptic(output: str, answer: str, expected: bool) -> None:
+    assert is_modality_skeptic(output, answer) is expected

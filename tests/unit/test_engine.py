@@ -1,0 +1,104 @@
+"""Production has strict priority over audits; overflow drops audits and counts them."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+from audits.backend import VLMInput
+from service.engine import AuditTask, InferenceEngine
+
+
+class BlockingAuditBackend:
+    """Production calls answer at once; audit calls (question 'audit') block until released."""
+
+    model_name = "double"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.audit_started = threading.Event()
+        self.calls: list[str] = []
+
+    def generate(self, items: Sequence[VLMInput], **_: object) -> list[str]:
+        if items and items[0].question == "audit":
+            self.audit_started.set()
+            self.release.wait(timeout=30)
+            self.calls.append("audit")
+            return ["yes"] * len(items)
+        self.calls.append("production")
+        return [f"answer to {item.question}" for item in items]
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        return [0.0] * len(items)
+
+
+def _audit_task(done: list[str], name: str) -> AuditTask:
+    def steps() -> Iterator:
+        yield lambda backend: backend.generate([VLMInput("audit")])
+
+    return AuditTask(steps=steps(), on_done=lambda error: done.append(f"{name}:{error is None}"))
+
+
+def test_production_completes_while_100_audits_wait_and_overflow_is_counted() -> None:
+    backend = BlockingAuditBackend()
+    dropped: Counter[str] = Counter()
+    engine = InferenceEngine(
+        backend, audit_queue_size=100, on_audit_dropped=lambda reason: dropped.update([reason])
+    )
+    engine.start()
+    done: list[str] = []
+    try:
+        for index in range(101):  # the first one runs (and blocks), 100 wait
+            engine.submit_audit(_audit_task(done, f"a{index}"))
+            if index == 0:
+                assert backend.audit_started.wait(5)
+        assert engine.audit_queue_depth == 100
+        for index in range(101, 106):  # 5 more while the queue is full: the 5 oldest go
+            engine.submit_audit(_audit_task(done, f"a{index}"))
+        assert dropped["queue_full"] == 5
+        assert engine.audit_queue_depth == 100
+
+        production = engine.submit_production(VLMInput("q1"))
+        backend.release.set()
+        assert production.result(timeout=10) == "answer to q1"
+        assert backend.calls[:2] == ["audit", "production"], "production jumps the audit queue"
+    finally:
+        backend.release.set()
+        engine.stop(grace_s=20)
+    finished_ok = [entry for entry in done if entry.endswith(":True")]
+    assert len(done) == 106, "every audit either ran or was dropped with a reason"
+    assert len(finished_ok) == 101
+    assert dropped["queue_full"] == 5 and dropped["shutdown"] == 0
+
+
+def test_waiting_production_goes_before_queued_audits() -> None:
+    backend = BlockingAuditBackend()
+    engine = InferenceEngine(backend, audit_queue_size=10)
+    engine.start()
+    done: list[str] = []
+    try:
+        engine.submit_audit(_audit_task(done, "first"))
+        assert backend.audit_started.wait(5)
+        engine.submit_audit(_audit_task(done, "second"))
+        production = engine.submit_production(VLMInput("urgent"))
+        backend.release.set()
+        assert production.result(timeout=10) == "answer to urgent"
+    finally:
+        engine.stop(grace_s=5)
+    first_production = backend.calls.index("production")
+    assert backend.calls[:first_production] == ["audit"], backend.calls
+
+
+def test_stop_counts_unfinished_audits_as_shutdown() -> None:
+    backend = BlockingAuditBackend()
+    dropped: Counter[str] = Counter()
+    engine = InferenceEngine(backend, on_audit_dropped=lambda r: dropped.update([r]))
+    engine.start()
+    done: list[str] = []
+    for index in range(4):
+        engine.submit_audit(_audit_task(done, f"a{index}"))
+    assert backend.audit_started.wait(5)
+    threading.Timer(0.5, backend.release.set).start()
+    assert engine.stop(grace_s=0.1) == 3
+    assert dropped["shutdown"] == 3

@@ -1,0 +1,285 @@
+"""Per-item flags on hand-computed cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from audits.flags import (
+    DEFAULT_DELTA_LOGP_THRESHOLD,
+    AnswerFlipCheck,
+    FlagContext,
+    compute_flags,
+    flags_to_record_fields,
+)
+from audits.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
+
+R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
+OPTIONS = {"A": "Pleural effusion", "B": "Pneumothorax", "C": "Normal"}
+CLAIMING = "<think>The chest X-ray shows a large left pleural effusion.</think><answer>{}</answer>"
+PLAIN = "<think>Let me think about the question.</think><answer>{}</answer>"
+
+
+def gen(condition: Condition, output: str | None) -> ConditionOutcome:
+    return ConditionOutcome(condition=condition, output=output)
+
+
+def skipped(condition: Condition, reason: str) -> ConditionOutcome:
+    return ConditionOutcome(condition=condition, skipped=True, skip_reason=reason)
+
+
+def by_name(checks: list[CheckResult]) -> dict[str, CheckResult]:
+    return {c.name: c for c in checks}
+
+
+def test_grounded_model_flips_and_has_no_hvr() -> None:
+    flags = compute_flags(
+        {
+            R: gen(R, CLAIMING.format("Yes")),
+            S: gen(S, PLAIN.format("No")),
+            B: gen(B, PLAIN.format("no")),
+            N: gen(N, PLAIN.format("Yes, there is")),
+        },
+        reference="yes",
+    )
+    assert flags.answers == {R: "yes", S: "no", B: "no", N: "yes"}
+    assert flags.flips == {S: True, B: True, N: False}
+    assert flags.image_invariant is False
+    assert flags.visual_claim is True
+    assert flags.hvr is False
+    assert flags.correct == {R: True, S: False, B: False, N: True}
+    assert flags.skipped == {}
+    checks = by_name(flags.checks)
+    assert checks["flip_shuffled"].flagged and checks["flip_shuffled"].score == 1.0
+    assert checks["flip_shuffled"].meta == {"answer_real": "yes", "answer": "no"}
+    assert not checks["flip_no_image"].flagged
+    assert not checks["hvr"].flagged
+    assert set(checks) == {
+        "flip_shuffled", "flip_blank", "flip_no_image",
+        "delta_logp_shuffled", "delta_logp_blank", "delta_logp_no_image",
+        "visual_claim", "image_invariant", "hvr", "modality_skeptic",
+    }  # fmt: skip
+
+
+def test_invariant_answers_with_visual_claims_are_hvr() -> None:
+    flags = compute_flags(
+        {
+            R: gen(R, CLAIMING.format("(A)")),
+            S: gen(S, PLAIN.format("A")),
+            B: gen(B, "Answer: pleural effusion"),
+        },
+        options=OPTIONS,
+        reference="Pleural effusion",
+    )
+    assert flags.answers == {R: "A", S: "A", B: "A"}
+    assert flags.flips == {S: False, B: False}
+    assert N not in flags.flips
+    assert flags.image_invariant is True
+    assert flags.hvr is True
+    assert flags.correct == {R: True, S: True, B: True}
+    span = flags.claim_spans[0]
+    raw = CLAIMING.format("(A)")
+    assert raw[span.start : span.end] == span.text == (
+        "The chest X-ray shows a large left pleural effusion."
+    )
+    assert by_name(flags.checks)["hvr"].flagged
+
+
+def test_invariant_without_claims_is_not_hvr() -> None:
+    flags = compute_flags({R: gen(R, PLAIN.format("no")), S: gen(S, PLAIN.format("no"))})
+    assert flags.image_invariant is True
+    assert flags.visual_claim is False
+    assert flags.claim_spans == []
+    assert flags.hvr is False
+
+
+def test_skipped_shuffled_never_flips_and_is_reported() -> None:
+    flags = compute_flags(
+        {
+            R: gen(R, CLAIMING.format("yes")),
+            S: skipped(S, "empty shuffle pool"),
+            B: gen(B, PLAIN.format("yes")),
+        }
+    )
+    assert flags.skipped == {S: "empty shuffle pool"}
+    assert flags.flips == {B: False}
+    assert S not in flags.answers
+    assert flags.image_invariant is True
+    assert flags.hvr is True
+    check = by_name(flags.checks)["flip_shuffled"]
+    assert not check.flagged
+    assert check.score is None
+    assert check.meta["skipped"] == "empty shuffle pool"
+    fields = flags_to_record_fields(flags)
+    assert fields["flip_shuffled"] == ""
+    assert fields["flip_blank"] == 0
+    assert fields["flip_no_image"] == ""
+
+
+def test_only_skipped_counterfactuals_leave_invariance_unknown() -> None:
+    flags = compute_flags(
+        {R: gen(R, CLAIMING.format("yes")), S: skipped(S, "pool empty"), B: skipped(B, "error")}
+    )
+    assert flags.flips == {}
+    assert flags.image_invariant is None
+    assert flags.hvr is None
+    assert flags.visual_claim is True
+    fields = flags_to_record_fields(flags)
+    assert fields["image_invariant"] == ""
+    assert fields["hvr"] == ""
+    assert fields["visual_claims"] == 1
+
+
+def test_unparsed_real_answer() -> None:
+    long_text = (
+        "The image shows the chest with findings in the lower zones that are hard to "
+        "characterize further without a comparison study."
+    )
+    flags = compute_flags(
+        {R: gen(R, long_text), S: gen(S, long_text + " More."), B: gen(B, "Answer: yes")}
+    )
+    assert flags.answers[R] == UNPARSED
+    # two unparsed outputs are the same class; unparsed vs an answer is a flip
+    assert flags.flips == {S: False, B: True}
+    assert flags.image_invariant is False
+
+
+def test_score_mode_argmax_and_delta_logp() -> None:
+    flags = compute_flags(
+        {
+            R: ConditionOutcome(condition=R, option_logps={"A": -0.1, "B": -2.5, "C": -4.0}),
+            S: ConditionOutcome(condition=S, option_logps={"A": -1.6, "B": -0.3, "C": -4.0}),
+            B: ConditionOutcome(condition=B, option_logps={"a": -0.4, "b": -1.9, "c": -3.0}),
+            N: ConditionOutcome(condition=N, option_logps={"A": -0.5, "B": -0.5, "C": -9.0}),
+        },
+        options=OPTIONS,
+        reference="(A)",
+    )
+    assert flags.answers == {R: "A", S: "B", B: "A", N: "A"}  # the tie on N goes to A
+    assert flags.flips == {S: True, B: False, N: False}
+    assert flags.delta_logp[S] == pytest.approx(1.5)
+    assert flags.delta_logp[B] == pytest.approx(0.3)
+    assert flags.delta_logp[N] == pytest.approx(0.4)
+    checks = by_name(flags.checks)
+    assert not checks["delta_logp_shuffled"].flagged
+    assert checks["delta_logp_blank"].flagged
+    assert checks["delta_logp_blank"].threshold == DEFAULT_DELTA_LOGP_THRESHOLD
+    assert flags.correct == {R: True, S: False, B: True, N: True}
+    assert flags.visual_claim is False
+    assert flags.modality_skeptic is False
+
+
+def test_score_only_open_question_has_only_delta_logp() -> None:
+    flags = compute_flags(
+        {
+            R: ConditionOutcome(condition=R, logp=-1.0),
+            S: ConditionOutcome(condition=S, logp=-4.5),
+            B: ConditionOutcome(condition=B, logp=-1.2),
+            N: skipped(N, "not requested"),
+        },
+        reference="effusion",
+    )
+    assert flags.answers == {}
+    assert flags.flips == {}
+    assert flags.image_invariant is None
+    assert flags.correct == {}
+    assert flags.delta_logp == {S: pytest.approx(3.5), B: pytest.approx(0.2)}
+    fields = flags_to_record_fields(flags)
+    assert fields["delta_logp_shuffled"] == pytest.approx(3.5)
+    assert fields["delta_logp_no_image"] == ""
+    assert fields["flip_shuffled"] == ""
+    checks = by_name(flags.checks)
+    assert checks["delta_logp_blank"].flagged
+    assert not checks["delta_logp_shuffled"].flagged
+    assert not checks["delta_logp_no_image"].flagged
+    assert checks["delta_logp_no_image"].score is None
+
+
+def test_negative_delta_logp_is_flagged() -> None:
+    flags = compute_flags(
+        {R: ConditionOutcome(condition=R, logp=-3.0), N: ConditionOutcome(condition=N, logp=-1.0)}
+    )
+    assert flags.delta_logp == {N: pytest.approx(-2.0)}
+    assert by_name(flags.checks)["delta_logp_no_image"].flagged
+
+
+def test_modality_skeptic_with_confident_answer() -> None:
+    output = "<think>This is not a CT, it is a chest radiograph.</think><answer>Yes</answer>"
+    flags = compute_flags({R: gen(R, output), S: gen(S, output)})
+    assert flags.modality_skeptic is True
+    assert by_name(flags.checks)["modality_skeptic"].flagged
+    assert flags_to_record_fields(flags)["modality_skeptic"] == 1
+
+
+def test_modality_skeptic_needs_a_committed_answer() -> None:
+    output = "<think>This is not a CT.</think><answer>cannot be determined</answer>"
+    assert compute_flags({R: gen(R, output)}).modality_skeptic is False
+
+
+def test_f1_threshold_applies_to_flips_and_correctness() -> None:
+    outcomes = {R: gen(R, "left upper lobe"), S: gen(S, "left lower lobe")}
+    strict = compute_flags(outcomes, reference="the left lower lobe")
+    loose = compute_flags(outcomes, reference="the left lower lobe", f1_threshold=0.6)
+    assert strict.flips == {S: True}
+    assert strict.correct == {R: False, S: True}
+    assert loose.flips == {S: False}
+    assert loose.correct == {R: True, S: True}
+
+
+def test_empty_reference_gives_no_correctness() -> None:
+    assert compute_flags({R: gen(R, "yes")}, reference="  ").correct is None
+    assert compute_flags({R: gen(R, "yes")}).correct is None
+
+
+def test_skipped_real_condition() -> None:
+    flags = compute_flags({R: skipped(R, "error"), S: gen(S, "yes")})
+    assert flags.skipped == {R: "error"}
+    assert flags.flips == {}
+    assert flags.claim_spans == []
+    assert flags.image_invariant is None
+
+
+def test_custom_detector_and_extra_check() -> None:
+    class EveryWord:
+        def detect(self, text: str) -> list[ClaimSpan]:
+            return [ClaimSpan(start=0, end=len(text), text=text, category="x", trigger="x")]
+
+    class AlwaysFlag:
+        name = "always"
+
+        def check(self, ctx: FlagContext) -> CheckResult:
+            return CheckResult(name=self.name, flagged=True, meta={"n": len(ctx.answers)})
+
+    output = PLAIN.format("yes")
+    flags = compute_flags(
+        {R: gen(R, output), S: gen(S, "yes")},
+        claim_detector=EveryWord(),
+        checks=[AnswerFlipCheck(S), AlwaysFlag()],
+    )
+    span = flags.claim_spans[0]
+    assert output[span.start : span.end] == "Let me think about the question."
+    assert flags.hvr is True
+    assert [c.name for c in flags.checks] == ["flip_shuffled", "always"]
+    assert flags.checks[1].meta == {"n": 2}
+
+
+def test_record_fields_schema() -> None:
+    flags = compute_flags(
+        {
+            R: ConditionOutcome(condition=R, output=CLAIMING.format("yes"), logp=-0.2),
+            S: ConditionOutcome(condition=S, output=PLAIN.format("no"), logp=-2.2),
+            B: ConditionOutcome(condition=B, output=PLAIN.format("yes"), logp=-0.7),
+            N: ConditionOutcome(condition=N, output=PLAIN.format("yes"), logp=-0.4),
+        }
+    )
+    assert flags_to_record_fields(flags) == {
+        "flip_shuffled": 1,
+        "flip_blank": 0,
+        "flip_no_image": 0,
+        "delta_logp_shuffled": pytest.approx(2.0),
+        "delta_logp_blank": pytest.approx(0.5),
+        "delta_logp_no_image": pytest.approx(0.2),
+        "visual_claims": 1,
+        "hvr": 0,
+        "modality_skeptic": 0,
+        "image_invariant": 0,
+    }

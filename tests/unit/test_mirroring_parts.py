@@ -1,0 +1,75 @@
+"""Sampling, the shuffle pool, image ids and the counterfactual builders."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from audits.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
+from service.identity import image_id, sample_decision
+from service.shuffle_pool import ShufflePool
+from tests.support.images import noise_image, png_bytes
+
+
+def test_sampling_is_deterministic_per_request_id() -> None:
+    ids = [uuid.uuid4().hex for _ in range(200)]
+    assert [sample_decision(i, 0.3) for i in ids] == [sample_decision(i, 0.3) for i in ids]
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.1, 0.5, 0.9])
+def test_sampled_share_is_within_two_points_of_the_rate(rate: float) -> None:
+    ids = [f"req-{n}" for n in range(10_000)]
+    share = sum(sample_decision(i, rate) for i in ids) / len(ids)
+    assert abs(share - rate) <= 0.02
+
+
+def test_rate_bounds() -> None:
+    assert not any(sample_decision(f"r{n}", 0.0) for n in range(500))
+    assert all(sample_decision(f"r{n}", 1.0) for n in range(500))
+
+
+def test_blank_has_the_real_images_size_and_is_uniform_gray() -> None:
+    image = noise_image(0, (123, 45))
+    blank = blank_like(image)
+    assert blank.size == (123, 45)
+    assert blank.mode == "RGB"
+    assert set(blank.getdata()) == {BLANK_RGB}
+
+
+def test_shuffle_pool_never_returns_the_requests_own_image() -> None:
+    pool = ShufflePool(capacity=8, seed=1)
+    assert pool.draw("a") is None
+    pool.add("a", noise_image(1))
+    assert pool.draw("a") is None, "only the request's own image: shuffled must be skipped"
+    pool.add("b", noise_image(2))
+    for _ in range(50):
+        drawn = pool.draw("a")
+        assert drawn is not None and drawn[0] == "b"
+
+
+def test_shuffle_pool_is_bounded() -> None:
+    pool = ShufflePool(capacity=3)
+    for index in range(10):
+        pool.add(f"id{index}", noise_image(index, (8, 8)))
+    assert len(pool) == 3
+    drawn = {pool.draw("none")[0] for _ in range(60)}  # type: ignore[index]
+    assert drawn <= {"id7", "id8", "id9"}
+
+
+def test_image_id_is_keyed() -> None:
+    data = png_bytes(5)
+    assert image_id(data, "secret-a") == image_id(data, "secret-a")
+    assert image_id(data, "secret-a") != image_id(data, "secret-b")
+    import hashlib
+
+    assert image_id(data, "secret-a") != hashlib.sha256(data).hexdigest()
+
+
+def test_derangement_never_pairs_an_item_with_its_own_or_an_identical_image() -> None:
+    keys = ["x", "y", "z", "x", "w", "y"]
+    partners = seeded_derangement(keys, seed=7)
+    assert all(keys[i] != keys[p] for i, p in enumerate(partners))
+    assert partners == seeded_derangement(keys, seed=7)
+    with pytest.raises(ValueError):
+        seeded_derangement(["same", "same"], seed=0)

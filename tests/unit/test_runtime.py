@@ -1,0 +1,76 @@
+"""The transformers runtime on a real checkpoint folder written by the project's builder."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import pytest
+
+from audits.backend import VLMInput
+from audits.counterfactuals import blank_like
+from service.demo_model import write_demo_checkpoint
+from service.runtime import TransformersRuntime
+from tests.support.images import noise_image
+
+
+@pytest.fixture(scope="module")
+def runtime(demo_model_dir: Path) -> TransformersRuntime:
+    return TransformersRuntime(demo_model_dir, max_new_tokens=12)
+
+
+def _items() -> list[VLMInput]:
+    image = noise_image(1)
+    return [
+        VLMInput("Is there a lesion?", image),
+        VLMInput("Is there a lesion?", noise_image(2, (80, 60))),
+        VLMInput("Is there a lesion?", blank_like(image)),
+        VLMInput("Is there a lesion?", None),
+    ]
+
+
+def test_generation_is_deterministic(runtime: TransformersRuntime) -> None:
+    items = _items()
+    assert runtime.generate(items) == runtime.generate(items)
+
+
+def test_batched_outputs_equal_one_by_one(runtime: TransformersRuntime) -> None:
+    items = _items()
+    batched = runtime.generate(items)
+    single = [runtime.generate([item])[0] for item in items]
+    assert batched == single
+    assert len(set(batched)) > 1, "different images should give different outputs"
+
+
+def test_score_is_finite_and_prefers_the_greedy_answer(runtime: TransformersRuntime) -> None:
+    items = _items()
+    greedy = runtime.generate(items[:1])[0]
+    n_tokens = len(runtime.tokenizer(greedy, add_special_tokens=False)["input_ids"])
+    unrelated_ids = runtime.tokenizer("zebra crossing the river", add_special_tokens=False)
+    unrelated = runtime.tokenizer.decode((unrelated_ids["input_ids"] * n_tokens)[:n_tokens])
+    own, other = runtime.score([items[0], items[0]], [greedy, unrelated])
+    assert math.isfinite(own) and math.isfinite(other)
+    assert own > other
+
+
+def test_batched_scores_equal_one_by_one(runtime: TransformersRuntime) -> None:
+    items = _items()
+    answers = ["yes", "no", "left", "the right side"]
+    batched = runtime.score(items, answers)
+    single = [runtime.score([i], [a])[0] for i, a in zip(items, answers, strict=True)]
+    assert batched == pytest.approx(single, abs=1e-3)
+
+
+def test_same_seed_gives_byte_identical_checkpoint(tmp_path: Path) -> None:
+    def digest(folder: Path) -> dict[str, str]:
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+        }
+
+    first = digest(write_demo_checkpoint(tmp_path / "a", seed=3))
+    second = digest(write_demo_checkpoint(tmp_path / "b", seed=3))
+    other = digest(write_demo_checkpoint(tmp_path / "c", seed=4))
+    assert first == second
+    assert "model.safetensors" in first and "chat_template.jinja" in first
+    assert first["model.safetensors"] != other["model.safetensors"]
