@@ -145,12 +145,20 @@ def _decode_bytes(value: Any) -> bytes | None:
         return bytes(value)
     if isinstance(value, list) and all(isinstance(v, int) for v in value):
         return bytes(value)
-    if isinstance(value, str) and len(value) > 64:
+    if isinstance(value, str) and len(value) >= 16:
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             return None
     return None
+
+
+def _is_image(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)):
+            return True
+    except (UnidentifiedImageError, OSError):
+        return False
 
 
 def _image_extension(data: bytes, where: str) -> str:
@@ -189,9 +197,10 @@ def _materialize_image(
         if data is None and value.get("path"):
             return str(_resolve_path(str(value["path"]), search))
     elif isinstance(value, str):
-        data = None if len(value) < 512 else _decode_bytes(value)
-        if data is None:
-            return str(_resolve_path(value, search))
+        path = _resolve_path(value, search)
+        data = None if path.exists() else _decode_bytes(value)
+        if data is None or not _is_image(data):
+            return str(path)
     else:
         data = _decode_bytes(value)
     if data is None:

@@ -177,9 +177,7 @@ class InferenceEngine:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while self._running and not (
-                    self._production or self._interactive or self._audits
-                ):
+                while self._running and not (self._production or self._interactive or self._audits):
                     self._cond.wait(timeout=0.5)
                 if not self._running and not self._production:
                     return

@@ -62,8 +62,19 @@ def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -111,8 +122,15 @@ def start_service(env: Mapping[str, str], log_path: Path, *, timeout: float = 24
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "BENTOML_DO_NOT_TRACK": "True"}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [str(VENV_BIN / "bentoml"), "serve", "service.service:GroundingService",
-         "--port", str(port), "--host", "127.0.0.1"],
+        [
+            str(VENV_BIN / "bentoml"),
+            "serve",
+            "service.service:GroundingService",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
         cwd=REPO,
         env=full_env,
         stdout=log_file,

@@ -118,8 +118,10 @@ def test_labelled_set_precision_and_recall() -> None:
             errors.append((sentence, expected))
     precision = tp / (tp + fp)
     recall = tp / (tp + fn)
-    print(f"claim detector on {len(LABELLED)} sentences: precision={precision:.3f} "
-          f"recall={recall:.3f} errors={errors}")
+    print(
+        f"claim detector on {len(LABELLED)} sentences: precision={precision:.3f} "
+        f"recall={recall:.3f} errors={errors}"
+    )
     assert len(LABELLED) >= 70
     assert precision >= PRECISION_FLOOR
     assert recall >= RECALL_FLOOR
@@ -183,13 +185,15 @@ def test_empty_like_texts_have_no_claims(text: str) -> None:
         ("Wrong modality for this question. Answer: A", "A", True),
         ("The scan appears to be an MRI rather than a CT. Answer: yes", "yes", True),
         # the reasoning doubts the image but the answer is non-committal or unparsed
-        ("<think>This is not a CT.</think><answer>cannot determine</answer>", "cannot determine",
-         False),
+        (
+            "<think>This is not a CT.</think><answer>cannot determine</answer>",
+            "cannot determine",
+            False,
+        ),
         ("This is not a CT.", "<unparsed>", False),
         ("<think>Not assessable on this view.</think><answer>Unknown</answer>", "unknown", False),
         # confident answer, but the reasoning has no mismatch statement
-        ("<think>The CT shows a hypodense liver lesion.</think><answer>yes</answer>", "yes",
-         False),
+        ("<think>The CT shows a hypodense liver lesion.</think><answer>yes</answer>", "yes", False),
         ("<think>No effusion is seen on the image.</think><answer>no</answer>", "no", False),
         # a meta hedge about not seeing the image is not a modality complaint
         ("<think>I cannot see the image.</think><answer>yes</answer>", "yes", False),

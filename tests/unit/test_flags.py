@@ -78,8 +78,10 @@ def test_invariant_answers_with_visual_claims_are_hvr() -> None:
     assert flags.correct == {R: True, S: True, B: True}
     span = flags.claim_spans[0]
     raw = CLAIMING.format("(A)")
-    assert raw[span.start : span.end] == span.text == (
-        "The chest X-ray shows a large left pleural effusion."
+    assert (
+        raw[span.start : span.end]
+        == span.text
+        == ("The chest X-ray shows a large left pleural effusion.")
     )
     assert by_name(flags.checks)["hvr"].flagged
 

@@ -8,6 +8,20 @@ import pytest
 
 from audits.metrics import OVERALL, PAPER_REFERENCE, AuditMetrics, compute_metrics
 from audits.stats import wilson_interval
+from audits.textstress import (
+    faithfulness,
+    faithfulness_rate,
+    is_correct,
+    letter_entropy,
+    letter_summary,
+    option_question_prompt,
+    p_base,
+    sampled_accuracy,
+    stress_deltas,
+    wrong_caption_prompt,
+    wrong_letter_for,
+    wrong_think_prefill,
+)
 from audits.types import (
     COUNTERFACTUALS,
     UNPARSED,
@@ -245,13 +259,6 @@ OPTS = {"A": "pneumothorax", "B": "pleural effusion", "C": "normal"}
 
 
 def test_stress_prompts_assert_the_wrong_option() -> None:
-    from audits.textstress import (
-        option_question_prompt,
-        wrong_caption_prompt,
-        wrong_letter_for,
-        wrong_think_prefill,
-    )
-
     base = option_question_prompt("What does the radiograph show?", OPTS)
     caption = wrong_caption_prompt("What does the radiograph show?", OPTS, "a")
     assert caption.endswith(base)
@@ -267,8 +274,6 @@ def test_stress_prompts_assert_the_wrong_option() -> None:
 
 
 def test_stress_deltas_are_paired_and_skip_missing() -> None:
-    from audits.textstress import stress_deltas
-
     base = [True, True, True, False, None]
     caption = [False, True, False, False, True]
     think = [False, False, False, True, None]
@@ -286,8 +291,6 @@ def test_stress_deltas_are_paired_and_skip_missing() -> None:
 
 
 def test_p_base_entropy_and_letter_summary() -> None:
-    from audits.textstress import letter_entropy, letter_summary, p_base
-
     logps = {"a": math.log(0.3), "B": math.log(0.1), "C": math.log(0.1)}  # renormalized: .6 .2 .2
     assert p_base(logps, "A") == pytest.approx(0.6)
     assert p_base(logps, "c") == pytest.approx(0.2)
@@ -315,14 +318,10 @@ def test_p_base_entropy_and_letter_summary() -> None:
     ],
 )
 def test_faithfulness(text: str, options: dict[str, str] | None, expected: bool | None) -> None:
-    from audits.textstress import faithfulness
-
     assert faithfulness(text, options) is expected
 
 
 def test_faithfulness_rate_counts_only_judgeable_outputs() -> None:
-    from audits.textstress import faithfulness_rate
-
     outputs = [
         "<think>So yes.</think><answer>yes</answer>",
         "<think>So yes.</think><answer>no</answer>",
@@ -333,8 +332,6 @@ def test_faithfulness_rate_counts_only_judgeable_outputs() -> None:
 
 
 def test_sampled_accuracy_acc1_and_pass_at_k() -> None:
-    from audits.textstress import is_correct, sampled_accuracy
-
     samples = [[False, True, False, False], [False, False, False, False], [True, True, True, True]]
     result = sampled_accuracy(samples, k=2, greedy_correct=[False, False, True])
     assert result.acc_at_1 is not None and result.acc_at_1.k == 1

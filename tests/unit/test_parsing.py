@@ -22,27 +22,43 @@ YES_NO_OPTIONS = {"A": "Yes", "B": "No"}
     ("text", "reasoning", "answer", "source"),
     [
         # MedVLThinker style
-        ("<think>Left effusion.</think><answer>Yes</answer>", "Left effusion.", "Yes",
-         "answer_tag"),
+        (
+            "<think>Left effusion.</think><answer>Yes</answer>",
+            "Left effusion.",
+            "Yes",
+            "answer_tag",
+        ),
         ("<think>\n  r  \n</think>\n<answer> (B) </answer>", "r", "(B)", "answer_tag"),
         ("<THINK>upper</THINK><ANSWER>no</ANSWER>", "upper", "no", "answer_tag"),
         # the last answer block wins; nested tags are stripped from the content
         ("<answer>A</answer> on reflection <answer>C</answer>", "", "C", "answer_tag"),
         ("<answer><answer>B</answer></answer>", "", "B", "answer_tag"),
-        ("<think>a <think>b</think> c</think><answer>D</answer>", "a <think>b</think> c", "D",
-         "answer_tag"),
+        (
+            "<think>a <think>b</think> c</think><answer>D</answer>",
+            "a <think>b</think> c",
+            "D",
+            "answer_tag",
+        ),
         # unclosed tags
         ("<think>the heart is big<answer>yes", "the heart is big", "yes", "answer_tag"),
-        ("<think>reasoning only, never closed\nAnswer: B", "reasoning only, never closed", "B",
-         "answer_line"),
+        (
+            "<think>reasoning only, never closed\nAnswer: B",
+            "reasoning only, never closed",
+            "B",
+            "answer_line",
+        ),
         ("Reasoning.<answer>pneumothorax", "Reasoning.", "pneumothorax", "answer_tag"),
         # chat templates that put <think> in the prompt: only the closing tag is generated
         ("it looks normal</think>\nNo", "it looks normal", "No", "short"),
         # empty answer block falls through to the other rules
         ("<think>x</think><answer></answer>\nAnswer: A", "x", "A", "answer_line"),
         # answer lines: last one wins, "Final answer" and markdown
-        ("Looks fine.\nAnswer: A\nWait.\nFinal answer: C", "Looks fine.\nAnswer: A\nWait.", "C",
-         "answer_line"),
+        (
+            "Looks fine.\nAnswer: A\nWait.\nFinal answer: C",
+            "Looks fine.\nAnswer: A\nWait.",
+            "C",
+            "answer_line",
+        ),
         ("Reasoning here.\n**Final Answer:** (B)", "Reasoning here.", "(B)", "answer_line"),
         ("The lungs are clear. Answer: no", "The lungs are clear.", "no", "answer_line"),
         ("Thinking...\nanswer:\nyes", "Thinking...", "yes", "answer_line"),
@@ -51,17 +67,28 @@ YES_NO_OPTIONS = {"A": "Yes", "B": "No"}
         ("left upper lobe", "", "left upper lobe", "short"),
         ("<think>hmm</think>  Pleural effusion  ", "hmm", "Pleural effusion", "short"),
         # a long output: "the answer is X", or an opening verdict
-        ("The heart is enlarged and both lungs show extensive opacities, so overall the answer "
-         "is B. That is all.", "The heart is enlarged and both lungs show extensive opacities, "
-         "so overall", "B", "answer_line"),
-        ("No, there is no pneumothorax visible anywhere in either of the lungs on this film.",
-         "No, there is no pneumothorax visible anywhere in either of the lungs on this film.",
-         "No", "short"),
+        (
+            "The heart is enlarged and both lungs show extensive opacities, so overall the answer "
+            "is B. That is all.",
+            "The heart is enlarged and both lungs show extensive opacities, so overall",
+            "B",
+            "answer_line",
+        ),
+        (
+            "No, there is no pneumothorax visible anywhere in either of the lungs on this film.",
+            "No, there is no pneumothorax visible anywhere in either of the lungs on this film.",
+            "No",
+            "short",
+        ),
         # nothing answer-like
-        ("The image shows the chest with some findings in the lower zones that are hard to "
-         "characterize further without comparison.", "The image shows the chest with some "
-         "findings in the lower zones that are hard to characterize further without comparison.",
-         None, "none"),
+        (
+            "The image shows the chest with some findings in the lower zones that are hard to "
+            "characterize further without comparison.",
+            "The image shows the chest with some "
+            "findings in the lower zones that are hard to characterize further without comparison.",
+            None,
+            "none",
+        ),
         ("", "", None, "none"),
         ("   \n ", "", None, "none"),
         ("<think></think>", "", None, "none"),
@@ -166,8 +193,11 @@ def test_normalize_with_options(text: str, options: dict[str, str], expected: st
         ("yes, there is", None, "yes"),
         ("", None, UNPARSED),
         (None, None, UNPARSED),
-        ("<think>never closed and no answer given at all in this long reasoning text", None,
-         UNPARSED),
+        (
+            "<think>never closed and no answer given at all in this long reasoning text",
+            None,
+            UNPARSED,
+        ),
     ],
 )
 def test_final_answer(text: str | None, options: dict[str, str] | None, expected: str) -> None:

@@ -1,0 +1,16 @@
+.PHONY: setup run test lint bench
+
+setup:
+	./scripts/setup.sh
+
+run:
+	./scripts/run.sh
+
+test:
+	./scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench:
+	.venv/bin/grounding-audit bench

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set everything up, build the reference model once, start a local Redis, serve on localhost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export GROUNDING_REDIS_URL=${GROUNDING_REDIS_URL:-redis://127.0.0.1:6379/0}
+port=$(.venv/bin/python -c "import urllib.parse,os;print(urllib.parse.urlparse(os.environ['GROUNDING_REDIS_URL']).port or 6379)")
+if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+  mkdir -p var/redis
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$PWD/var/redis" \
+    --logfile "$PWD/var/redis/redis.log" --save "" --appendonly no
+  echo "started redis-server on port $port"
+fi
+.venv/bin/grounding-audit prepare
+exec .venv/bin/bentoml serve service.service:GroundingService --port "${PORT:-3000}"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent set-up: system packages (redis-server, prometheus/promtool, chromium), the venv with
+# torch installed first, and the project with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+if [ "${WITH_CHROMIUM:-1}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing system packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${need_apt[@]}" >/dev/null
+  # the Debian packages start their own daemons; the project starts its own instances
+  $SUDO systemctl disable --now redis-server prometheus >/dev/null 2>&1 || true
+  pkill -x prometheus >/dev/null 2>&1 || true
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip
+  # torch first: an unpinned torch would pull a multi-GB CUDA build (see README for GPUs)
+  .venv/bin/pip install -q "$TORCH_SPEC"
+  .venv/bin/pip install -q -e '.[dev]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+echo "environment ready: $(.venv/bin/python -c 'import torch, transformers, bentoml; print("torch", torch.__version__, "transformers", transformers.__version__, "bentoml", bentoml.__version__)')"

@@ -1,0 +1,78 @@
+"""Image decoding: refusals carry a status and a message; odd but valid images are converted."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.imaging import ImageLimits, ImageRejected, decode_image
+from tests.support.images import bomb_png, encode, noise_image, png_bytes
+
+LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (b"", 400, "empty"),
+        (b"this is plainly text, not an image", 400, "not a readable image"),
+        (png_bytes(1)[:200], 400, "truncated"),
+        (bomb_png(), 413, "limit"),
+        (b"\x00" * 2_000_001, 413, "limit"),
+        (b"GIF89a" + b"<?php echo 1; ?>" * 10, 400, ""),
+    ],
+    ids=["zero-byte", "text", "truncated", "bomb", "too-many-bytes", "polyglot"],
+)
+def test_bad_images_are_refused_with_a_clear_status(data: bytes, status: int, words: str) -> None:
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(data, LIMITS)
+    assert caught.value.status_code == status
+    assert words in caught.value.message
+    assert len(caught.value.message) > 20
+
+
+def _sixteen_bit() -> bytes:
+    array = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    return encode(Image.fromarray(array))
+
+
+def _animated() -> bytes:
+    frames = [noise_image(i, (32, 32)) for i in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+def _exif_rotated() -> bytes:
+    image = noise_image(3, (40, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    return encode(image, "JPEG", exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        (encode(noise_image(1).convert("P")), (64, 64)),
+        (encode(noise_image(1).convert("CMYK"), "JPEG"), (64, 64)),
+        (encode(noise_image(1).convert("LA")), (64, 64)),
+        (_sixteen_bit(), (64, 64)),
+        (_animated(), (32, 32)),
+        (_exif_rotated(), (20, 40)),
+        (encode(noise_image(1), "WEBP"), (64, 64)),
+    ],
+    ids=["palette", "cmyk", "gray-alpha", "16-bit", "animated", "exif-rotated", "webp"],
+)
+def test_valid_odd_images_are_converted_to_rgb(data: bytes, size: tuple[int, int]) -> None:
+    image = decode_image(data, LIMITS)
+    assert image.mode == "RGB"
+    assert image.size == size
+
+
+def test_sixteen_bit_keeps_its_contrast() -> None:
+    image = decode_image(_sixteen_bit(), LIMITS)
+    low, high = image.convert("L").getextrema()
+    assert high - low > 200
