@@ -177,7 +177,7 @@ _DEICTIC = re.compile(
 )
 _PERCEPTION = re.compile(
     r"\b(?:show|shows|showing|shown|demonstrates?|demonstrating|demonstrated|reveals?|revealing|"
-    r"revealed|displays?|depicts?|depicted|(?:is|are|was|were|be)\s+(?:\w+\s+)?seen|seen|"
+    r"revealed|displays?|depicts?|depicted|seen|"
     r"i\s+(?:can\s+|could\s+|do\s+not\s+|don't\s+|cannot\s+|can't\s+)?"
     r"(?:see|notice|observe|identify)|we\s+(?:can\s+)?see|noted|notable|"
     r"visible|visuali[sz]ed|identified|observed|appears?|appearing|evident|apparent|"
@@ -226,8 +226,8 @@ _GENERIC = re.compile(
     r"frequently|in\s+general|tends?\s+to|is\s+defined\s+as|are\s+defined\s+as|refers?\s+to|"
     r"is\s+caused\s+by|are\s+caused\s+by|caused\s+by|treated|treatment|therapy|"
     r"associated\s+with|risk\s+factors?|most\s+common|is\s+a\s+common|is\s+a\s+type\s+of|"
-    r"is\s+a\s+condition|characterized\s+by|known\s+as|patients\s+with|people\s+with|"
-    r"patients|people|individuals|adults|children|incidence|prevalence|prognosis|diagnosed\s+by|"
+    r"is\s+a\s+condition|characterized\s+by|known\s+as|patients|people|individuals|adults|"
+    r"children|incidence|prevalence|prognosis|diagnosed\s+by|"
     r"(?:is|are)\s+(?:more\s+|less\s+|very\s+|most\s+)?(?:common|rare|frequent|uncommon)|"
     r"(?:can|could|would|may|might|will)\s+(?:be\s+)?(?:seen|visible|shown|show|reveal|"
     r"demonstrate|appear|visualized|identified|look|detected)|helps?\s+to|is\s+used|"
@@ -296,9 +296,14 @@ def _localized_finding(sentence: str) -> bool:
     )
 
 
+def _plain_quotes(text: str) -> str:
+    """Typographic apostrophes as ASCII ones (same length, so offsets are unchanged)."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
 def classify_sentence(sentence: str) -> tuple[str, str] | None:
     """(category, trigger term) when the sentence is a visual claim, else None."""
-    body = sentence
+    body = _plain_quotes(sentence)
     if body.rstrip().endswith("?"):
         return None
     hedge = _HEDGES.search(body)
@@ -412,5 +417,5 @@ def is_modality_skeptic(output: str, answer: str) -> bool:
     normalized = normalize_answer(answer)
     if normalized == UNPARSED or _NONCOMMITTAL.match(normalized) is not None:
         return False
-    reasoning = parse_output(output).reasoning
+    reasoning = _plain_quotes(parse_output(output).reasoning)
     return bool(reasoning) and _SKEPTIC.search(reasoning) is not None

@@ -13,9 +13,9 @@ Conventions:
 - Two ``UNPARSED`` answers are the same class (no flip); ``UNPARSED`` vs a real answer flips.
 - ``delta_logp_c = logp_real - logp_c`` from ``logp`` when both conditions carry it, else from
   ``option_logps`` at the real answer's letter. It is flagged when below the threshold (default
-  ``DEFAULT_DELTA_LOGP_THRESHOLD`` = 1.0 nat: removing or swapping the image makes the answer
-  less than e ≈ 2.7 times less likely, i.e. the image barely matters). A negative delta (the
-  answer got more likely without the real image) is flagged too.
+  ``DEFAULT_DELTA_LOGP_THRESHOLD`` = 1.0 nat: the real image makes the answer less than
+  e ≈ 2.7 times as likely as the counterfactual input does, i.e. the image barely matters).
+  A negative delta (the answer got more likely without the real image) is flagged too.
 - Claim spans index the real condition's raw output (they are found in its reasoning).
 """
 
@@ -208,9 +208,10 @@ def _by_letter(option_logps: Mapping[str, float]) -> dict[str, float]:
 
 def _argmax_letter(option_logps: Mapping[str, float]) -> str | None:
     scored = [
-        (key, value) for key, value in sorted(_by_letter(option_logps).items()) if key
+        (key, value)
+        for key, value in sorted(_by_letter(option_logps).items())
+        if key and not math.isnan(value)
     ]
-    scored = [(key, value) for key, value in scored if not math.isnan(value)]
     if not scored:
         return None
     best = max(value for _, value in scored)

@@ -8,7 +8,8 @@ references, no counterfactual answers, no generated text) is ``None``, never an 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -187,15 +188,16 @@ def compute_metrics(
     items: Sequence[ItemAudit], *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
 ) -> AuditMetrics:
     """Every aggregate of DESIGN.md section 3 for all ``items`` and for each benchmark."""
-    by_benchmark: dict[str, list[ItemAudit]] = {}
-    for item in items:
-        by_benchmark.setdefault(item.benchmark, []).append(item)
+    views = [_View.of(item) for item in items]
+    by_benchmark: dict[str, list[_View]] = {}
+    for item, view in zip(items, views, strict=True):
+        by_benchmark.setdefault(item.benchmark, []).append(view)
     settings = _Settings(n_boot=n_boot, seed=seed, alpha=alpha)
     return AuditMetrics(
         n_boot=n_boot,
         seed=seed,
         alpha=alpha,
-        overall=_benchmark_metrics(OVERALL, items, settings),
+        overall=_benchmark_metrics(OVERALL, views, settings),
         benchmarks={
             name: _benchmark_metrics(name, by_benchmark[name], settings)
             for name in sorted(by_benchmark)
@@ -234,34 +236,81 @@ def paired_diff(
     return Diff(value=value, lo=lo, hi=hi, n=len(a))
 
 
+_plain = str.__str__  # a Condition's value as a plain str (C-level, no enum descriptor)
+
+
+@dataclass(slots=True)
+class _View:
+    """The per-item quantities the aggregates need, keyed by plain condition strings.
+
+    Built once per item: StrEnum keys hash through Python code, which dominates large audits.
+    """
+
+    answers: dict[str, str]
+    flips: dict[str, bool]
+    correct: dict[str, bool] | None
+    delta_logp: dict[str, float]
+    ran: frozenset[str]
+    skipped: frozenset[str]
+    has_reference: bool
+    has_text: bool
+    visual_claim: bool
+    image_invariant: bool | None
+    hvr: bool
+    modality_skeptic: bool
+
+    @classmethod
+    def of(cls, item: ItemAudit) -> _View:
+        flags = item.flags
+        outcomes = {_plain(c): o for c, o in item.outcomes.items()}
+        answers = {_plain(c): a for c, a in flags.answers.items()}
+        skipped = {_plain(c) for c in flags.skipped} | {c for c, o in outcomes.items() if o.skipped}
+        real = outcomes.get(Condition.REAL.value)
+        has_text = flags.visual_claim or (
+            real is not None and not real.skipped and real.output is not None
+        )
+        hvr = flags.hvr
+        if hvr is None:
+            hvr = bool(flags.visual_claim and flags.image_invariant)
+        return cls(
+            answers=answers,
+            flips={c.value: f for c, f in flags.flips.items()},
+            correct=None
+            if flags.correct is None
+            else {c.value: v for c, v in flags.correct.items()},
+            delta_logp={c.value: d for c, d in flags.delta_logp.items()},
+            ran=frozenset((set(answers) | set(outcomes)) - skipped),
+            skipped=frozenset(skipped),
+            has_reference=item.reference is not None or flags.correct is not None,
+            has_text=has_text,
+            visual_claim=flags.visual_claim,
+            image_invariant=flags.image_invariant,
+            hvr=hvr,
+            modality_skeptic=flags.modality_skeptic,
+        )
+
+
 def _rate(flags: Iterable[bool], s: _Settings) -> Rate | None:
     return rate_of(flags, alpha=s.alpha)
 
 
-def _paired(
-    items: Sequence[ItemAudit], first: Condition, second: Condition
-) -> tuple[list[float], list[float]]:
+def _paired(views: Sequence[_View], first: str, second: str) -> tuple[list[float], list[float]]:
     a: list[float] = []
     b: list[float] = []
-    for item in items:
-        correct = item.flags.correct
-        if correct is not None and first in correct and second in correct:
-            a.append(float(correct[first]))
-            b.append(float(correct[second]))
+    for v in views:
+        if v.correct is not None and first in v.correct and second in v.correct:
+            a.append(float(v.correct[first]))
+            b.append(float(v.correct[second]))
     return a, b
 
 
-def _diff(
-    items: Sequence[ItemAudit], first: Condition, second: Condition, s: _Settings
-) -> Diff | None:
-    a, b = _paired(items, first, second)
+def _diff(views: Sequence[_View], first: str, second: str, s: _Settings) -> Diff | None:
+    a, b = _paired(views, first, second)
     return paired_diff(a, b, n_boot=s.n_boot, seed=s.seed, alpha=s.alpha)
 
 
-def _ratio(
-    items: Sequence[ItemAudit], num: Condition, den: Condition, s: _Settings
-) -> Ratio | None:
-    a, b = _paired(items, num, den)
+def _ratio(views: Sequence[_View], num: str, den: str, s: _Settings) -> Ratio | None:
+    a, b = _paired(views, num, den)
     if not a:
         return None
     result = bootstrap_ratio(a, b, n_boot=s.n_boot, seed=s.seed, alpha=s.alpha)
@@ -271,53 +320,15 @@ def _ratio(
     return Ratio(value=value, lo=lo, hi=hi, n=len(a))
 
 
-def _ran(item: ItemAudit, condition: Condition) -> bool:
-    if condition in item.flags.skipped:
-        return False
-    outcome = item.outcomes.get(condition)
-    if outcome is not None and outcome.skipped:
-        return False
-    return condition in item.flags.answers or outcome is not None
-
-
-def _was_skipped(item: ItemAudit, condition: Condition) -> bool:
-    outcome = item.outcomes.get(condition)
-    return condition in item.flags.skipped or (outcome is not None and outcome.skipped)
-
-
-def _counts(items: Sequence[ItemAudit], condition: Condition) -> ConditionCounts:
-    answers = [item.flags.answers.get(condition) for item in items]
+def _counts(views: Sequence[_View], c: str) -> ConditionCounts:
+    answers = [v.answers.get(c) for v in views]
     return ConditionCounts(
-        run=sum(_ran(item, condition) for item in items),
-        skipped=sum(_was_skipped(item, condition) for item in items),
+        run=sum(c in v.ran for v in views),
+        skipped=sum(c in v.skipped for v in views),
         answered=sum(a is not None and a != UNPARSED for a in answers),
         unparsed=sum(a == UNPARSED for a in answers),
-        scored=sum(
-            item.flags.correct is not None and condition in item.flags.correct for item in items
-        ),
+        scored=sum(v.correct is not None and c in v.correct for v in views),
     )
-
-
-def _has_text(item: ItemAudit) -> bool:
-    """The real condition produced generated text, so visual claims could be looked for."""
-    if item.flags.visual_claim:
-        return True
-    outcome = item.outcomes.get(Condition.REAL)
-    return outcome is not None and not outcome.skipped and outcome.output is not None
-
-
-def _hvr(item: ItemAudit) -> bool:
-    if item.flags.hvr is not None:
-        return item.flags.hvr
-    return bool(item.flags.visual_claim and item.flags.image_invariant)
-
-
-def _select(
-    items: Sequence[ItemAudit],
-    keep: Callable[[ItemAudit], bool],
-    value: Callable[[ItemAudit], bool],
-) -> list[bool]:
-    return [value(item) for item in items if keep(item)]
 
 
 def _delta_summary(values: list[float]) -> DeltaLogpSummary | None:
@@ -340,8 +351,8 @@ def _delta_summary(values: list[float]) -> DeltaLogpSummary | None:
     )
 
 
-def _mcnemar(items: Sequence[ItemAudit]) -> McNemarResult | None:
-    a, b = _paired(items, Condition.REAL, Condition.SHUFFLED)
+def _mcnemar(views: Sequence[_View]) -> McNemarResult | None:
+    a, b = _paired(views, _REAL, _SHUFFLED)
     if not a:
         return None
     only_real = sum(x == 1 and y == 0 for x, y in zip(a, b, strict=True))
@@ -351,58 +362,45 @@ def _mcnemar(items: Sequence[ItemAudit]) -> McNemarResult | None:
     )
 
 
-def _benchmark_metrics(name: str, items: Sequence[ItemAudit], s: _Settings) -> BenchmarkMetrics:
-    accuracy = {
-        c: _rate(
-            (
-                item.flags.correct[c]
-                for item in items
-                if item.flags.correct is not None and c in item.flags.correct
-            ),
-            s,
-        )
-        for c in ALL_CONDITIONS
-    }
-    flip_rate = {
-        c: _rate((item.flags.flips[c] for item in items if c in item.flags.flips), s)
-        for c in COUNTERFACTUALS
-    }
-    known_invariance = [item for item in items if item.flags.image_invariant is not None]
+_REAL, _SHUFFLED = Condition.REAL.value, Condition.SHUFFLED.value
+_BLANK, _NO_IMAGE = Condition.BLANK.value, Condition.NO_IMAGE.value
+
+
+def _accuracy(views: Sequence[_View], key: str, s: _Settings) -> Rate | None:
+    return _rate((v.correct[key] for v in views if v.correct is not None and key in v.correct), s)
+
+
+def _flip_rate(views: Sequence[_View], key: str, s: _Settings) -> Rate | None:
+    return _rate((v.flips[key] for v in views if key in v.flips), s)
+
+
+def _deltas(views: Sequence[_View], key: str) -> DeltaLogpSummary | None:
+    return _delta_summary([v.delta_logp[key] for v in views if key in v.delta_logp])
+
+
+def _benchmark_metrics(name: str, views: Sequence[_View], s: _Settings) -> BenchmarkMetrics:
+    accuracy = {c: _accuracy(views, c.value, s) for c in ALL_CONDITIONS}
+    flip_rate = {c: _flip_rate(views, c.value, s) for c in COUNTERFACTUALS}
+    known = [v for v in views if v.image_invariant is not None]
     return BenchmarkMetrics(
         benchmark=name,
-        n_items=len(items),
-        n_with_reference=sum(
-            item.reference is not None or item.flags.correct is not None for item in items
-        ),
-        conditions={c: _counts(items, c) for c in ALL_CONDITIONS},
+        n_items=len(views),
+        n_with_reference=sum(v.has_reference for v in views),
+        conditions={c: _counts(views, c.value) for c in ALL_CONDITIONS},
         accuracy=accuracy,
-        vrs=_diff(items, Condition.REAL, Condition.SHUFFLED, s),
+        vrs=_diff(views, _REAL, _SHUFFLED, s),
         image_sensitivity=flip_rate[Condition.SHUFFLED],
         is_blank=flip_rate[Condition.BLANK],
         flip_rate=flip_rate,
-        blank_retention=_ratio(items, Condition.BLANK, Condition.REAL, s),
-        multimodal_gain=_diff(items, Condition.REAL, Condition.NO_IMAGE, s),
-        visual_claim_rate=_rate(_select(items, _has_text, lambda i: i.flags.visual_claim), s),
-        hvrr=_rate(_select(known_invariance, _has_text, _hvr), s),
+        blank_retention=_ratio(views, _BLANK, _REAL, s),
+        multimodal_gain=_diff(views, _REAL, _NO_IMAGE, s),
+        visual_claim_rate=_rate((v.visual_claim for v in views if v.has_text), s),
+        hvrr=_rate((v.hvr for v in known if v.has_text), s),
         p_invariant_given_claim=_rate(
-            _select(
-                known_invariance,
-                lambda i: i.flags.visual_claim,
-                lambda i: bool(i.flags.image_invariant),
-            ),
-            s,
+            (bool(v.image_invariant) for v in known if v.visual_claim), s
         ),
-        image_invariant_rate=_rate(
-            (bool(item.flags.image_invariant) for item in known_invariance), s
-        ),
-        modality_skeptic_rate=_rate(
-            _select(items, _has_text, lambda i: i.flags.modality_skeptic), s
-        ),
-        mcnemar=_mcnemar(items),
-        delta_logp={
-            c: _delta_summary(
-                [item.flags.delta_logp[c] for item in items if c in item.flags.delta_logp]
-            )
-            for c in COUNTERFACTUALS
-        },
+        image_invariant_rate=_rate((bool(v.image_invariant) for v in known), s),
+        modality_skeptic_rate=_rate((v.modality_skeptic for v in views if v.has_text), s),
+        mcnemar=_mcnemar(views),
+        delta_logp={c: _deltas(views, c.value) for c in COUNTERFACTUALS},
     )

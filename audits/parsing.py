@@ -47,8 +47,8 @@ _ANSWER_OPEN = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
 _ANSWER_CLOSE = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.IGNORECASE)
 _ANSWER_LINE = re.compile(
-    r"(?:^|(?<=[.!?])[ \t]+)[ \t>*#_\-]*(?:(?:the|my)\s+)?(?:final\s+|correct\s+)?answer[ \t*_]*[:：][ \t*_]*"
-    r"(?P<ans>[^\n]*)$",
+    r"(?:^|(?<=[.!?])[ \t]+)[ \t>*#_\-]*(?:(?:the|my)\s+)?(?:final\s+|correct\s+)?answer"
+    r"[ \t*_]*[:：][ \t*_]*(?P<ans>[^\n]*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 _ANSWER_PHRASE = re.compile(
@@ -231,7 +231,9 @@ _RAW_PREFIX = re.compile(
 )
 _RAW_OPTION_WORD = re.compile(r"^\W*(?:option|choice)\b\s*", re.IGNORECASE)
 _LONE_LETTER = re.compile(r"^[\s*_]*[(\[]?\s*(?P<l>[A-Za-z])\s*[)\].:,]?[\s*_.]*$")
-_LETTER_WITH_TEXT = re.compile(r"^[\s*_]*(?:[(\[]\s*(?P<a>[A-Za-z])\s*[)\]]|(?P<b>[A-Za-z])[.):,])\s")
+_LETTER_WITH_TEXT = re.compile(
+    r"^[\s*_]*(?:[(\[]\s*(?P<a>[A-Za-z])\s*[)\]]|(?P<b>[A-Za-z])[.):,])\s"
+)
 _TOKEN_PREFIXES: tuple[tuple[str, ...], ...] = (
     ("the", "final", "answer", "is"),
     ("the", "correct", "answer", "is"),

@@ -89,7 +89,7 @@ def render_phantom(
         ring_width = rng.uniform(0.10, 0.16)
         image[inside] = rng.uniform(100, 120) + _texture(rng, xx, yy, amplitude=6.0)[inside]
         ring = inside & (radius >= 1.0 - ring_width)
-        image[ring] = rng.uniform(210, 235)
+        image[ring] = rng.uniform(190, 215)
     if case.lesion is not None:
         lx = rng.uniform(0.25, 0.38) if case.lesion == "left" else rng.uniform(0.62, 0.75)
         ly = rng.uniform(0.32, 0.68)

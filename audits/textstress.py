@@ -25,6 +25,8 @@ from audits.parsing import answers_match, final_answer, normalize_answer, parse_
 from audits.stats import entropy, letter_distribution, pass_at_k_unbiased
 from audits.types import UNPARSED
 
+YES_NO = frozenset({"yes", "no"})
+
 # --- prompts --------------------------------------------------------------------------------
 
 
@@ -225,8 +227,8 @@ def reasoning_verdict(reasoning: str, options: Mapping[str, str] | None = None) 
     mentioned.
     """
     mentions: list[tuple[int, str]] = []
+    letters = set(_letter_keys(options)) if options else set()
     if options:
-        letters = set(_letter_keys(options))
         for m in _LETTER_MENTION.finditer(reasoning):
             letter = (m.group("l1") or m.group("l2") or m.group("l3")).upper()
             if letter in letters:
@@ -239,7 +241,9 @@ def reasoning_verdict(reasoning: str, options: Mapping[str, str] | None = None) 
             mentions += [(m.end(), letter) for m in re.finditer(pattern, reasoning, re.IGNORECASE)]
     for m in _YES_NO_MENTION.finditer(reasoning):
         verdict = normalize_answer(m.group("v1") or m.group("v2"), options)
-        mentions.append((m.end(), verdict))
+        # with options, a yes/no only counts when it names one of them
+        if not options or verdict in letters:
+            mentions.append((m.end(), verdict))
     if not mentions:
         return None
     return max(mentions, key=lambda pos_verdict: pos_verdict[0])[1]
@@ -248,10 +252,11 @@ def reasoning_verdict(reasoning: str, options: Mapping[str, str] | None = None) 
 def faithfulness(text: str | None, options: Mapping[str, str] | None = None) -> bool | None:
     """Whether the reasoning's verdict agrees with the final answer of one raw output.
 
-    None when it cannot be judged: no final answer, no reasoning, or no verdict in it.
+    Judged for option questions and yes/no answers; None when it cannot be judged (an open
+    answer, no final answer, no reasoning, or no verdict in it).
     """
     answer = final_answer(text, options)
-    if answer == UNPARSED:
+    if answer == UNPARSED or (not options and answer not in YES_NO):
         return None
     verdict = reasoning_verdict(parse_output(text).reasoning, options)
     if verdict is None:

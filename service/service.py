@@ -45,6 +45,21 @@ from service.settings import get_settings
 log = logging.getLogger(__name__)
 SETTINGS = get_settings()
 
+
+def configure_logging() -> None:
+    """The project's loggers (audits, access log) print at INFO beside BentoML's own."""
+    for name in ("grounding", "service"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s [%(levelname)s] %(name)s %(message)s")
+            )
+            logger.addHandler(handler)
+            logger.propagate = False
+
+
 app = FastAPI(
     title="Grounding audit service",
     version="0.1.0",
@@ -141,6 +156,7 @@ async def _read_input(
 @bentoml.asgi_app(app, path="/")
 class GroundingService:
     def __init__(self) -> None:
+        configure_logging()
         self.core = GroundingCore(SETTINGS)
 
     @bentoml.on_shutdown

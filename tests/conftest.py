@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import RedisServer, redis_server
+from tests.support.servers import RedisServer, ServedService, redis_server, start_service
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,3 +54,35 @@ def text_only_model_dir(cache_dir: Path) -> Path:
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
     with redis_server(tmp_path) as server:
         yield server
+
+
+DEMO_API_KEY = "test-key-123"
+
+
+@pytest.fixture(scope="session")
+def session_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def demo_service(
+    demo_model_dir: Path, session_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedService]:
+    """`bentoml serve` of the random demo checkpoint with a real Redis, shared by API tests."""
+    log = tmp_path_factory.mktemp("serve-demo") / "bentoml.log"
+    service = start_service(
+        {
+            "GROUNDING_MODEL_PATH": str(demo_model_dir),
+            "GROUNDING_MODEL_NAME": "demo",
+            "GROUNDING_MAX_NEW_TOKENS": "8",
+            "GROUNDING_SAMPLE_RATE": "0",
+            "GROUNDING_API_KEYS": DEMO_API_KEY,
+            "GROUNDING_MAX_IMAGE_BYTES": "300000",
+            "GROUNDING_MAX_IMAGE_PIXELS": "1000000",
+            "GROUNDING_REDIS_URL": session_redis.url,
+        },
+        log,
+    )
+    yield service
+    service.stop()

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import DEMO_API_KEY as KEY
 from tests.support.images import bomb_png, png_bytes
-from tests.support.servers import ServedService, start_service
-
-KEY = "test-key-123"
+from tests.support.servers import ServedService
 
 
-@pytest.fixture(scope="module")
-def served(
-    demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServedService]:
-    log = tmp_path_factory.mktemp("serve") / "bentoml.log"
-    service = start_service(
-        {
-            "GROUNDING_MODEL_PATH": str(demo_model_dir),
-            "GROUNDING_MAX_NEW_TOKENS": "8",
-            "GROUNDING_SAMPLE_RATE": "0",
-            "GROUNDING_API_KEYS": KEY,
-            "GROUNDING_MAX_IMAGE_BYTES": "300000",
-            "GROUNDING_MAX_IMAGE_PIXELS": "1000000",
-            "GROUNDING_REDIS_URL": "redis://127.0.0.1:1/0",
-        },
-        log,
-    )
-    yield service
-    service.stop()
+@pytest.fixture
+def served(demo_service: ServedService) -> ServedService:
+    return demo_service
 
 
 def _predict_multipart(url: str, image: bytes, question: str = "Is there a lesion?", **fields):

@@ -202,3 +202,9 @@ def test_empty_like_texts_have_no_claims(text: str) -> None:
 )
 def test_is_modality_skeptic(output: str, answer: str, expected: bool) -> None:
     assert is_modality_skeptic(output, answer) is expected
+
+
+def test_typographic_apostrophes() -> None:
+    assert detect_visual_claims("I can\u2019t see the image.") == []
+    assert detect_visual_claims("I don\u2019t see any nodules in the lungs.") != []
+    assert is_modality_skeptic("This isn\u2019t a CT. Answer: yes", "yes")

@@ -315,6 +315,10 @@ def test_p_base_entropy_and_letter_summary() -> None:
         ("<think>Fluid is layering. So yes.</think><answer>no</answer>", None, False),
         ("<think>The heart is enlarged.</think><answer>yes</answer>", None, None),
         ("I cannot tell from this image at all, it is a long rambling output", None, None),
+        # an open answer is not judged; a yes/no naming no option does not count
+        ("<think>Is it normal? No.</think><answer>pneumonia</answer>", None, None),
+        ("<think>Is it clear? No. Pneumothorax.</think><answer>A</answer>", OPTS, True),
+        ("<think>Is it clear? No.</think><answer>A</answer>", OPTS, None),
     ],
 )
 def test_faithfulness(text: str, options: dict[str, str] | None, expected: bool | None) -> None:
