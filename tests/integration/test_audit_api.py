@@ -230,4 +230,3 @@ def test_schemathesis_finds_no_server_errors(demo_service: ServedService, tmp_pa
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "5xx" not in result.stdout.lower() or "0 5xx" in result.stdout.lower()
