@@ -6,9 +6,9 @@ means adding one class. ``compute_flags`` derives the per-condition answers once
 
 Conventions:
 
-- Answer per condition: the argmax of ``option_logps`` when present (score mode, closed
-  questions; ties go to the first letter), else ``final_answer(output)``, else none (score-only
-  open question: only ``delta_logp`` is known).
+- Answer per condition: ``final_answer(output)`` when the condition was generated, else the
+  argmax of ``option_logps`` (score mode, closed questions; ties go to the first letter), else
+  none (score-only open question: only ``delta_logp`` is known).
 - Skipped conditions land in ``ItemFlags.skipped`` with their reason and never produce a flip.
 - Two ``UNPARSED`` answers are the same class (no flip); ``UNPARSED`` vs a real answer flips.
 - ``delta_logp_c = logp_real - logp_c`` from ``logp`` when both conditions carry it, else from
@@ -219,12 +219,12 @@ def _argmax_letter(option_logps: Mapping[str, float]) -> str | None:
 
 
 def _answer(outcome: ConditionOutcome, options: Mapping[str, str] | None) -> str | None:
+    if outcome.output is not None:
+        return final_answer(outcome.output, options)
     if outcome.option_logps:
         letter = _argmax_letter(outcome.option_logps)
         if letter is not None:
             return normalize_answer(letter, options)
-    if outcome.output is not None:
-        return final_answer(outcome.output, options)
     return None
 
 

@@ -129,6 +129,11 @@ def contract_series() -> list[dict[str, str]]:
                 f'grounding_audit_queue_depth{{job="grounding-audit",instance="{instance}"}}',
                 "3x120",
             ),
+            (
+                f'grounding_sink_overflow_total{{job="grounding-audit",instance="{instance}",'
+                'sink="redis"}',
+                "0+1x120",
+            ),
             (f"grounding_is_drift_statistic{{{base}}}", "0.5x120"),
             (f"grounding_is_drift_alarm{{{base}}}", "0x120"),
         ]

@@ -13,11 +13,15 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import yaml
 
 from tests.promql_expressions import (
     dashboard_expressions,
+    evaluate_all,
+    failures,
     grafana_alert_expressions,
     rule_expressions,
     substitute_template_vars,
@@ -35,7 +39,7 @@ DATASOURCE_UID = "grounding-prom"
 SERVICE_PORT = 3000
 WINDOWS = ("15m", "1h", "6h")
 
-# DESIGN.md section 4, plus the histogram's series and Prometheus' own `up`.
+# DESIGN.md section 4 (service/metrics.py), the histogram's series and Prometheus' own `up`.
 CONTRACT_METRICS = {
     "grounding_requests_total",
     "grounding_mirrored_total",
@@ -46,6 +50,7 @@ CONTRACT_METRICS = {
     "grounding_hallucinated_reasoning_total",
     "grounding_audits_dropped_total",
     "grounding_sink_errors_total",
+    "grounding_sink_overflow_total",
     "grounding_audit_duration_seconds_bucket",
     "grounding_audit_duration_seconds_sum",
     "grounding_audit_duration_seconds_count",
@@ -539,3 +544,104 @@ def test_bentofile_builds_the_service_with_the_project_dependencies() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted = {r for r in project["dependencies"] if requirement_name(r) != "bentoml"}
     assert set(config.python.packages or []) == wanted
+
+
+# --- tests/promql_expressions.py ---------------------------------------------------------------
+
+
+def test_substitute_template_vars_fills_grafana_variables() -> None:
+    expr = 'sum(rate(x{model=~"$model"}[$__rate_interval])) / y:z:rate${window} + $unknown'
+    assert substitute_template_vars(expr) == (
+        'sum(rate(x{model=~".*"}[1m])) / y:z:rate1h + $unknown'
+    )
+    assert substitute_template_vars("a:b:rate$window{m=~'${model:regex}'}", {"window": "6h"}) == (
+        "a:b:rate6h{m=~'.*'}"
+    )
+
+
+def test_expression_extractors_walk_nested_panels_and_skip_server_expressions(
+    tmp_path: Path,
+) -> None:
+    board = tmp_path / "board.json"
+    board.write_text(
+        json.dumps(
+            {
+                "panels": [
+                    {"type": "row", "panels": [{"targets": [{"expr": "inner"}]}]},
+                    {"targets": [{"expr": "a"}, {"refId": "B"}, {"expr": "b"}]},
+                    {"type": "text"},
+                ]
+            }
+        )
+    )
+    assert dashboard_expressions(board) == ["inner", "a", "b"]
+    grafana_rules = tmp_path / "rules.yml"
+    grafana_rules.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "rules": [
+                            {
+                                "data": [
+                                    {"datasourceUid": "grounding-prom", "model": {"expr": "q"}},
+                                    {"datasourceUid": "__expr__", "model": {"expression": "A"}},
+                                ]
+                            }
+                        ]
+                    }
+                ]
+            }
+        )
+    )
+    assert grafana_alert_expressions(grafana_rules) == ["q"]
+    first = tmp_path / "prom" / "a.yml"
+    first.parent.mkdir()
+    first.write_text(yaml.safe_dump({"groups": [{"rules": [{"record": "r", "expr": "e1"}]}]}))
+    (tmp_path / "prom" / "b.yaml").write_text(
+        yaml.safe_dump({"groups": [{"rules": [{"alert": "A", "expr": "e2"}]}]})
+    )
+    (tmp_path / "prom" / "notes.txt").write_text("groups: []")
+    assert rule_expressions(first.parent) == ["e1", "e2"]
+    assert rule_expressions(first) == ["e1"]
+
+
+def test_evaluate_all_reports_success_and_errors_per_expression() -> None:
+    sent: list[str] = []
+
+    def prometheus(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(request.content.decode())["query"][0]
+        sent.append(query)
+        assert request.url.path == "/api/v1/query"
+        if query == "broken(":
+            return httpx.Response(
+                400, json={"status": "error", "errorType": "bad_data", "error": "parse error"}
+            )
+        if query == "proxy":
+            return httpx.Response(502, text="<html>bad gateway</html>")
+        if query == "down":
+            raise httpx.ConnectError("refused", request=request)
+        if query == "scalar(1)":
+            return httpx.Response(
+                200,
+                json={"status": "success", "data": {"resultType": "scalar", "result": [0, "1"]}},
+            )
+        result = [{"metric": {"model": "m"}, "value": [0, "1"]}] * 2
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+        )
+
+    client = httpx.Client(transport=httpx.MockTransport(prometheus))
+    exprs = ['x{model=~"$model"}', "broken(", "proxy", "down", "scalar(1)", "broken("]
+    results = evaluate_all("http://prom:9090/", exprs, client=client)
+
+    assert sent == ['x{model=~".*"}', "broken(", "proxy", "down", "scalar(1)"]
+    ok = results['x{model=~"$model"}']
+    assert (ok["status"], ok["series"], ok["result_type"]) == ("success", 2, "vector")
+    assert ok["query"] == 'x{model=~".*"}'
+    assert results["scalar(1)"]["series"] == 1
+    assert results["broken("]["error_type"] == "bad_data"
+    assert results["proxy"]["error_type"] == "http"
+    assert results["down"]["error_type"] == "connection"
+    assert set(failures(results)) == {"broken(", "proxy", "down"}
+    assert failures(results)["broken("] == "bad_data: parse error"
