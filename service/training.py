@@ -186,6 +186,7 @@ def train_reference_model(
     batch_size: int = 16,
     learning_rate: float = 2e-3,
     warmup_share: float = 0.05,
+    init_range: float = 0.02,
     device: str = "cpu",
     threads: int | None = 1,
     progress: bool = True,
@@ -201,8 +202,8 @@ def train_reference_model(
         return _train_and_evaluate(
             manifest, out_dir, blank=blank, steps=steps, seed=seed,
             heldout_manifest=heldout_manifest, batch_size=batch_size,
-            learning_rate=learning_rate, warmup_share=warmup_share, device=device,
-            progress=progress,
+            learning_rate=learning_rate, warmup_share=warmup_share, init_range=init_range,
+            device=device, progress=progress,
         )  # fmt: skip
 
 
@@ -217,6 +218,7 @@ def _train_and_evaluate(
     batch_size: int,
     learning_rate: float,
     warmup_share: float,
+    init_range: float,
     device: str,
     progress: bool,
 ) -> TrainReport:
@@ -236,8 +238,8 @@ def _train_and_evaluate(
     started = time.perf_counter()
     model, losses = _fit(
         processor, train, blank=blank, steps=steps, seed=seed, batch_size=batch_size,
-        learning_rate=learning_rate, warmup=warmup, device=torch.device(device),
-        progress=progress,
+        learning_rate=learning_rate, warmup=warmup, init_range=init_range,
+        device=torch.device(device), progress=progress,
     )  # fmt: skip
     train_seconds = time.perf_counter() - started
     model.generation_config.do_sample = False
@@ -290,6 +292,7 @@ def _fit(
     batch_size: int,
     learning_rate: float,
     warmup: int,
+    init_range: float,
     device: torch.device,
     progress: bool,
 ) -> tuple[Qwen2VLForConditionalGeneration, list[float]]:
@@ -298,7 +301,7 @@ def _fit(
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            config = build_config(processor.tokenizer, init_range=0.02)
+            config = build_config(processor.tokenizer, init_range=init_range)
             model = Qwen2VLForConditionalGeneration(config).to(device)
             model.train()
             optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
