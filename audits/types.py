@@ -60,7 +60,7 @@ class ClaimSpan(BaseModel):
 
 
 class ItemFlags(BaseModel):
-    """Per-item grounding flags (DESIGN.md section 3), computed by ``audits.flags.compute_flags``."""
+    """Per-item grounding flags (DESIGN.md s.3) from ``audits.flags.compute_flags``."""
 
     answers: dict[Condition, str] = Field(default_factory=dict)
     """Normalized final answer per condition that produced one (``UNPARSED`` is a class)."""

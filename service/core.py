@@ -15,11 +15,14 @@ from audits.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
 from audits.parsing import final_answer
 from audits.types import ALL_CONDITIONS, Condition
 from service import metrics
+from service.drift_monitor import DriftMonitor
 from service.engine import AuditTask, InferenceEngine
 from service.identity import answer_fingerprint, image_id, new_request_id, sample_decision
 from service.imaging import ImageLimits, decode_image
 from service.interfaces import AuditDecision, AuditReport, ConditionReport, PredictResponse
 from service.records import build_record
+from service.redis_sink import RedisSink
+from service.redis_store import RedisRecordStore
 from service.settings import Settings
 from service.shuffle_pool import ShufflePool
 from service.sinks import AuditSink, FanOut, LogSink, MemorySink, PrometheusSink
@@ -86,10 +89,18 @@ class GroundingCore:
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
         self.pool = ShufflePool(settings.shuffle_pool_size)
         self.memory = MemorySink()
-        self.sinks = FanOut([PrometheusSink(), LogSink(), self.memory, *extra_sinks])
-        self.store: RecordStore = MemoryRecordStore(
-            self.memory, settings.hmac_secret.get_secret_value()
+        self.monitor = DriftMonitor(
+            windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits
         )
+        secret = settings.hmac_secret.get_secret_value()
+        self.store: RecordStore = MemoryRecordStore(self.memory, secret)
+        sinks: list[AuditSink] = [PrometheusSink(), LogSink(), self.memory]
+        self.redis_sink: RedisSink | None = None
+        if settings.redis_url:  # never connects here: a Redis that is down only fills the buffer
+            self.redis_sink = RedisSink.from_settings(settings, self.monitor)
+            sinks.append(self.redis_sink)
+            self.store = RedisRecordStore(self.redis_sink, secret, fallback=self.store)
+        self.sinks = FanOut([*sinks, *extra_sinks])
         self.engine = InferenceEngine(
             self.backend,
             max_batch_size=settings.max_batch_size,
@@ -270,14 +281,12 @@ class GroundingCore:
         return build_report(request, self.model, mode, run.result())
 
     async def stats(self) -> dict[str, object]:
-        records = self.memory.records
-        flips = [r.flip_shuffled for r in records if r.flip_shuffled is not None]
-        return {
-            "model": self.model,
-            "audits": len(records),
-            "image_sensitivity": sum(flips) / len(flips) if flips else None,
-            "audit_queue_depth": self.engine.audit_queue_depth,
-        }
+        return await self.monitor.stats(
+            self.model,
+            redis=self.redis_sink,
+            records=self.memory.records,
+            queue_depth=self.engine.audit_queue_depth,
+        )
 
     def shutdown(self) -> int:
         return self.engine.stop(self.settings.shutdown_grace_s)

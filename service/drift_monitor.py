@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audits.drift import BernoulliCusum, CusumState, DriftStatus, drift_status
 from audits.stats import paired_bootstrap_diff, wilson_interval
-from audits.types import ALL_CONDITIONS, COUNTERFACTUALS, Condition
+from audits.types import ALL_CONDITIONS, COUNTERFACTUALS
 from service import metrics
 from service.records import AuditRecord
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -215,7 +216,7 @@ class RedisSink:
         try:
             future = self._submit(fn)
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except (*CONNECTION_ERRORS, asyncio.TimeoutError, RuntimeError) as exc:
+        except (TimeoutError, *CONNECTION_ERRORS, RuntimeError) as exc:
             raise RedisUnavailable(str(exc) or type(exc).__name__) from exc
 
     def call_sync(self, fn: Callable[[Any], Awaitable[T]], timeout: float = 2.0) -> T:
@@ -271,10 +272,8 @@ class RedisSink:
         try:
             self._loop.run_until_complete(self._writer())
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 self._loop.run_until_complete(self._client.aclose())
-            except Exception:
-                pass
             self._loop.close()
 
     def _take_batch(self) -> list[AuditRecord]:
@@ -339,10 +338,8 @@ class RedisSink:
     async def _sleep(self, seconds: float) -> None:
         """Back off, but wake early to finish quickly when the sink is closing."""
         self._wakeup.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing_wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _closing_wait(self) -> None:
         while not self._closing:

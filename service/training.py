@@ -186,7 +186,7 @@ def train_reference_model(
     batch_size: int = 16,
     learning_rate: float = 2e-3,
     warmup_share: float = 0.05,
-    init_range: float = 0.02,
+    init_range: float = 0.2,
     device: str = "cpu",
     threads: int | None = 1,
     progress: bool = True,

@@ -1,0 +1,1 @@
+"""Load tests (locust scenarios) and the ratio benchmark (`grounding-audit bench`)."""
