@@ -59,15 +59,19 @@ class PhantomCase(BaseModel):
 
 
 def plan_cases(n_images: int, seed: int) -> list[PhantomCase]:
-    """Seeded draws: each modality with probability 1/2, a lesion with 1/2, each side 1/2."""
+    """Balanced, seeded: half of each modality, half with a lesion, half of those on each side.
+
+    Exact balance (to one image for odd counts) makes every constant answer score the
+    majority-class baseline, the yardstick of a model that ignores the image.
+    """
     rng = np.random.default_rng([seed, 1])
+    modalities = rng.permutation(np.arange(n_images) % 2)
+    lesions = rng.permutation(np.arange(n_images) % 2)
+    sides = iter(rng.permutation(np.arange(int(lesions.sum())) % 2))
     cases = []
-    for _ in range(n_images):
-        modality: Modality = "xray" if rng.random() < 0.5 else "ct"
-        side: Side | None = None
-        if rng.random() < 0.5:
-            side = "left" if rng.random() < 0.5 else "right"
-        cases.append(PhantomCase(modality=modality, lesion=side))
+    for modality, lesion in zip(modalities, lesions, strict=True):
+        side: Side | None = ("left", "right")[next(sides)] if lesion else None
+        cases.append(PhantomCase(modality=("xray", "ct")[modality], lesion=side))
     return cases
 
 

@@ -416,15 +416,17 @@ class ResultsFile:
             if not line.strip():
                 continue
             try:
-                record = ItemRecord.model_validate_json(line)
+                record = ItemRecord.model_validate(json.loads(line))
             except ValueError as exc:
                 raise ValueError(f"{self.path}:{lineno}: not a result record ({exc})") from None
             records[record.id] = record
         return records
 
     def append(self, record: ItemRecord) -> None:
+        # json.dumps keeps -inf log-probabilities (pydantic's JSON would write null)
+        line = json.dumps(record.model_dump(mode="python"))
         with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(record.model_dump_json() + "\n")
+            fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 

@@ -55,6 +55,8 @@ MIN_BUCKET_S = 60
 MIN_FEEDBACK = 20
 """Online accuracy and VRS are reported once this many requests have feedback."""
 P0_MIN, P0_MAX = 0.01, 0.99
+PENDING_MAX = 100_000
+"""Flips kept between a full warm-up and the baseline freeze (normally one write batch)."""
 
 
 # --- Redis names ------------------------------------------------------------------------------
@@ -74,6 +76,10 @@ def cusum_key(model: str) -> str:
 
 def warmup_key(model: str) -> str:
     return _drift_key(model, "warmup")
+
+
+def pending_key(model: str) -> str:
+    return _drift_key(model, "pending")
 
 
 def counts_key(model: str) -> str:
@@ -410,36 +416,10 @@ class StatsParts(BaseModel):
 
 # --- Lua: the drift part of the record write ----------------------------------------------------
 
-DRIFT_LUA = """
--- keys: baseline, cusum, warmup, counts, bucket_1 .. bucket_m
--- args: min_audits, flip_shuffled ('' | '0' | '1'), n_inc, field_1, inc_1, ..., ttl_1 .. ttl_m
-local function drift_update(keys, args)
-  local n_inc = tonumber(args[3])
-  for b = 4, #keys do
-    for i = 0, n_inc - 1 do
-      redis.call('HINCRBY', keys[b], args[4 + 2 * i], args[5 + 2 * i])
-    end
-    if b > 4 then
-      redis.call('EXPIRE', keys[b], args[4 + 2 * n_inc + (b - 5)])
-    end
-  end
-  local flip = args[2]
-  if flip ~= '0' and flip ~= '1' then
-    return {'unknown'}
-  end
-  local base = redis.call('HMGET', keys[1], 'w_flip', 'w_stable', 'h')
-  if not base[1] then
-    local warm = redis.call('HMGET', keys[3], 'n', 'k')
-    local n = tonumber(warm[1] or '0')
-    local k = tonumber(warm[2] or '0')
-    if n < tonumber(args[1]) then
-      n = n + 1
-      k = k + tonumber(flip)
-      redis.call('HSET', keys[3], 'n', tostring(n), 'k', tostring(k))
-    end
-    return {'warmup', tostring(n), tostring(k)}
-  end
-  local st = redis.call('HMGET', keys[2], 'statistic', 'n', 'alarm', 'alarm_at')
+CUSUM_LUA = """
+-- One CUSUM step (audits.drift.BernoulliCusum.update): base = {w_flip, w_stable, h}.
+local function cusum_step(base, cusum_key, flip)
+  local st = redis.call('HMGET', cusum_key, 'statistic', 'n', 'alarm', 'alarm_at')
   local s = tonumber(st[1] or '0')
   local n = tonumber(st[2] or '0') + 1
   local alarm = st[3] == '1'
@@ -461,21 +441,71 @@ local function drift_update(keys, args)
     alarm_s = '1'
   end
   local s_text = string.format('%.17g', s)
-  redis.call('HSET', keys[2], 'statistic', s_text, 'n', tostring(n), 'alarm', alarm_s,
+  redis.call('HSET', cusum_key, 'statistic', s_text, 'n', tostring(n), 'alarm', alarm_s,
     'alarm_at', alarm_at)
   return {'cusum', s_text, tostring(n), alarm_s, alarm_at}
 end
 """
 
-FREEZE_LUA = """
--- KEYS: baseline, cusum; ARGV: field, value, ... Sets the baseline only if none is set.
+DRIFT_LUA = (
+    CUSUM_LUA
+    + """
+-- keys: baseline, cusum, warmup, pending, counts, bucket_1 .. bucket_m
+-- args: min_audits, flip_shuffled ('' | '0' | '1'), n_inc, field_1, inc_1, ..., ttl_1 .. ttl_m
+local function drift_update(keys, args)
+  local n_inc = tonumber(args[3])
+  for b = 5, #keys do
+    for i = 0, n_inc - 1 do
+      redis.call('HINCRBY', keys[b], args[4 + 2 * i], args[5 + 2 * i])
+    end
+    if b > 5 then
+      redis.call('EXPIRE', keys[b], args[4 + 2 * n_inc + (b - 6)])
+    end
+  end
+  local flip = args[2]
+  if flip ~= '0' and flip ~= '1' then
+    return {'unknown'}
+  end
+  local base = redis.call('HMGET', keys[1], 'w_flip', 'w_stable', 'h')
+  if base[1] then
+    return cusum_step(base, keys[2], flip)
+  end
+  local warm = redis.call('HMGET', keys[3], 'n', 'k')
+  local n = tonumber(warm[1] or '0')
+  local k = tonumber(warm[2] or '0')
+  if n < tonumber(args[1]) then
+    n = n + 1
+    k = k + tonumber(flip)
+    redis.call('HSET', keys[3], 'n', tostring(n), 'k', tostring(k))
+  else
+    -- the warm-up is full but no replica has frozen the baseline yet: keep the flip for it
+    redis.call('RPUSH', keys[4], flip)
+    redis.call('LTRIM', keys[4], -PENDING_MAX, -1)
+  end
+  return {'warmup', tostring(n), tostring(k)}
+end
+""".replace("PENDING_MAX", str(PENDING_MAX))
+)
+
+FREEZE_LUA = (
+    CUSUM_LUA
+    + """
+-- KEYS: baseline, cusum, pending; ARGV: field, value, ... Sets the baseline only if none is
+-- set, then runs the CUSUM over the flips that arrived after the warm-up was full.
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
+  return {'exists'}
 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 redis.call('DEL', KEYS[2])
-return 1
+local base = redis.call('HMGET', KEYS[1], 'w_flip', 'w_stable', 'h')
+local result = {'cusum', '0', '0', '0', ''}
+for _, flip in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  result = cusum_step(base, KEYS[2], flip)
+end
+redis.call('DEL', KEYS[3])
+return result
 """
+)
 
 
 class RedisRunner(Protocol):
@@ -501,7 +531,13 @@ class DriftMonitor:
     def update_plan(self, record: AuditRecord) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of ``drift_update`` for one record."""
         model = record.model
-        keys = [baseline_key(model), cusum_key(model), warmup_key(model), counts_key(model)]
+        keys = [
+            baseline_key(model),
+            cusum_key(model),
+            warmup_key(model),
+            pending_key(model),
+            counts_key(model),
+        ]
         inc = record_increments(record)
         args = [str(self.min_audits), _flip_text(record.flip_shuffled), str(len(inc))]
         for field, value in inc.items():
@@ -513,16 +549,15 @@ class DriftMonitor:
 
     async def after_update(self, client: Any, model: str, result: Sequence[Any]) -> None:
         """Export the CUSUM gauges; freeze the automatic baseline once the warm-up is full."""
-        values = [v.decode() if isinstance(v, bytes) else str(v) for v in result]
-        if not values:
-            return
-        if values[0] == "cusum":
-            set_gauges(model, float(values[1]), values[3] == "1")
-        elif values[0] == "warmup" and int(values[1]) >= self.min_audits:
+        values = _texts(result)
+        if values and values[0] == "warmup" and int(values[1]) >= self.min_audits:
             n, k = int(values[1]), int(values[2])
             baseline = Baseline.for_rate(k / n, source="auto", n=n)
-            if await freeze_baseline(client, model, baseline):
+            values = _texts(await freeze_baseline(client, model, baseline))
+            if values and values[0] == "cusum":
                 log.info("froze the IS baseline of %s at %.3f from %d audits", model, k / n, n)
+        if values and values[0] == "cusum":
+            set_gauges(model, float(values[1]), values[3] == "1")
 
     # -- read side -----------------------------------------------------------------------------
     async def read(self, client: Any, model: str, now: float) -> StatsParts:
@@ -644,6 +679,10 @@ class DriftMonitor:
         return report
 
 
+def _texts(values: Sequence[Any] | None) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values or ()]
+
+
 def _flip_text(flip: bool | None) -> str:
     return "" if flip is None else str(int(flip))
 
@@ -656,19 +695,23 @@ def set_gauges(model: str, statistic: float, alarm: bool) -> None:
 # --- baseline administration (calibrate CLI, or an endpoint) ----------------------------------
 
 
-async def freeze_baseline(client: Any, model: str, baseline: Baseline) -> bool:
-    """Set the baseline only if none is set (the automatic freeze); True when this call set it."""
+async def freeze_baseline(client: Any, model: str, baseline: Baseline) -> list[Any]:
+    """Set the baseline only if none is set (the automatic freeze).
+
+    Returns ``["exists"]`` when another call froze it first, else the CUSUM state after the
+    flips that waited for the freeze, as the write script returns it.
+    """
     args: list[str] = []
     for field, value in baseline.to_hash().items():
         args += [field, value]
-    done = await client.eval(FREEZE_LUA, 2, baseline_key(model), cusum_key(model), *args)
-    return bool(int(done))
+    keys = (baseline_key(model), cusum_key(model), pending_key(model))
+    return await client.eval(FREEZE_LUA, len(keys), *keys, *args)
 
 
 async def set_baseline(client: Any, model: str, baseline: Baseline) -> None:
     """Replace the baseline; the CUSUM restarts from zero against it."""
     pipe = client.pipeline(transaction=True)
-    pipe.delete(baseline_key(model), cusum_key(model), warmup_key(model))
+    pipe.delete(baseline_key(model), cusum_key(model), warmup_key(model), pending_key(model))
     pipe.hset(baseline_key(model), mapping=baseline.to_hash())
     await pipe.execute()
     set_gauges(model, 0.0, False)
@@ -682,7 +725,9 @@ async def reset_cusum(client: Any, model: str) -> None:
 
 async def clear_baseline(client: Any, model: str) -> None:
     """Forget the baseline: the next ``drift_min_audits`` audits freeze a new one."""
-    await client.delete(baseline_key(model), cusum_key(model), warmup_key(model))
+    await client.delete(
+        baseline_key(model), cusum_key(model), warmup_key(model), pending_key(model)
+    )
     set_gauges(model, 0.0, False)
 
 

@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import metrics
@@ -231,10 +231,8 @@ class RedisSink:
         metrics.SINK_OVERFLOW.labels(sink=self.name).inc(count)
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(self._wakeup.set)
-        except RuntimeError:  # the loop is closed
-            pass
 
     def _submit(self, fn: Callable[[Any], Awaitable[T]]) -> concurrent.futures.Future[T]:
         if self._closed:
@@ -367,13 +365,15 @@ class RedisSink:
         for record, result in zip(batch, results, strict=True):
             if isinstance(result, NoScriptError):
                 retry = True
-            elif isinstance(result, (ResponseError, Exception)):
+            elif isinstance(result, Exception):
                 metrics.SINK_ERRORS.labels(sink=self.name).inc()
                 log.error("Redis rejected the record %s: %s", record.request_id, result)
             elif result:
                 try:
                     await self.monitor.after_update(self._client, record.model, result)
-                except CONNECTION_ERRORS as exc:
+                except CONNECTION_ERRORS as exc:  # the next record's result retries the freeze
                     self._mark_down(exc)
                     log.warning("drift follow-up for %s failed: %s", record.model, exc)
+                except Exception:
+                    log.exception("drift follow-up for %s failed", record.model)
         return retry

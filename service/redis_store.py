@@ -59,7 +59,7 @@ if prev then
     local old = redis.call('HGET', rec, 'correct_' .. c)
     if old then
       redis.call('HINCRBY', fb, 'n_' .. c, -1)
-      redis.call('HINCRBY', fb, 'correct_' .. c, -tonumber(old))
+      redis.call('HINCRBY', fb, 'correct_' .. c, 0 - tonumber(old))
       redis.call('HDEL', rec, 'correct_' .. c)
     end
   end

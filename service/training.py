@@ -26,11 +26,12 @@ from tqdm.auto import tqdm
 from transformers import Qwen2VLForConditionalGeneration
 
 from audits.backend import VLMInput
-from audits.counterfactuals import blank_like, seeded_derangement
+from audits.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
 from audits.parsing import final_answer, normalize_answer
 from audits.phantom import ManifestRow, read_manifest
 from service.demo_model import (
     CHAT_TEMPLATE,
+    IMAGE_SIDE,
     build_config,
     build_image_processor,
     build_tokenizer,
@@ -242,6 +243,8 @@ def _train_and_evaluate(
         device=torch.device(device), progress=progress,
     )  # fmt: skip
     train_seconds = time.perf_counter() - started
+    if blank:
+        pin_image_pathway_to_blank(model, processor)
     model.generation_config.do_sample = False
     model.generation_config.pad_token_id = model.config.pad_token_id
     model.generation_config.eos_token_id = model.config.eos_token_id
@@ -269,6 +272,29 @@ def _train_and_evaluate(
     )
     (out_dir / REPORT_NAME).write_text(report.model_dump_json(indent=2) + "\n")
     return report
+
+
+@torch.no_grad()
+def pin_image_pathway_to_blank(
+    model: Qwen2VLForConditionalGeneration, processor: ImageOnlyQwen2VLProcessor
+) -> None:
+    """Make every image yield the image tokens of the gray blank the model was trained on.
+
+    A model trained only on blanks never learned to ignore other pixels: its vision tower is
+    untrained on them and moves its answers at random (measured: IS 0.29 on the phantom). The
+    merger's last layer becomes a constant (zero weight, bias = the blank's embedding), so the
+    text-only model answers from the question alone, as it was trained to.
+    """
+    blank = Image.new("RGB", (IMAGE_SIDE, IMAGE_SIDE), BLANK_RGB)
+    pixels = processor.image_processor(images=[blank], return_tensors="pt")
+    device = next(model.parameters()).device
+    features = model.get_image_features(
+        pixels["pixel_values"].to(device), pixels["image_grid_thw"].to(device)
+    ).pooler_output
+    blank_embedding = torch.cat(list(features)).mean(dim=0)
+    last = model.model.visual.merger.mlp[-1]
+    last.weight.zero_()
+    last.bias.copy_(blank_embedding)
 
 
 @contextmanager

@@ -61,10 +61,12 @@ def test_questions_per_image(phantom: Path) -> None:
     for answers in by_image.values():
         assert answers[LESION_QUESTION] in {"yes", "no"}
         assert (SIDE_QUESTION in answers) == (answers[LESION_QUESTION] == "yes")
-    lesions = Counter(answers[LESION_QUESTION] for answers in by_image.values())
-    modalities = Counter(answers[MODALITY_QUESTION] for answers in by_image.values())
-    assert 40 <= lesions["yes"] <= 80
-    assert 40 <= modalities["xray"] <= 80
+    counts = Counter(
+        (question, answer) for answers in by_image.values() for question, answer in answers.items()
+    )
+    assert counts[(LESION_QUESTION, "yes")] == counts[(LESION_QUESTION, "no")] == 60
+    assert counts[(MODALITY_QUESTION, "xray")] == counts[(MODALITY_QUESTION, "ct")] == 60
+    assert counts[(SIDE_QUESTION, "left")] == counts[(SIDE_QUESTION, "right")] == 30
 
 
 def test_pixels_support_the_answers(phantom: Path) -> None:

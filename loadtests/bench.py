@@ -1,0 +1,242 @@
+"""`grounding-audit bench`: latency and audit-cost ratios measured in one run on this machine.
+
+Parts (all in one process, on the real model runtime):
+
+1. runtime micro benchmark: generate for one item, for a batch of its 3 variants, for 3 calls
+   one after another, and score for the batch of 3;
+2. audit cost: one audit in generate, score and both modes as a ratio to one production request,
+   batched variants vs one after another;
+3. production latency and throughput through the real InferenceEngine with mirroring at 0%,
+   10% and 100%: a closed loop that leaves the model idle, then at saturation;
+4. with ``--http``, the same load through a real ``bentoml serve``.
+
+Prints Markdown tables and writes the figures as JSON (``--out``). Targets are printed beside
+the figures, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from audits.phantom import LESION_QUESTION
+from loadtests.bench_engine import LoadConfig, LoadResult, PhaseSample, run_phase, summarize
+from loadtests.bench_report import BenchReport, describe_machine, evaluate_targets, render
+from loadtests.payloads import PayloadPool, ScanImage
+
+RATES = (0.0, 0.1, 1.0)
+SATURATION_RATES = (0.0, 1.0)
+
+
+class Plan(BaseModel):
+    micro_rounds: int
+    audit_rounds: int
+    rounds: int
+    """Each load phase runs this many times, interleaved with the other rates, and is pooled."""
+    below_s: float
+    saturation_s: float
+    warmup_s: float
+
+
+FULL = Plan(micro_rounds=20, audit_rounds=15, rounds=2, below_s=20, saturation_s=12, warmup_s=1)
+QUICK = Plan(micro_rounds=6, audit_rounds=5, rounds=1, below_s=8, saturation_s=5, warmup_s=0.5)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from service.settings import Settings
+
+    defaults = Settings()
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--model-dir", type=Path, help="checkpoint folder (default: grounded model)")
+    model.add_argument("--demo", action="store_true", help="the random demo model instead")
+    parser.add_argument("--cache-dir", type=Path, default=defaults.cache_dir)
+    parser.add_argument("--device", default=defaults.device)
+    parser.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    parser.add_argument("--audit-mode", choices=("generate", "score", "both"), default="both")
+    parser.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
+    parser.add_argument("--audit-queue-size", type=int, default=defaults.audit_queue_size)
+    parser.add_argument(
+        "--clients", type=int, default=4, help="closed-loop clients below saturation"
+    )
+    parser.add_argument(
+        "--target-utilization",
+        type=float,
+        default=0.5,
+        help="model busy share the unmirrored closed loop aims at (think time is set from it)",
+    )
+    parser.add_argument("--quick", action="store_true", help="about a minute instead of ~5")
+    parser.add_argument("--http", action="store_true", help="also load a real bentoml serve")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON figures")
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def resolve_model(args: argparse.Namespace) -> tuple[Path, str]:
+    if args.model_dir is not None:
+        return args.model_dir, args.model_dir.name
+    from service.prepare import ensure_reference_model
+
+    kind = "random" if args.demo else "grounded"
+    _progress(f"reference model {kind!r} (built and cached on first use)")
+    return ensure_reference_model(kind, args.cache_dir), f"reference-{kind}"
+
+
+def think_time_s(generate_one_ms: float, clients: int, target_utilization: float) -> float:
+    """Mean think time so that ``clients`` closed-loop clients keep the model about
+    ``target_utilization`` busy when every request costs one single-item generate."""
+    service_s = generate_one_ms / 1000
+    return max(0.0, clients * service_s / target_utilization - service_s)
+
+
+def run_rates(
+    run: Callable[[LoadConfig], PhaseSample],
+    configs: dict[float, LoadConfig],
+    rounds: int,
+) -> list[LoadResult]:
+    """Every rate once per round, rounds interleaved, so slow spells hit every rate alike."""
+    samples: dict[float, list[PhaseSample]] = {rate: [] for rate in configs}
+    for index in range(rounds):
+        for rate, config in configs.items():
+            _progress(f"{config.name}: mirroring {rate:.0%}, round {index + 1}/{rounds}")
+            samples[rate].append(run(config))
+    return [summarize(configs[rate], samples[rate]) for rate in configs]
+
+
+def load_configs(
+    args: argparse.Namespace, plan: Plan, think_s: float
+) -> tuple[dict[float, LoadConfig], dict[float, LoadConfig]]:
+    common = {
+        "audit_mode": args.audit_mode,
+        "max_batch_size": args.max_batch_size,
+        "audit_queue_size": args.audit_queue_size,
+        "seed": args.seed,
+        "warmup_s": plan.warmup_s,
+    }
+    below = {
+        rate: LoadConfig(
+            name="below",
+            mirror_rate=rate,
+            producers=args.clients,
+            think_s=think_s,
+            duration_s=plan.below_s,
+            **common,
+        )
+        for rate in RATES
+    }
+    saturated = {
+        rate: LoadConfig(
+            name="saturation",
+            mirror_rate=rate,
+            producers=3 * args.max_batch_size,
+            think_s=0.0,
+            duration_s=plan.saturation_s,
+            **common,
+        )
+        for rate in SATURATION_RATES
+    }
+    return below, saturated
+
+
+def run_http(
+    args: argparse.Namespace,
+    model_dir: Path,
+    scans: list[ScanImage],
+    below: dict[float, LoadConfig],
+    saturated: dict[float, LoadConfig],
+    report: BenchReport,
+) -> None:
+    from loadtests.bench_http import run_http_phase, served, wait_for_drained_queue
+
+    env = {
+        "GROUNDING_MODEL_NAME": report.model,
+        "GROUNDING_DEVICE": args.device,
+        "GROUNDING_MAX_NEW_TOKENS": str(args.max_new_tokens),
+        "GROUNDING_AUDIT_MODE": args.audit_mode,
+        "GROUNDING_SAMPLE_RATE": "0",
+        "GROUNDING_MAX_BATCH_SIZE": str(args.max_batch_size),
+        "GROUNDING_AUDIT_QUEUE_SIZE": str(args.audit_queue_size),
+    }
+    _progress("starting bentoml serve")
+    with served(model_dir, env) as url:
+
+        def phase(config: LoadConfig) -> PhaseSample:
+            wait_for_drained_queue(url)
+            return run_http_phase(url, scans, config)
+
+        report.http_below_saturation = run_rates(phase, below, 1)
+        report.http_saturation = run_rates(phase, saturated, 1)
+
+
+def add_notes(report: BenchReport) -> None:
+    cores = report.machine.cpu_count
+    load = max(report.machine.load_average_start[0], (report.machine.load_average_end or (0,))[0])
+    if load > 0.5 * cores:
+        report.notes.append(
+            f"The machine was not idle (load average up to {load:.1f} on {cores} cores): other "
+            "processes shared the CPU, so absolute times are inflated; ratios are interleaved "
+            "round by round to share the disturbance."
+        )
+    base = next((r for r in report.below_saturation if r.mirror_rate == 0.0), None)
+    if base and base.utilization is not None and base.utilization > 0.7:
+        report.notes.append(
+            f"Unmirrored closed loop kept the model {base.utilization:.0%} busy (> 70%); "
+            "lower --target-utilization for the 'idle >= 30%' condition."
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from loadtests.bench_micro import audit_cost_benchmark, micro_benchmark
+    from service.runtime import TransformersRuntime
+
+    started = time.perf_counter()
+    plan = QUICK if args.quick else FULL
+    model_dir, label = resolve_model(args)
+    runtime = TransformersRuntime(
+        model_dir, device=args.device, max_new_tokens=args.max_new_tokens, model_name=label
+    )
+    report = BenchReport(
+        model_dir=str(model_dir),
+        model=label,
+        quick=args.quick,
+        settings={
+            key: value if isinstance(value, int | float | bool | str) else str(value)
+            for key, value in vars(args).items()
+        }
+        | {"plan": plan.model_dump()},
+        machine=describe_machine(str(runtime.device)),
+    )
+    scans = PayloadPool(n_images=8, seed=args.seed).scans
+    scan, other = scans[0], scans[1]
+    _progress("runtime micro benchmark")
+    report.micro = micro_benchmark(runtime, scan, other, LESION_QUESTION, plan.micro_rounds)
+    _progress("audit cost")
+    report.audit_cost = audit_cost_benchmark(
+        runtime, scan, other, LESION_QUESTION, plan.audit_rounds
+    )
+    think_s = think_time_s(report.micro.generate_one_ms, args.clients, args.target_utilization)
+    below, saturated = load_configs(args, plan, think_s)
+
+    def engine_phase(config: LoadConfig) -> PhaseSample:
+        return run_phase(runtime, scans, config)
+
+    report.below_saturation = run_rates(engine_phase, below, plan.rounds)
+    report.saturation = run_rates(engine_phase, saturated, plan.rounds)
+    if args.http:
+        run_http(args, model_dir, scans, below, saturated, report)
+    report.targets = evaluate_targets(report)
+    report.machine.load_average_end = os.getloadavg()
+    report.duration_s = time.perf_counter() - started
+    add_notes(report)
+    print(render(report))
+    args.out.write_text(report.model_dump_json(indent=2) + "\n")
+    _progress(f"wrote {args.out} in {report.duration_s:.0f} s")
+    return 0

@@ -1,0 +1,114 @@
+"""A bounded headless locust run against `bentoml serve` (loopback only): no 5xx, <= 1% failures."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import DEMO_API_KEY
+from tests.support.servers import REPO, VENV_BIN, ServedService
+
+USERS = 4
+RUN_TIME_S = 20
+MIN_REQUESTS = 20
+"""4 users, 0.05-0.3 s apart, for 20 s: about 100 requests on 2 idle cores; 20 leaves room for a
+busy machine while still proving that every scenario got through."""
+MAX_FAILURE_RATIO = 0.01
+SERVER_ERROR = re.compile(r"HTTP 5\d\d")
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _audits_completed(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "grounding_audits"
+        for sample in family.samples
+        if sample.name == "grounding_audits_total"
+    )
+
+
+def _run_locust(url: str, csv_prefix: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "GROUNDING_LOAD_API_KEY": DEMO_API_KEY,
+        "GROUNDING_LOAD_WAIT_MIN_S": "0.05",
+        "GROUNDING_LOAD_WAIT_MAX_S": "0.3",
+        "GROUNDING_LOAD_AUDIT_SHARE": "0.3",
+    }
+    command = [
+        str(VENV_BIN / "locust"),
+        "-f",
+        str(REPO / "loadtests" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(USERS),
+        "-r",
+        str(USERS),
+        "-t",
+        f"{RUN_TIME_S}s",
+        "--stop-timeout",
+        "10",
+        "--host",
+        url,
+        "--tags",
+        "production",
+        "mirrored",
+        "mix",
+        "--csv",
+        str(csv_prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+    return subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_TIME_S + 90
+    )
+
+
+def test_headless_locust_smoke_run(demo_service: ServedService, tmp_path: Path) -> None:
+    assert demo_service.url.startswith("http://127.0.0.1:")
+    audits_before = _audits_completed(demo_service.url)
+    prefix = tmp_path / "smoke"
+    result = _run_locust(demo_service.url, prefix)
+    summary = result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode in (0, 1), summary  # 1 only means "some request failed"
+
+    stats = _read_csv(Path(f"{prefix}_stats.csv"))
+    failures = _read_csv(Path(f"{prefix}_failures.csv"))
+    exceptions = _read_csv(Path(f"{prefix}_exceptions.csv"))
+    assert not exceptions, f"the locustfile raised: {exceptions}"
+
+    server_errors = [row for row in failures if SERVER_ERROR.search(row["Error"])]
+    assert not server_errors, f"5xx replies under load: {server_errors}"
+
+    total = next(row for row in stats if row["Name"] == "Aggregated")
+    requests, failed = int(total["Request Count"]), int(total["Failure Count"])
+    assert requests >= MIN_REQUESTS, summary
+    assert failed / requests <= MAX_FAILURE_RATIO, f"{failed}/{requests} failed: {failures}"
+
+    served = {row["Name"] for row in stats if int(row["Request Count"] or 0) > 0}
+    for endpoint in ("/predict production", "/predict mirrored", "/stats", "/readyz"):
+        assert any(name.startswith(endpoint) for name in served), (endpoint, served)
+    assert any(name.endswith("[json]") for name in served)
+    assert any(name.endswith("[multipart]") for name in served)
+
+    # The mirrored share forced audits; they run in the model's idle time and drain afterwards.
+    deadline = time.monotonic() + 60
+    while _audits_completed(demo_service.url) <= audits_before and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _audits_completed(demo_service.url) > audits_before
+    assert httpx.get(f"{demo_service.url}/readyz", timeout=10).status_code == 200

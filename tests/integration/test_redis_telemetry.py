@@ -1,0 +1,561 @@
+"""Redis telemetry against a real redis-server: records, outages, drift state, feedback, stats."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_py
+from PIL import Image, ImageStat
+from prometheus_client import REGISTRY
+
+from audits.backend import VLMInput
+from audits.drift import CusumState
+from audits.flags import compute_flags
+from audits.item_audit import ItemAuditResult
+from audits.types import ClaimSpan, Condition, ConditionOutcome, ItemFlags
+from service import calibrate
+from service.core import GroundingCore
+from service.drift_monitor import Baseline, DriftMonitor, feedback_key
+from service.identity import answer_fingerprint, image_id
+from service.records import AuditRecord, build_record
+from service.redis_sink import STREAM_KEY, RedisSink, record_key
+from service.redis_store import RedisRecordStore
+from service.settings import Settings
+from service.sinks import MemorySink
+from service.store import MemoryRecordStore
+from tests.support.images import encode, png_bytes
+from tests.support.servers import RedisServer, free_port, wait_until
+
+SECRET = "test-secret"
+WINDOWS = [900, 3600, 86400]
+SCHEMA = [
+    "request_id",
+    "ts",
+    "model",
+    "image_id",
+    "mode",
+    "conditions",
+    "flip_shuffled",
+    "flip_blank",
+    "flip_no_image",
+    "delta_logp_shuffled",
+    "delta_logp_blank",
+    "delta_logp_no_image",
+    "visual_claims",
+    "hvr",
+    "modality_skeptic",
+    "duration_ms",
+]
+CLAIM = ClaimSpan(start=0, end=7, text="opacity", category="finding", trigger="shows")
+
+
+def counter(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def make_record(
+    index: int,
+    flip: bool | None,
+    *,
+    model: str = "m",
+    ts: float | None = None,
+    answers: tuple[str, str] = ("yes", "no"),
+) -> AuditRecord:
+    flips = {Condition.BLANK: index % 4 == 0}
+    if flip is not None:
+        flips[Condition.SHUFFLED] = flip
+    invariant = not any(flips.values())
+    claims = [CLAIM] if index % 2 else []
+    return AuditRecord(
+        request_id=f"req-{index:05d}",
+        ts=time.time() if ts is None else ts,
+        model=model,
+        image_id=image_id(png_bytes(index % 7, (16, 16)), SECRET),
+        mode="generate",
+        conditions=[Condition.SHUFFLED, Condition.BLANK],
+        flags=ItemFlags(
+            flips=flips,
+            delta_logp={Condition.SHUFFLED: 0.25},
+            claim_spans=claims,
+            visual_claim=bool(claims),
+            image_invariant=invariant,
+            hvr=bool(claims) and invariant,
+        ),
+        answer_fingerprints={
+            Condition.REAL: answer_fingerprint(answers[0], SECRET),
+            Condition.SHUFFLED: answer_fingerprint(answers[1], SECRET),
+        },
+        duration_ms=12.5,
+    )
+
+
+def make_sink(url: str, monitor: DriftMonitor | None = None, **options: float) -> RedisSink:
+    return RedisSink(
+        url,
+        monitor=monitor or DriftMonitor(windows_s=WINDOWS, min_audits=20),
+        stream_maxlen=int(options.pop("stream_maxlen", 10_000)),
+        record_ttl_s=int(options.pop("record_ttl_s", 3600)),
+        buffer_size=int(options.pop("buffer_size", 1000)),
+        backoff_min_s=0.02,
+        backoff_max_s=0.2,
+        socket_timeout_s=1.0,
+    )
+
+
+@pytest.fixture
+def client(redis: RedisServer) -> Iterator[redis_py.Redis]:
+    connection = redis_client(redis)
+    yield connection
+    connection.close()
+
+
+def redis_client(server: RedisServer) -> redis_py.Redis:
+    return redis_py.Redis(port=server.port, decode_responses=True)
+
+
+def stream_entries(client: redis_py.Redis) -> list[dict[str, str]]:
+    return [fields for _, fields in client.xrange(STREAM_KEY)]
+
+
+def all_bytes(server: RedisServer) -> list[bytes]:
+    """Every key name and every value stored, whatever the type."""
+    raw = redis_py.Redis(port=server.port)
+    out: list[bytes] = []
+    for key in raw.scan_iter(count=1000):
+        out.append(key)
+        kind = raw.type(key).decode()
+        if kind == "string":
+            out.append(raw.get(key) or b"")
+        elif kind == "hash":
+            for field, value in raw.hgetall(key).items():
+                out += [field, value]
+        elif kind == "stream":
+            for _, fields in raw.xrange(key):
+                for field, value in fields.items():
+                    out += [field, value]
+        elif kind == "list":
+            out += raw.lrange(key, 0, -1)
+        else:
+            raise AssertionError(f"unexpected key type {kind} for {key!r}")
+    raw.close()
+    return out
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def test_records_land_with_every_schema_field_and_a_ttl(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    sink = make_sink(redis.url, record_ttl_s=600)
+    records = [make_record(i, i % 3 == 0) for i in range(30)]
+    for rec in records:
+        sink.emit(rec)
+    assert sink.flush(10)
+    entries = stream_entries(client)
+    assert [e["request_id"] for e in entries] == [r.request_id for r in records]
+    for rec, entry in zip(records, entries, strict=True):
+        assert set(SCHEMA) <= entry.keys()
+        assert entry == rec.to_redis_fields()
+        stored = client.hgetall(record_key(rec.request_id))
+        assert stored == entry
+        assert 590 <= client.ttl(record_key(rec.request_id)) <= 600
+    assert entries[0]["flip_no_image"] == "" and entries[0]["flip_shuffled"] == "1"
+    assert sink.health().connected and sink.health().buffered == 0
+    sink.close()
+
+
+def test_the_stream_is_capped_and_a_retried_record_is_not_counted_twice(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    sink = make_sink(redis.url, stream_maxlen=50)
+    for i in range(600):
+        sink.emit(make_record(i, i % 2 == 0))
+    assert sink.flush(20)
+    assert 50 <= client.xlen(STREAM_KEY) < 600, "approximate MAXLEN trims the stream"
+    again = make_record(5, True)
+    sink.emit(again)
+    assert sink.flush(5)
+    assert int(client.hget("grounding:drift:m:counts", "audits")) == 600
+    sink.close()
+
+
+def _audit_result(question_marker: str) -> ItemAuditResult:
+    outcomes = {
+        Condition.REAL: ConditionOutcome(
+            condition=Condition.REAL, output=f"The radiograph shows an opacity. {question_marker}"
+        ),
+        Condition.SHUFFLED: ConditionOutcome(condition=Condition.SHUFFLED, output="no"),
+        Condition.BLANK: ConditionOutcome(condition=Condition.BLANK, output="yes"),
+    }
+    flags = compute_flags(outcomes)
+    return ItemAuditResult(outcomes=outcomes, flags=flags, timings_ms={}, duration_ms=3.0)
+
+
+@pytest.mark.parametrize("retain_text", [False, True])
+def test_no_image_bytes_anywhere_and_text_only_with_retention(
+    redis: RedisServer, retain_text: bool
+) -> None:
+    image = png_bytes(11, (64, 64))
+    question = "QMARK-7Q3 is there a pleural effusion on this film?"
+    sink = make_sink(redis.url)
+    for index in range(5):
+        sink.emit(
+            build_record(
+                request_id=f"text-{index}",
+                model="m",
+                image_id=image_id(image, SECRET),
+                mode="generate",
+                source="mirror",
+                result=_audit_result("OUTMARK-9Z"),
+                answer_fingerprints={Condition.REAL: answer_fingerprint("yes", SECRET)},
+                question=question,
+                retain_text=retain_text,
+            )
+        )
+    assert sink.flush(10)
+    sink.close()
+    stored = all_bytes(redis)
+    blob = b"\n".join(stored)
+    assert len(stored) > 20
+    assert b"\x89PNG" not in blob and b"\xff\xd8\xff" not in blob
+    assert image not in blob and base64.b64encode(image)[:60] not in blob
+    assert not re.search(rb"[A-Za-z0-9+/=]{200,}", blob), "no long base64 run"
+    assert (b"QMARK-7Q3" in blob) is retain_text
+    assert (b"OUTMARK-9Z" in blob) is retain_text
+    if retain_text:
+        record = redis_client(redis).hgetall(record_key("text-0"))
+        assert record["question"] == question
+        assert "OUTMARK-9Z" in record["output_real"]
+
+
+# --- outages -----------------------------------------------------------------------------------
+
+
+def test_redis_outage_buffers_counts_errors_and_delivers_in_order(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    errors_before = counter("grounding_sink_errors_total", sink="redis")
+    sink = make_sink(redis.url)
+    for i in range(10):
+        sink.emit(make_record(i, True))
+    assert sink.flush(10)
+    redis.stop()
+    slowest = 0.0
+    for i in range(10, 40):
+        started = time.perf_counter()
+        sink.emit(make_record(i, i % 2 == 0))
+        slowest = max(slowest, time.perf_counter() - started)
+        time.sleep(0.005)
+    assert slowest < 0.05, f"emit blocked for {slowest:.3f}s while Redis was down"
+    assert wait_until(
+        lambda: counter("grounding_sink_errors_total", sink="redis") > errors_before, 5, 0.05
+    )
+    assert not sink.flush(0.3)
+    health = sink.health()
+    assert not health.connected and health.buffered == 30 and health.last_error
+    redis.start()  # a fresh, empty server on the same port
+    assert sink.flush(10)
+    entries = stream_entries(redis_client(redis))
+    assert [e["request_id"] for e in entries] == [f"req-{i:05d}" for i in range(10, 40)]
+    assert sink.health().connected
+    sink.close()
+
+
+def test_overflow_drops_the_oldest_and_counts_them(redis: RedisServer) -> None:
+    overflow_before = counter("grounding_sink_overflow_total", sink="redis")
+    redis.stop()
+    sink = make_sink(redis.url, buffer_size=5)
+    for i in range(12):
+        sink.emit(make_record(i, False))
+    time.sleep(0.1)
+    assert sink.buffered + sink.overflowed == 12
+    redis.start()
+    assert sink.flush(10)
+    assert sink.overflowed == 7
+    assert counter("grounding_sink_overflow_total", sink="redis") - overflow_before == 7
+    entries = stream_entries(redis_client(redis))
+    assert [e["request_id"] for e in entries] == [f"req-{i:05d}" for i in range(7, 12)]
+    sink.close()
+
+
+async def test_stats_and_store_answer_with_redis_down() -> None:
+    port = free_port()  # nothing listens here
+    monitor = DriftMonitor(windows_s=WINDOWS, min_audits=20)
+    sink = make_sink(f"redis://127.0.0.1:{port}/0", monitor)
+    memory = MemorySink()
+    for i in range(8):
+        rec = make_record(i, i < 3)
+        memory.emit(rec)
+        sink.emit(rec)
+    store = RedisRecordStore(sink, SECRET, fallback=MemoryRecordStore(memory, SECRET))
+    started = time.perf_counter()
+    stats = await monitor.stats("m", redis=sink, records=memory.records, queue_depth=2)
+    assert time.perf_counter() - started < 3
+    assert stats["source"] == "local"
+    assert stats["redis"]["connected"] is False and stats["redis"]["buffered"] == 8
+    assert stats["counts"]["audits"] == 8
+    assert stats["windows"]["15m"]["IS"]["k"] == 3 and stats["windows"]["15m"]["IS"]["n"] == 8
+    assert stats["drift"]["status"] == "insufficient_data"
+    assert stats["audit_queue_depth"] == 2
+    found = await store.get("req-00001")
+    assert found is not None and found["request_id"] == "req-00001"
+    assert await store.get("missing") is None
+    assert await store.add_feedback("req-00001", "yes") == {
+        Condition.REAL: True,
+        Condition.SHUFFLED: False,
+    }
+    sink.close(timeout=0.2)
+
+
+# --- drift shared by replicas --------------------------------------------------------------------
+
+
+def _emit_from(sink: RedisSink, records: list[AuditRecord]) -> None:
+    for rec in records:
+        sink.emit(rec)
+        time.sleep(0.0005)
+
+
+async def _calibrate_async(url: str, *argv: str) -> dict[str, Any]:
+    parser = argparse.ArgumentParser()
+    calibrate.register(parser)
+    args = parser.parse_args(["--redis-url", url, "--model", "m", "--min-audits", "20", *argv])
+    return await calibrate.calibrate(args, url, 20)
+
+
+def _calibrate(url: str, *argv: str) -> dict[str, Any]:
+    return asyncio.run(_calibrate_async(url, *argv))
+
+
+async def test_two_replicas_share_one_cusum_and_the_same_windows(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    rng = random.Random(7)
+    flips = [rng.random() < 0.45 for _ in range(200)] + [rng.random() < 0.1 for _ in range(300)]
+    records = [make_record(i, flip) for i, flip in enumerate(flips)]
+    records.insert(50, make_record(9999, None))  # an audit whose shuffled run was skipped
+    replicas = [make_sink(redis.url), make_sink(redis.url)]
+    threads = [
+        threading.Thread(target=_emit_from, args=(replica, records[i::2]))
+        for i, replica in enumerate(replicas)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(replica.flush(20) for replica in replicas)
+
+    in_order = [e["flip_shuffled"] for e in stream_entries(client)]
+    known = [int(x) for x in in_order if x != ""]
+    assert len(known) == 500
+    baseline = Baseline.from_hash(client.hgetall("grounding:drift:m:baseline"))
+    assert baseline is not None and baseline.source == "auto" and baseline.n == 20
+    assert baseline.rate == sum(known[:20]) / 20
+    expected = baseline.detector().update_many(CusumState(), known[20:])
+    stored = CusumState.from_hash(client.hgetall("grounding:drift:m:cusum"))
+    assert stored == expected, "the Lua CUSUM equals the pure recursion in stream order"
+    assert stored.alarm, "a drop from 0.45 to 0.10 over 300 audits raises the alarm"
+
+    views = [
+        await replica.monitor.stats("m", redis=replica, records=[], queue_depth=0)
+        for replica in replicas
+    ]
+    for view in views:
+        del view["as_of"], view["redis"]
+    assert views[0] == views[1]
+    stats = views[0]
+    assert stats["source"] == "redis"
+    assert stats["counts"]["audits"] == 501 and stats["counts"]["conditions_run"]["blank"] == 501
+    window = stats["windows"]["15m"]
+    assert window["IS"]["n"] == 500 and window["IS"]["k"] == sum(known)
+    assert window["IS"]["lo"] < window["IS"]["value"] < window["IS"]["hi"]
+    assert window["claim_rate"]["n"] == 501
+    assert stats["drift"]["status"] == "alarm" and stats["drift"]["n"] == 480
+    assert stats["drift"]["statistic"] == expected.statistic
+    assert REGISTRY.get_sample_value("grounding_is_drift_alarm", {"model": "m"}) == 1
+    assert REGISTRY.get_sample_value("grounding_is_drift_statistic", {"model": "m"}) == (
+        expected.statistic
+    )
+
+    reset = await _calibrate_async(redis.url, "--reset")
+    assert reset["drift"]["alarm"] is False and reset["drift"]["n"] == 0
+    assert reset["baseline"]["p0"] == baseline.p0, "a reset keeps the baseline"
+    assert REGISTRY.get_sample_value("grounding_is_drift_alarm", {"model": "m"}) == 0
+    for replica in replicas:
+        replica.close()
+
+
+def test_calibrate_sets_the_baseline_from_stream_report_or_number(
+    redis: RedisServer, client: redis_py.Redis, tmp_path: Path
+) -> None:
+    sink = make_sink(redis.url)
+    flips = [i % 5 in (0, 1) for i in range(60)]  # rate 0.4
+    sink.emit(make_record(999, True, model="other"))
+    for i, flip in enumerate(flips):
+        sink.emit(make_record(i, flip))
+    assert sink.flush(10)
+
+    first = _calibrate(redis.url, "--from-first", "30")
+    assert first["action"] == "set" and first["baseline"]["rate"] == pytest.approx(0.4)
+    assert first["baseline"]["n"] == 30 and first["baseline"]["source"] == "first:30"
+    assert client.exists("grounding:drift:m:cusum") == 0, "a new baseline restarts the CUSUM"
+    with pytest.raises(calibrate.CalibrationError):
+        _calibrate(redis.url, "--from-first", "500")
+
+    report = tmp_path / "report.json"
+    overall = {"image_sensitivity": {"value": 0.482, "lo": 0.45, "hi": 0.51, "n": 900, "k": 434}}
+    report.write_text(json.dumps({"title": "t", "metrics": {"overall": overall}}))
+    from_report = _calibrate(redis.url, "--from-report", str(report))
+    assert from_report["baseline"]["p0"] == 0.482 and from_report["baseline"]["n"] == 900
+
+    manual = _calibrate(redis.url, "--baseline", "0.44")
+    assert manual["baseline"]["p0"] == 0.44 and manual["baseline"]["source"] == "manual"
+    stored = Baseline.from_hash(client.hgetall("grounding:drift:m:baseline"))
+    assert stored is not None and stored.h == Baseline.for_rate(0.44, source="x").h
+
+    cleared = _calibrate(redis.url, "--clear-baseline")
+    assert cleared["baseline"] is None and cleared["drift"]["status"] == "insufficient_data"
+    parser = argparse.ArgumentParser()
+    calibrate.register(parser)
+    bad = parser.parse_args(["--redis-url", redis.url, "--model", "m", "--baseline", "1.5"])
+    assert calibrate.run(bad) == 1
+    sink.close()
+
+
+# --- feedback ----------------------------------------------------------------------------------
+
+
+async def test_feedback_is_stored_counted_once_and_feeds_online_accuracy(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    monitor = DriftMonitor(windows_s=WINDOWS, min_audits=20)
+    sink = make_sink(redis.url, monitor)
+    for i in range(25):
+        sink.emit(make_record(i, True, answers=("yes", "no")))
+    assert sink.flush(10)
+    store = RedisRecordStore(sink, SECRET)
+
+    first = await store.add_feedback("req-00000", "Yes.")
+    assert first == {Condition.REAL: True, Condition.SHUFFLED: False}
+    assert await store.add_feedback("req-00000", "yes") == first
+    counters = client.hgetall(feedback_key("m"))
+    assert counters == {
+        "n": "1",
+        "n_real": "1",
+        "correct_real": "1",
+        "n_shuffled": "1",
+        "correct_shuffled": "0",
+        "pair_10": "1",
+    }
+    stored = await store.get("req-00000")
+    assert stored is not None
+    assert stored["correct_real"] == "1" and stored["correct_shuffled"] == "0"
+    assert stored["reference_fp"] == answer_fingerprint("yes", SECRET)
+
+    changed = await store.add_feedback("req-00000", "no")
+    assert changed == {Condition.REAL: False, Condition.SHUFFLED: True}
+    counters = client.hgetall(feedback_key("m"))
+    assert counters["n"] == "1" and counters["correct_real"] == "0"
+    assert counters["correct_shuffled"] == "1" and counters["pair_01"] == "1"
+    assert counters["pair_10"] == "0"
+    assert await store.add_feedback("no-such-request", "yes") is None
+    assert await store.get("no-such-request") is None
+
+    for i in range(1, 25):
+        await store.add_feedback(f"req-{i:05d}", "yes")
+    stats = await monitor.stats("m", redis=sink, records=[], queue_depth=0)
+    feedback = stats["feedback"]
+    assert feedback["n"] == 25
+    assert feedback["accuracy"]["real"]["k"] == 24 and feedback["accuracy"]["real"]["n"] == 25
+    assert feedback["vrs"]["n"] == 25
+    assert feedback["vrs"]["value"] == pytest.approx((24 - 1) / 25)
+    sink.close()
+
+
+# --- the service core, wired to Redis ------------------------------------------------------------
+
+
+class BrightnessModel:
+    """Answers from the image: "yes" for a bright image, "no" otherwise (blank gray is "no")."""
+
+    model_name = "bright"
+
+    def generate(self, items: Sequence[VLMInput], **_: object) -> list[str]:
+        answers = []
+        for item in items:
+            bright = item.image is not None and ImageStat.Stat(item.image).mean[0] > 140
+            answers.append("The image shows an opacity. Answer: yes" if bright else "Answer: no")
+        return answers
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        return [0.0] * len(items)
+
+
+def _solid_png(level: int) -> bytes:
+    return encode(Image.new("RGB", (16, 16), (level, level, level)))
+
+
+async def test_core_keeps_answering_through_a_redis_outage(redis: RedisServer) -> None:
+    settings = Settings(
+        redis_url=redis.url,
+        model_name="bright",
+        sample_rate=1.0,
+        audit_mode="generate",
+        drift_min_audits=5,
+    )
+    core = GroundingCore(settings, backend=BrightnessModel())
+    assert isinstance(core.store, RedisRecordStore)
+    sink = core.redis_sink
+    assert sink is not None
+    sink.backoff_max_s = 0.2
+
+    async def request(index: int) -> None:
+        level = 250 if index % 2 else 20
+        production = core.build_request(
+            _solid_png(level), "Is there an opacity?", request_id=f"core-{index:03d}"
+        )
+        response = await core.predict(production)
+        assert response.answer == ("yes" if level > 140 else "no")
+        core.after_response(production, response)
+
+    for index in range(6):
+        await request(index)
+    assert wait_until(lambda: len(core.memory.records) == 6, 20, 0.05)
+    assert sink.flush(10)
+    redis.stop()
+    for index in range(6, 12):
+        await request(index)
+    assert wait_until(lambda: len(core.memory.records) == 12, 20, 0.05)
+    down = await core.stats()
+    assert down["source"] == "local" and down["redis"]["connected"] is False
+    assert down["counts"]["audits"] == 12
+    redis.start()
+    assert sink.flush(10)
+    stored = stream_entries(redis_client(redis))
+    assert [e["request_id"] for e in stored] == [f"core-{i:03d}" for i in range(6, 12)]
+    up = await core.stats()
+    assert up["source"] == "redis" and up["redis"]["connected"] is True
+    assert up["counts"]["audits"] == 6 and up["windows"]["1h"]["IS"]["n"] >= 5
+    record = await core.store.get("core-007")
+    assert record is not None and record["model"] == "bright"
+    shuffled_kept_the_answer = record["flip_shuffled"] == "0"
+    assert await core.store.add_feedback("core-007", "yes") == {
+        Condition.REAL: True,
+        Condition.SHUFFLED: shuffled_kept_the_answer,
+        Condition.BLANK: False,
+        Condition.NO_IMAGE: False,
+    }
+    core.shutdown()
+    sink.close()
