@@ -134,7 +134,10 @@ class _Utilization:
     def since_mark(self) -> float:
         busy, elapsed = self._busy()
         busy0, elapsed0 = self.start or (0.0, 0.0)
-        return (busy - busy0) / (elapsed - elapsed0) if elapsed > elapsed0 else float("nan")
+        if elapsed <= elapsed0:
+            return float("nan")
+        # a step is counted when it ends, so one straddling the window's start can push past 1
+        return min(1.0, (busy - busy0) / (elapsed - elapsed0))
 
 
 def window_sample(

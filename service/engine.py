@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[VLMBackend], None]
 
+STEP_JOIN_S = 5.0
+"""How long stop() waits, after the grace period, for the model call that is running."""
+
 
 class EngineStopped(RuntimeError):
     pass
@@ -79,6 +82,7 @@ class InferenceEngine:
         self._on_drop = on_audit_dropped or (lambda reason: None)
         self._on_depth = on_queue_depth or (lambda depth: None)
         self._busy_s = 0.0
+        self._dropped_mid_audit = 0
         self._started_at = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -113,10 +117,10 @@ class InferenceEngine:
         for task in dropped:
             self._on_drop("shutdown")
             _finish(task, EngineStopped("the service shut down before this audit ran"))
-        if self._thread is not None:
-            self._thread.join(timeout=max(1.0, grace_s))
+        if self._thread is not None:  # the step that is running ends, then its audit is dropped
+            self._thread.join(timeout=max(STEP_JOIN_S, grace_s))
         self._on_depth(0)
-        return len(dropped)
+        return len(dropped) + self._dropped_mid_audit
 
     # -- submission ------------------------------------------------------------------------
     def submit_production(self, item: VLMInput) -> Future[str]:
@@ -234,7 +238,22 @@ class InferenceEngine:
             _finish(task, exc)
             return
         with self._cond:  # more steps: back to the front, behind any production work
-            (self._audits if from_mirror else self._interactive).appendleft(task)
+            stopped = not self._running
+            if not stopped:
+                (self._audits if from_mirror else self._interactive).appendleft(task)
+        if stopped:  # stop() has already emptied the queues: finish this audit here
+            self._finish_after_stop(task)
+
+    def _finish_after_stop(self, task: AuditTask) -> None:
+        try:
+            next(task.steps)
+        except StopIteration:  # that was its last step: the audit is complete
+            _finish(task, None)
+            return
+        with self._cond:
+            self._dropped_mid_audit += 1
+        self._on_drop("shutdown")
+        _finish(task, EngineStopped("the service shut down while this audit ran"))
 
 
 def _finish(task: AuditTask, error: BaseException | None) -> None:

@@ -116,6 +116,7 @@ def _build_once(
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
             build(tmp)
+            tmp.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
             if target.exists():  # left over without its ready marker: never completed
                 shutil.rmtree(target)
             os.rename(tmp, target)

@@ -7,11 +7,15 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from audits.backend import VLMInput
+from loadtests.bench_engine import LoadConfig, run_phase, summarize
+from loadtests.payloads import phantom_images
 from tests.conftest import DEMO_API_KEY
 from tests.support.servers import REPO, VENV_BIN, ServedService
 
@@ -112,3 +116,45 @@ def test_headless_locust_smoke_run(demo_service: ServedService, tmp_path: Path) 
         time.sleep(1)
     assert _audits_completed(demo_service.url) > audits_before
     assert httpx.get(f"{demo_service.url}/readyz", timeout=10).status_code == 200
+
+
+class SlowFakeModel:
+    """A model double that takes a fixed time per call, batched or not."""
+
+    model_name = "fake"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def generate(self, items: Sequence[VLMInput], **_: object) -> list[str]:
+        time.sleep(self.seconds)
+        return ["yes"] * len(items)
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        time.sleep(self.seconds)
+        return [-1.0] * len(items)
+
+
+def test_bench_engine_phase_accounts_for_every_audit() -> None:
+    scans = phantom_images(3)
+    below = LoadConfig(
+        name="below", mirror_rate=1.0, producers=2, think_s=0.05, duration_s=1.5, warmup_s=0.2
+    )
+    result = summarize(below, [run_phase(SlowFakeModel(0.004), scans, below)])
+    assert result.completed > 10 and result.p50_ms >= 4 and result.p99_ms >= result.p50_ms
+    # Idle time is left, so every mirrored audit runs (two 4 ms steps) and none is shed.
+    assert result.utilization is not None and 0.05 < result.utilization < 0.9
+    assert result.audits_submitted > 10 and result.audits_dropped == 0
+    assert result.audits_completed + result.audits_left >= result.audits_submitted - 1
+
+    saturated = below.model_copy(
+        update={"name": "sat", "producers": 12, "think_s": 0.0, "audit_queue_size": 4}
+    )
+    result = summarize(saturated, [run_phase(SlowFakeModel(0.004), scans, saturated)])
+    # Production never leaves the model idle: audits wait in the 4-slot queue and are shed.
+    assert result.utilization is not None and result.utilization > 0.9
+    assert result.audits_dropped > 0 and result.audits_left <= 4
+    assert result.audits_dropped + result.audits_left + result.audits_completed <= (
+        result.audits_submitted
+    )
+    assert result.audit_shed_share == result.audits_dropped / result.audits_submitted
