@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from PIL import Image
 from pydantic import BaseModel
 
-from audits.backend import VLMBackend, VLMInput
+from audits.backend import VLMBackend
 from audits.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
 from audits.types import COUNTERFACTUALS
 from loadtests.payloads import QUESTIONS, Question, ScanImage
+from loadtests.timeline import ProductionInput, TimedBackend, Timeline, timeline
 from loadtests.timing import percentile
 from service.engine import AuditTask, InferenceEngine
 from service.identity import sample_decision
@@ -59,6 +60,15 @@ class LoadResult(BaseModel):
     audits_left: int
     """Still queued when the phase ended."""
     audit_shed_share: float
+    production_busy: float | None = None
+    """Share of the window the model ran production batches (engine runs only)."""
+    audit_busy: float | None = None
+    audit_step_p50_ms: float | None = None
+    audit_step_p99_ms: float | None = None
+    arrived_during_audit: float | None = None
+    """Share of production requests that arrived while an audit step held the model."""
+    audit_wait_mean_ms: float | None = None
+    """Mean rest of the audit step such a request had to wait for."""
 
 
 @dataclass
@@ -70,6 +80,7 @@ class PhaseSample:
     window_s: float
     utilization: float | None = None
     audits: Counter[str] = field(default_factory=Counter)
+    timeline: Timeline | None = None
 
 
 def summarize(config: LoadConfig, samples: list[PhaseSample]) -> LoadResult:
@@ -81,6 +92,7 @@ def summarize(config: LoadConfig, samples: list[PhaseSample]) -> LoadResult:
     busy = [s.utilization * s.window_s for s in samples if s.utilization is not None]
     submitted, dropped = audits["submitted"], audits["dropped"]
     return LoadResult(
+        **_timeline_figures([s.timeline for s in samples if s.timeline], window),
         name=config.name,
         mirror_rate=config.mirror_rate,
         producers=config.producers,
@@ -97,6 +109,22 @@ def summarize(config: LoadConfig, samples: list[PhaseSample]) -> LoadResult:
         audits_left=audits["left"],
         audit_shed_share=dropped / submitted if submitted else 0.0,
     )
+
+
+def _timeline_figures(timelines: list[Timeline], window_s: float) -> dict[str, float | None]:
+    if not timelines:
+        return {}
+    steps = [value for t in timelines for value in t.audit_steps_ms]
+    waits = [value for t in timelines for value in t.blocked_waits_ms]
+    arrivals = sum(t.arrivals for t in timelines)
+    return {
+        "production_busy": sum(t.production_busy_s for t in timelines) / window_s,
+        "audit_busy": sum(t.audit_busy_s for t in timelines) / window_s,
+        "audit_step_p50_ms": percentile(steps, 50) if steps else None,
+        "audit_step_p99_ms": percentile(steps, 99) if steps else None,
+        "arrived_during_audit": len(waits) / arrivals if arrivals else None,
+        "audit_wait_mean_ms": sum(waits) / len(waits) if waits else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -151,9 +179,10 @@ def window_sample(
 
 def run_phase(backend: VLMBackend, scans: list[ScanImage], config: LoadConfig) -> PhaseSample:
     tally = _Tally()
+    timed = TimedBackend(backend)
     created = time.monotonic()
     engine = InferenceEngine(
-        backend,
+        timed,
         max_batch_size=config.max_batch_size,
         audit_queue_size=config.audit_queue_size,
         on_audit_dropped=lambda reason: tally.add("dropped" if reason == "queue_full" else reason),
@@ -183,7 +212,9 @@ def run_phase(backend: VLMBackend, scans: list[ScanImage], config: LoadConfig) -
         thread.join()
     tally.audits["left"] = engine.stop(grace_s=0.0)
     latencies, finished = window_sample(tally.latencies, measure_from, end)
-    return PhaseSample(latencies, finished, config.duration_s, busy_share, tally.audits)
+    arrivals = [started for started, _ in tally.latencies]
+    seen = timeline(timed.calls, arrivals, measure_from, end)
+    return PhaseSample(latencies, finished, config.duration_s, busy_share, tally.audits, seen)
 
 
 def _producer(
@@ -200,7 +231,7 @@ def _producer(
     while time.perf_counter() < end:
         scan, question = rng.choice(scans), rng.choice(QUESTIONS)
         started = time.perf_counter()
-        output = engine.submit_production(VLMInput(question.text, scan.image)).result()
+        output = engine.submit_production(ProductionInput(question.text, scan.image)).result()
         finished = time.perf_counter()
         with tally.lock:
             tally.latencies.append((started, finished))

@@ -176,6 +176,33 @@ LOAD_HEADER = (
 )
 
 
+TIMELINE_HEADER = (
+    "phase",
+    "mirrored",
+    "production busy",
+    "audit busy",
+    "audit step p50 / p99 ms",
+    "requests arriving during an audit step",
+    "their mean wait for it, ms",
+)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _timeline_row(r: LoadResult) -> list[str]:
+    return [
+        r.name,
+        f"{r.mirror_rate:.0%}",
+        _share(r.production_busy),
+        _share(r.audit_busy),
+        f"{_f(r.audit_step_p50_ms)} / {_f(r.audit_step_p99_ms)}",
+        _share(r.arrived_during_audit),
+        _f(r.audit_wait_mean_ms),
+    ]
+
+
 def render(report: BenchReport) -> str:
     m = report.machine
     lines = [
@@ -248,6 +275,13 @@ def render(report: BenchReport) -> str:
             lines += [f"## {title}", ""]
             lines += _table(LOAD_HEADER, _load_rows(results))
             lines.append("")
+    engine_runs = [
+        r for r in (*report.below_saturation, *report.saturation) if r.audit_busy is not None
+    ]
+    if engine_runs:
+        lines += ["## Engine timeline: who held the model", ""]
+        lines += _table(TIMELINE_HEADER, [_timeline_row(r) for r in engine_runs])
+        lines.append("")
     if report.targets:
         lines += ["## Targets (figures, not assertions)", ""]
         lines += _table(

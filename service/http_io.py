@@ -58,6 +58,8 @@ def parse_json_model(raw: bytes, model: type[ModelT]) -> ModelT:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HTTPException(400, f"malformed JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError as exc:
+        raise HTTPException(400, "the JSON body is nested too deeply") from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -97,6 +99,8 @@ def form_to_model(fields: dict[str, str], model: type[ModelT], json_fields: set[
                 data[key] = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise HTTPException(422, f"`{key}` must be JSON: {exc.msg}") from exc
+            except RecursionError as exc:
+                raise HTTPException(422, f"`{key}` is nested too deeply") from exc
         else:
             data[key] = value
     try:

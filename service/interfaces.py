@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from audits.types import ClaimSpan, Condition
 
 OPTION_LETTER = r"^[A-E]$"
+
+
+def _encodable(text: str) -> str:
+    """JSON can escape an unpaired surrogate (\\ud800); no tokenizer or hash accepts one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains an unpaired UTF-16 surrogate at position {exc.start}; send valid Unicode"
+        ) from exc
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+"""A string from a client that must be valid Unicode (it reaches the tokenizer or an HMAC)."""
 
 
 class PredictJSON(BaseModel):
@@ -17,14 +32,14 @@ class PredictJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image_base64: str = Field(..., min_length=1, description="The image file, base64-encoded")
-    question: str = Field(..., description="The question about the image")
+    question: Text = Field(..., description="The question about the image")
     audit: bool | None = Field(
         None, description="true forces a counterfactual audit, false forbids one; unset: sampled"
     )
     request_id: str | None = Field(
         None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
     )
-    options: dict[str, str] | None = Field(
+    options: dict[Text, Text] | None = Field(
         None, description='Closed-question options, e.g. {"A": "yes", "B": "no"}'
     )
 
@@ -47,9 +62,9 @@ class AuditJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image_base64: str = Field(..., min_length=1)
-    question: str
-    reference_answer: str | None = None
-    options: dict[str, str] | None = None
+    question: Text
+    reference_answer: Text | None = None
+    options: dict[Text, Text] | None = None
     mode: Literal["generate", "score", "both"] = "both"
     conditions: list[Condition] | None = Field(
         None, description="Counterfactual conditions; default: shuffled, blank, no_image"
@@ -95,7 +110,7 @@ class FeedbackJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    reference_answer: str = Field(..., min_length=1)
+    reference_answer: Text = Field(..., min_length=1)
 
 
 class FeedbackResponse(BaseModel):

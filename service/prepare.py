@@ -12,6 +12,7 @@ import argparse
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     kinds = [part.strip() for part in args.which.split(",") if part.strip()]
     unknown = [kind for kind in kinds if kind not in REFERENCE_KINDS]
     if unknown or not kinds:
-        print(f"--which takes {','.join(REFERENCE_KINDS)}; got {args.which!r}")
+        print(f"--which takes {','.join(REFERENCE_KINDS)}; got {args.which!r}", file=sys.stderr)
         return 2
     cache_dir = args.cache_dir
     if cache_dir is None:
