@@ -17,7 +17,9 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from audits.manifest import ManifestItem
 
 Modality = Literal["xray", "ct"]
 Side = Literal["left", "right"]
@@ -35,20 +37,6 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     SIDE_QUESTION: ("left", "right"),
     MODALITY_QUESTION: ("xray", "ct"),
 }
-
-
-class ManifestRow(BaseModel):
-    """One line of a data-set manifest (DESIGN.md section 4)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    image: str
-    question: str
-    answer: str
-    options: dict[str, str] | None = None
-    benchmark: str
-    modality: str
 
 
 class PhantomCase(BaseModel):
@@ -118,7 +106,7 @@ def _texture(
     return amplitude * texture / 2.0
 
 
-def rows_for(image_id: str, image_path: str, case: PhantomCase) -> list[ManifestRow]:
+def rows_for(image_id: str, image_path: str, case: PhantomCase) -> list[ManifestItem]:
     answers = {
         LESION_QUESTION: "no" if case.lesion is None else "yes",
         MODALITY_QUESTION: case.modality,
@@ -127,7 +115,7 @@ def rows_for(image_id: str, image_path: str, case: PhantomCase) -> list[Manifest
         answers[SIDE_QUESTION] = case.lesion
     suffix = {LESION_QUESTION: "lesion", SIDE_QUESTION: "side", MODALITY_QUESTION: "modality"}
     return [
-        ManifestRow(
+        ManifestItem(
             id=f"{image_id}-{suffix[question]}",
             image=image_path,
             question=question,
@@ -150,7 +138,7 @@ def make_phantom(
         raise ValueError("n_images must be at least 1")
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    rows: list[ManifestRow] = []
+    rows: list[ManifestItem] = []
     for index, case in enumerate(plan_cases(n_images, seed)):
         image_id = f"phantom-s{seed}-{index:05d}"
         relative = f"images/{image_id}.png"
@@ -164,12 +152,6 @@ def make_phantom(
             handle.write(json.dumps(row.model_dump(exclude_none=True), sort_keys=True) + "\n")
     os.replace(partial, manifest)
     return manifest
-
-
-def read_manifest(manifest: Path) -> list[ManifestRow]:
-    """Rows of a manifest; ``image`` stays relative to the manifest's folder."""
-    lines = Path(manifest).read_text().splitlines()
-    return [ManifestRow.model_validate_json(line) for line in lines if line.strip()]
 
 
 def register(parser: argparse.ArgumentParser) -> None:

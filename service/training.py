@@ -28,8 +28,8 @@ from transformers import Qwen2VLForConditionalGeneration
 
 from audits.backend import VLMInput
 from audits.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
+from audits.manifest import ManifestItem, read_manifest
 from audits.parsing import final_answer, normalize_answer
-from audits.phantom import ManifestRow, read_manifest
 from service.demo_model import (
     CHAT_TEMPLATE,
     IMAGE_SIDE,
@@ -101,7 +101,7 @@ class TrainReport(BaseModel):
     heldout: HeldoutEval
 
 
-def load_examples(manifest: Path, rows: Sequence[ManifestRow] | None = None) -> list[Example]:
+def load_examples(manifest: Path, rows: Sequence[ManifestItem] | None = None) -> list[Example]:
     """Rows with their images loaded (each image file read once)."""
     manifest = Path(manifest)
     rows = read_manifest(manifest) if rows is None else rows

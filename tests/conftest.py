@@ -37,6 +37,13 @@ def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def phantom_data(cache_dir: Path):  # -> service.prepare.PhantomData
+    from service.prepare import ensure_phantom_data
+
+    return ensure_phantom_data(cache_dir)
+
+
+@pytest.fixture(scope="session")
 def grounded_model_dir(cache_dir: Path) -> Path:
     from service.prepare import ensure_reference_model
 

@@ -18,12 +18,12 @@ from safetensors.torch import load_file
 
 from audits.backend import VLMInput
 from audits.counterfactuals import seeded_derangement
+from audits.manifest import read_manifest
 from audits.parsing import final_answer, normalize_answer
-from audits.phantom import make_phantom, read_manifest
+from audits.phantom import make_phantom
 from service.prepare import _build_once, ensure_reference_model, model_folder_name
 from service.runtime import TransformersRuntime
 from service.training import REPORT_NAME, TrainReport, load_examples, train_reference_model
-from tests.integration.conftest_reference import *  # noqa: F403
 
 pytestmark = pytest.mark.slow
 

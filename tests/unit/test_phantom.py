@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 from audits.cli import main
+from audits.manifest import read_manifest
 from audits.phantom import (
     ANSWERS,
     LESION_QUESTION,
     MODALITY_QUESTION,
     SIDE_QUESTION,
     make_phantom,
-    read_manifest,
 )
 
 
