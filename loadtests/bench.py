@@ -25,10 +25,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from audits.backend import VLMBackend, VLMInput
 from audits.phantom import LESION_QUESTION
 from loadtests.bench_engine import LoadConfig, LoadResult, PhaseSample, run_phase, summarize
 from loadtests.bench_report import BenchReport, describe_machine, evaluate_targets, render
 from loadtests.payloads import PayloadPool, ScanImage
+from loadtests.timing import elapsed_ms, percentile
 
 RATES = (0.0, 0.1, 1.0)
 SATURATION_RATES = (0.0, 1.0)
@@ -90,10 +92,16 @@ def resolve_model(args: argparse.Namespace) -> tuple[Path, str]:
     return ensure_reference_model(kind, args.cache_dir), f"reference-{kind}"
 
 
-def think_time_s(generate_one_ms: float, clients: int, target_utilization: float) -> float:
+def service_time_ms(backend: VLMBackend, item: VLMInput, calls: int = 15) -> float:
+    """A single request's model time: the 20th percentile of a few calls, so that a busy spell
+    of a shared machine does not stretch the think time of the whole load test."""
+    return percentile([elapsed_ms(lambda: backend.generate([item])) for _ in range(calls)], 20)
+
+
+def think_time_s(service_ms: float, clients: int, target_utilization: float) -> float:
     """Mean think time so that ``clients`` closed-loop clients keep the model about
-    ``target_utilization`` busy when every request costs one single-item generate."""
-    service_s = generate_one_ms / 1000
+    ``target_utilization`` busy when every request costs ``service_ms``."""
+    service_s = service_ms / 1000
     return max(0.0, clients * service_s / target_utilization - service_s)
 
 
@@ -166,7 +174,9 @@ def run_http(
         "GROUNDING_AUDIT_QUEUE_SIZE": str(args.audit_queue_size),
     }
     _progress("starting bentoml serve")
-    with served(model_dir, env) as url:
+    log_path = args.out.with_suffix(".serve.log")
+    _progress(f"bentoml serve logs to {log_path}")
+    with served(model_dir, env, log_path) as url:
 
         def phase(config: LoadConfig) -> PhaseSample:
             wait_for_drained_queue(url)
@@ -222,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
     report.audit_cost = audit_cost_benchmark(
         runtime, scan, other, LESION_QUESTION, plan.audit_rounds
     )
-    think_s = think_time_s(report.micro.generate_one_ms, args.clients, args.target_utilization)
+    service_ms = service_time_ms(runtime, VLMInput(LESION_QUESTION, scan.image))
+    think_s = think_time_s(service_ms, args.clients, args.target_utilization)
+    report.settings["calibrated_service_ms"] = service_ms
     below, saturated = load_configs(args, plan, think_s)
 
     def engine_phase(config: LoadConfig) -> PhaseSample:

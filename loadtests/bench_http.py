@@ -64,8 +64,11 @@ def _redis(workdir: Path) -> Iterator[str | None]:
 
 
 @contextmanager
-def served(model_dir: Path, env: Mapping[str, str], timeout_s: float = 240) -> Iterator[str]:
-    """`bentoml serve` of the service on a free loopback port; yields its base URL."""
+def served(
+    model_dir: Path, env: Mapping[str, str], log_path: Path, timeout_s: float = 240
+) -> Iterator[str]:
+    """`bentoml serve` of the service on a free loopback port, logging to log_path; yields its
+    base URL."""
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, _redis(Path(tmp)) as redis:
         port = _free_port()
         full_env = {
@@ -74,10 +77,12 @@ def served(model_dir: Path, env: Mapping[str, str], timeout_s: float = 240) -> I
             "GROUNDING_MODEL_PATH": str(model_dir),
             "PYTHONPATH": str(REPO),
             "BENTOML_DO_NOT_TRACK": "True",
+            # its own Prometheus multiprocess folder: every `bentoml serve` on a machine shares
+            # (and wipes at start) the one under the default BentoML home
+            "BENTOML_HOME": str(Path(tmp) / "bentoml"),
         }
         if redis:
             full_env["GROUNDING_REDIS_URL"] = redis
-        log_path = Path(tmp) / "serve.log"
         with log_path.open("wb") as log:
             command = [_bentoml(), "serve", "service.service:GroundingService"]
             process = subprocess.Popen(
@@ -137,8 +142,14 @@ def audit_counters(url: str) -> Counter[str]:
 
 
 def wait_for_drained_queue(url: str, timeout_s: float = 90) -> None:
+    """Until no audit waits and the last one running has finished (two equal readings)."""
     deadline = time.monotonic() + timeout_s
-    while audit_counters(url)["left"] > 0 and time.monotonic() < deadline:
+    previous = None
+    while time.monotonic() < deadline:
+        counts = audit_counters(url)
+        if counts["left"] == 0 and counts == previous:
+            return
+        previous = counts
         time.sleep(0.5)
 
 

@@ -140,7 +140,9 @@ def _load_rows(results: Sequence[LoadResult]) -> list[list[str]]:
     base = _by_rate(results, 0.0)
     rows = []
     for r in results:
-        audits = f"{r.audits_submitted} / {r.audits_completed} / {r.audits_dropped}"
+        audits = (
+            f"{r.audits_submitted} / {r.audits_completed} / {r.audits_dropped} / {r.audits_left}"
+        )
         rows.append(
             [
                 f"{r.mirror_rate:.0%}",
@@ -171,7 +173,7 @@ LOAD_HEADER = (
     "req/s",
     "req/s / 0%",
     "model busy",
-    "audits queued / done / shed",
+    "audits queued / done / shed / left",
     "shed share",
 )
 

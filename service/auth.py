@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from pydantic import SecretStr
@@ -35,17 +36,34 @@ def caller_id(key: str | None) -> str:
     return "key:" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
+def endpoint_label(request: Request) -> str:
+    """``METHOD /route/{template}``: the route, not the path, so no id lands in the label."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+
 def require_key(request: Request, keys: list[SecretStr]) -> str:
+    """The caller's label; a refusal (401) is written to the access log as well."""
     key = presented_key(request)
     if key is None:
+        log_access("anonymous", endpoint_label(request), 401)
         raise HTTPException(
             401,
             "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not key_matches(key, keys):
+        log_access("invalid-key", endpoint_label(request), 401)
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     return caller_id(key)
+
+
+@dataclass
+class AccessEntry:
+    who: str
+    endpoint: str
+    request_id: str | None = None
+    status: int = 200
 
 
 def log_access(who: str, endpoint: str, status: int, request_id: str | None = None) -> None:

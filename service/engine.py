@@ -27,9 +27,6 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[VLMBackend], None]
 
-STEP_JOIN_S = 5.0
-"""How long stop() waits, after the grace period, for the model call that is running."""
-
 
 class EngineStopped(RuntimeError):
     pass
@@ -82,6 +79,8 @@ class InferenceEngine:
         self._on_drop = on_audit_dropped or (lambda reason: None)
         self._on_depth = on_queue_depth or (lambda depth: None)
         self._busy_s = 0.0
+        self._current: AuditTask | None = None
+        self._abandoned: AuditTask | None = None
         self._dropped_mid_audit = 0
         self._started_at = time.monotonic()
 
@@ -117,10 +116,19 @@ class InferenceEngine:
         for task in dropped:
             self._on_drop("shutdown")
             _finish(task, EngineStopped("the service shut down before this audit ran"))
-        if self._thread is not None:  # the step that is running ends, then its audit is dropped
-            self._thread.join(timeout=max(STEP_JOIN_S, grace_s))
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, grace_s))
+        with self._cond:  # an audit whose model call outlived the wait is given up here
+            abandoned = self._current
+            if abandoned is not None:
+                self._abandoned, self._current = abandoned, None
+                self._dropped_mid_audit += 1
+            count = len(dropped) + self._dropped_mid_audit
+        if abandoned is not None:
+            self._on_drop("shutdown")
+            _finish(abandoned, EngineStopped("the service shut down while this audit ran"))
         self._on_depth(0)
-        return len(dropped) + self._dropped_mid_audit
+        return count
 
     # -- submission ------------------------------------------------------------------------
     def submit_production(self, item: VLMInput) -> Future[str]:
@@ -196,9 +204,14 @@ class InferenceEngine:
                     from_mirror = not self._interactive
                     queue = self._audits if from_mirror else self._interactive
                     task = queue.popleft() if queue else None
+                    self._current = task
                 depth = len(self._audits)
             if batch:
-                self._run_production(batch)
+                # a caller whose request timed out has cancelled its future: skip it; the others
+                # become running, so a later timeout cannot cancel them under set_result
+                live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+                if live:
+                    self._run_production(live)
             elif task is not None:
                 self._on_depth(depth)
                 self._run_audit_step(task, from_mirror)
@@ -224,36 +237,51 @@ class InferenceEngine:
             for entry in batch:
                 self._run_production([entry])
 
+    def _release(self, task: AuditTask) -> bool:
+        """This thread is done with ``task``'s step; False when stop() has given it up."""
+        with self._cond:
+            self._current = None
+            return task is not self._abandoned
+
     def _run_audit_step(self, task: AuditTask, from_mirror: bool) -> None:
         try:
             step = next(task.steps)
         except StopIteration:
-            _finish(task, None)
+            if self._release(task):
+                _finish(task, None)
             return
         try:
             self._timed(lambda: step(self.backend))
         except Exception as exc:
             log.warning("audit step failed: %s", exc)
-            self._on_drop("error")
-            _finish(task, exc)
-            return
-        with self._cond:  # more steps: back to the front, behind any production work
-            stopped = not self._running
-            if not stopped:
-                (self._audits if from_mirror else self._interactive).appendleft(task)
-        if stopped:  # stop() has already emptied the queues: finish this audit here
-            self._finish_after_stop(task)
-
-    def _finish_after_stop(self, task: AuditTask) -> None:
-        try:
-            next(task.steps)
-        except StopIteration:  # that was its last step: the audit is complete
-            _finish(task, None)
+            if self._release(task):
+                self._on_drop("error")
+                _finish(task, exc)
             return
         with self._cond:
-            self._dropped_mid_audit += 1
-        self._on_drop("shutdown")
-        _finish(task, EngineStopped("the service shut down while this audit ran"))
+            self._current = None
+            if task is self._abandoned:
+                return
+            if self._running:  # more steps: back to the front, behind any production work
+                (self._audits if from_mirror else self._interactive).appendleft(task)
+                return
+            complete = _exhausted(task)  # stop() has emptied the queues: settle it here
+            if not complete:
+                self._dropped_mid_audit += 1
+        if complete:
+            _finish(task, None)
+        else:
+            self._on_drop("shutdown")
+            _finish(task, EngineStopped("the service shut down while this audit ran"))
+
+
+def _exhausted(task: AuditTask) -> bool:
+    """Whether the audit has no step left (advancing the generator runs no model call)."""
+    try:
+        next(task.steps)
+    except StopIteration:
+        return True
+    return False
 
 
 def _finish(task: AuditTask, error: BaseException | None) -> None:

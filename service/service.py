@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import bentoml
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from service.auth import log_access, require_key
+from service.auth import AccessEntry, log_access, require_key
 from service.core import GroundingCore, InputError, ProductionRequest
 from service.engine import AuditQueueFull, EngineStopped
 from service.http_io import (
@@ -148,6 +150,22 @@ async def _read_input(
     )
 
 
+BUSY = (AuditQueueFull, EngineStopped, asyncio.TimeoutError)
+
+
+@contextmanager
+def access_logged(who: str, endpoint: str, request_id: str | None = None) -> Iterator[AccessEntry]:
+    """One access-log line per authenticated call, with the status it ended with."""
+    entry = AccessEntry(who, endpoint, request_id)
+    try:
+        yield entry
+    except BaseException as exc:
+        entry.status = 503 if isinstance(exc, BUSY) else int(getattr(exc, "status_code", 500))
+        raise
+    finally:
+        log_access(entry.who, entry.endpoint, entry.status, entry.request_id)
+
+
 @bentoml.service(
     name="grounding_audit",
     workers=SETTINGS.workers,
@@ -198,18 +216,18 @@ class GroundingService:
     )
     async def audit(self, request: Request) -> AuditReport:
         who = require_key(request, SETTINGS.api_keys)
-        parsed, image, second = await _read_input(request, AuditJSON, images=2)
-        production = self._production_request(parsed, image)
-        shuffled = decode_image(second, self.core.limits) if second else None
-        report = await self.core.audit(
-            production,
-            mode=parsed.mode,
-            conditions=parsed.conditions,
-            reference=parsed.reference_answer,
-            shuffled_image=shuffled,
-        )
-        log_access(who, "POST /audit", 200, production.request_id)
-        return report
+        with access_logged(who, "POST /audit") as access:
+            parsed, image, second = await _read_input(request, AuditJSON, images=2)
+            production = self._production_request(parsed, image)
+            access.request_id = production.request_id
+            shuffled = decode_image(second, self.core.limits) if second else None
+            return await self.core.audit(
+                production,
+                mode=parsed.mode,
+                conditions=parsed.conditions,
+                reference=parsed.reference_answer,
+                shuffled_image=shuffled,
+            )
 
     @app.get(
         "/audits/{request_id}",
@@ -220,11 +238,11 @@ class GroundingService:
     )
     async def get_audit(self, request: Request, request_id: str) -> StoredAudit:
         who = require_key(request, SETTINGS.api_keys)
-        record = await self.core.store.get(request_id)
-        log_access(who, "GET /audits/{id}", 200 if record else 404, request_id)
-        if record is None:
-            raise HTTPException(404, f"no audit record for request {request_id} (or it expired)")
-        return StoredAudit(request_id=request_id, record=record)
+        with access_logged(who, "GET /audits/{request_id}", request_id):
+            record = await self.core.store.get(request_id)
+            if record is None:
+                raise HTTPException(404, f"no audit record for request {request_id} (or expired)")
+            return StoredAudit(request_id=request_id, record=record)
 
     @app.post(
         "/feedback",
@@ -235,16 +253,17 @@ class GroundingService:
     )
     async def feedback(self, request: Request) -> FeedbackResponse:
         who = require_key(request, SETTINGS.api_keys)
-        parsed = parse_json_model(await read_body_capped(request, 64 * 1024), FeedbackJSON)
-        if len(parsed.reference_answer) > SETTINGS.max_answer_chars:
-            raise HTTPException(
-                422, f"reference_answer is longer than {SETTINGS.max_answer_chars} characters"
-            )
-        correct = await self.core.store.add_feedback(parsed.request_id, parsed.reference_answer)
-        log_access(who, "POST /feedback", 200 if correct is not None else 404, parsed.request_id)
-        if correct is None:
-            raise HTTPException(404, f"no audit record for request {parsed.request_id}")
-        return FeedbackResponse(request_id=parsed.request_id, correct=correct)
+        with access_logged(who, "POST /feedback") as access:
+            parsed = parse_json_model(await read_body_capped(request, 64 * 1024), FeedbackJSON)
+            access.request_id = parsed.request_id
+            if len(parsed.reference_answer) > SETTINGS.max_answer_chars:
+                raise HTTPException(
+                    422, f"reference_answer is longer than {SETTINGS.max_answer_chars} characters"
+                )
+            correct = await self.core.store.add_feedback(parsed.request_id, parsed.reference_answer)
+            if correct is None:
+                raise HTTPException(404, f"no audit record for request {parsed.request_id}")
+            return FeedbackResponse(request_id=parsed.request_id, correct=correct)
 
     @app.get("/stats", summary="Rolling grounding figures, drift state and counts")
     async def stats(self) -> dict[str, Any]:

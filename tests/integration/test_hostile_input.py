@@ -75,7 +75,7 @@ def predict_json(url: str, payload: object) -> httpx.Response:
 def raw_multipart(question: bytes, image: bytes) -> bytes:
     head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="question"\r\n\r\n'.encode()
     part = (
-        f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; "
+        f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; '
         'filename="scan.png"\r\nContent-Type: image/png\r\n\r\n'
     ).encode()
     return head + question + part + image + f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -169,9 +169,7 @@ def served(
     demo_model_dir: Path, module_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedService]:
     log = tmp_path_factory.mktemp("serve-faults") / "bentoml.log"
-    service = start_service(
-        _env(demo_model_dir, module_redis, GROUNDING_AUDIT_QUEUE_SIZE="2"), log
-    )
+    service = start_service(_env(demo_model_dir, module_redis, GROUNDING_AUDIT_QUEUE_SIZE="2"), log)
     yield service
     service.stop()
 
@@ -283,9 +281,7 @@ def test_redis_killed_and_restarted_mid_traffic(
         during_outage = set(audited_ids(served.log(), "kill-")) & set(after_kill())
         module_redis.start()  # an empty server on the same port
         restarted_at = time.monotonic()
-        assert wait_until(
-            lambda: any(s.sent_at > restarted_at + 1 for s in traffic.sent), 60, 0.1
-        )
+        assert wait_until(lambda: any(s.sent_at > restarted_at + 1 for s in traffic.sent), 60, 0.1)
     sent = traffic.sent
     assert [s.status for s in sent] == [200] * len(sent), [s for s in sent if s.status != 200]
     assert max(s.latency_s for s in sent) < 30
@@ -339,7 +335,8 @@ def test_sigterm_answers_every_accepted_request_and_accounts_for_every_audit(
 ) -> None:
     """More requests than the in-flight limit: the first 503 proves the limit is full, and
     SIGTERM follows at once, while the admitted requests (one model call each, one at a time)
-    are still inside the service."""
+    are still inside the service. A request the server had not read yet when the signal came
+    may be refused (503) or find its connection closed; none may hang."""
     limit = 3
     served = start_service(
         _env(
@@ -360,7 +357,7 @@ def test_sigterm_answers_every_accepted_request_and_accounts_for_every_audit(
         try:
             status = predict(served.url, request_id, seed).status_code
         except httpx.HTTPError as exc:
-            results[request_id] = repr(exc)
+            results[request_id] = type(exc).__name__
             return
         results[request_id] = status
         if status == 503:
@@ -385,8 +382,9 @@ def test_sigterm_answers_every_accepted_request_and_accounts_for_every_audit(
     log = served.log()
     answered = sorted(r for r, status in results.items() if status == 200)
     assert len(results) == limit + 2, results
-    assert len(answered) == limit, f"every admitted request must be answered: {results}"
-    assert all(status in (200, 503) for status in results.values()), results
+    assert len(answered) >= limit, f"every admitted request must be answered: {results}"
+    never_admitted = {"ConnectError", "RemoteProtocolError", "ReadError"}  # not a timeout
+    assert all(status in (200, 503) or status in never_admitted for status in results.values())
     dropped = [int(n) for n in re.findall(r"engine stopped; (\d+) queued audits dropped", log)]
     assert len(dropped) == 1, log[-3000:]
     stored = set(stream_ids(module_redis)) & set(answered)

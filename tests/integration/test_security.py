@@ -25,7 +25,13 @@ from PIL import Image
 
 from service.redis_sink import record_key
 from tests.support.images import encode, noise_image, png_bytes
-from tests.support.servers import RedisServer, ServedService, redis_server, start_service, wait_until
+from tests.support.servers import (
+    RedisServer,
+    ServedService,
+    redis_server,
+    start_service,
+    wait_until,
+)
 
 KEY_ALPHA = "sec-key-alpha-9f1c2d7e"
 KEY_BETA = "sec-key-beta-4b7e0a13"
@@ -310,9 +316,7 @@ def test_the_shuffle_pools_images_are_never_returned_by_any_endpoint(plain: Depl
         responses.append(httpx.get(f"{url}{path}", timeout=30, follow_redirects=True))
     assert all(r.status_code < 500 for r in responses), [r.status_code for r in responses]
     assert [r.status_code for r in responses[:6]] == [200] * 6, [r.text for r in responses[:6]]
-    shuffled = next(
-        c for c in responses[0].json()["conditions"] if c["condition"] == "shuffled"
-    )
+    shuffled = next(c for c in responses[0].json()["conditions"] if c["condition"] == "shuffled")
     assert shuffled["skipped"] is False, "the on-demand audit drew its partner from the pool"
     for response in responses:
         for needle in needles:

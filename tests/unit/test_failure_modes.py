@@ -174,12 +174,15 @@ class HeldAuditStep:
         return [0.0] * len(items)
 
 
-def _task(outcomes: dict[str, BaseException | None], name: str, steps: int) -> AuditTask:
+Outcomes = dict[str, list[BaseException | None]]
+
+
+def _task(outcomes: Outcomes, name: str, steps: int) -> AuditTask:
     def run() -> Iterator:
         for _ in range(steps):
             yield lambda backend: backend.generate([VLMInput("audit")])
 
-    return AuditTask(steps=run(), on_done=lambda error: outcomes.__setitem__(name, error))
+    return AuditTask(steps=run(), on_done=lambda error: outcomes.setdefault(name, []).append(error))
 
 
 @pytest.mark.parametrize("steps", [1, 2], ids=["last-step-running", "more-steps-left"])
@@ -190,7 +193,7 @@ def test_the_audit_running_when_the_engine_stops_is_finished_or_counted_never_lo
     reasons: Counter[str] = Counter()
     engine = InferenceEngine(backend, on_audit_dropped=lambda reason: reasons.update([reason]))
     engine.start()
-    outcomes: dict[str, BaseException | None] = {}
+    outcomes: Outcomes = {}
     for name in ("running", "queued-1", "queued-2"):
         engine.submit_audit(_task(outcomes, name, steps))
     assert backend.started.wait(5)
@@ -204,13 +207,93 @@ def test_the_audit_running_when_the_engine_stops_is_finished_or_counted_never_lo
     backend.release.set()  # the running audit's step ends after the engine stopped
     stopper.join(timeout=15)
     assert not stopper.is_alive()
-    assert set(outcomes) == {"running", "queued-1", "queued-2"}, "every audit was finished"
-    assert isinstance(outcomes["queued-1"], EngineStopped)
-    assert isinstance(outcomes["queued-2"], EngineStopped)
+    assert sorted(outcomes) == ["queued-1", "queued-2", "running"], "every audit was finished"
+    assert all(len(calls) == 1 for calls in outcomes.values()), outcomes
+    assert isinstance(outcomes["queued-1"][0], EngineStopped)
+    assert isinstance(outcomes["queued-2"][0], EngineStopped)
     if steps == 1:  # its work was complete: the record must not be lost
-        assert outcomes["running"] is None
+        assert outcomes["running"] == [None]
         assert reasons == {"shutdown": 2} and returned == [2]
     else:
-        assert isinstance(outcomes["running"], EngineStopped)
+        assert isinstance(outcomes["running"][0], EngineStopped)
         assert reasons == {"shutdown": 3}
         assert returned == [3], "the count drain() logs includes the audit that was running"
+
+
+def test_a_model_call_that_outlives_the_shutdown_wait_is_counted_once() -> None:
+    backend = HeldAuditStep()
+    reasons: Counter[str] = Counter()
+    engine = InferenceEngine(backend, on_audit_dropped=lambda reason: reasons.update([reason]))
+    engine.start()
+    outcomes: Outcomes = {}
+    engine.submit_audit(_task(outcomes, "running", 2))
+    engine.submit_audit(_task(outcomes, "queued", 2))
+    assert backend.started.wait(5)
+    started = time.monotonic()
+    assert engine.stop(grace_s=0) == 2, "the audit stuck in a model call is counted as dropped"
+    assert time.monotonic() - started < 5, "stop() must not wait for the stuck model call"
+    assert reasons == {"shutdown": 2}
+    assert isinstance(outcomes["running"][0], EngineStopped)
+    backend.release.set()  # the model call ends after all
+    time.sleep(0.5)
+    assert reasons == {"shutdown": 2}, "and it is not counted a second time"
+    assert all(len(calls) == 1 for calls in outcomes.values()), outcomes
+
+
+class HeldProduction:
+    """Production calls wait until released, like a model stuck on a pathological input."""
+
+    model_name = "held-production"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def generate(self, items: Sequence[VLMInput], **_: object) -> list[str]:
+        self.calls += 1
+        self.release.wait(timeout=10)
+        return ["yes"] * len(items)
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        return [0.0] * len(items)
+
+
+def test_a_model_slower_than_the_request_timeout_gets_503_and_the_engine_survives() -> None:
+    """The service's own exception handlers around the core's timeout. A timed-out request
+    cancels its future; the engine must neither die on it (set_result on a cancelled future)
+    nor run a request whose caller has already gone."""
+    import httpx
+    from fastapi import FastAPI
+
+    from service.service import app as service_app
+
+    backend = HeldProduction()
+    settings = Settings(redis_url="", model_name="fm-timeout", sample_rate=0.0)
+    core = GroundingCore(settings.model_copy(update={"request_timeout_s": 0.3}), backend=backend)
+    app = FastAPI()
+    app.exception_handlers.update(service_app.exception_handlers)
+
+    @app.post("/predict")
+    async def predict() -> dict[str, str]:
+        request = core.build_request(png_bytes(1, (16, 16)), "Is there a lesion?")
+        return {"answer": (await core.predict(request)).answer}
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            started = time.monotonic()
+            running, queued = await asyncio.gather(client.post("/predict"), client.post("/predict"))
+            assert time.monotonic() - started < 3
+            for slow in (running, queued):
+                assert slow.status_code == 503
+                assert slow.headers["retry-after"] == "2"
+                assert "did not answer in time" in slow.json()["detail"]
+            backend.release.set()
+            assert (await client.post("/predict")).status_code == 200, "the engine lives on"
+            assert backend.calls == 2, "the queued request whose caller gave up was not run"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        backend.release.set()
+        core.shutdown()
