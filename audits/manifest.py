@@ -15,6 +15,21 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 
+def scalar_to_str(value: object) -> object:
+    """VQA-RAD and friends store numeric answers ("2") and ids as JSON numbers."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def options_to_str(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k).strip(): str(v) for k, v in value.items()}
+    return value
+
+
 class ManifestItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -26,22 +41,8 @@ class ManifestItem(BaseModel):
     benchmark: str = "default"
     modality: str | None = None
 
-    @field_validator("id", "answer", mode="before")
-    @classmethod
-    def _scalar_to_str(cls, value: object) -> object:
-        # VQA-RAD and friends store numeric answers ("2") and ids as JSON numbers
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, int | float):
-            return str(value)
-        return value
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _options_to_str(cls, value: object) -> object:
-        if isinstance(value, dict):
-            return {str(k).strip(): str(v) for k, v in value.items()}
-        return value
+    _scalar_to_str = field_validator("id", "answer", mode="before")(scalar_to_str)
+    _options_to_str = field_validator("options", mode="before")(options_to_str)
 
     @field_validator("id", "image", "question")
     @classmethod

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from audits.claims import ClaimDetector
 from audits.flags import compute_flags
+from audits.manifest import options_to_str, scalar_to_str
 from audits.types import Condition, ConditionOutcome, ItemAudit
 
 
@@ -33,21 +34,8 @@ class PredictionRow(BaseModel):
     skipped: bool = False
     skip_reason: str | None = None
 
-    @field_validator("id", "answer", mode="before")
-    @classmethod
-    def _scalar_to_str(cls, value: object) -> object:
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, int | float):
-            return str(value)
-        return value
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _options_to_str(cls, value: object) -> object:
-        if isinstance(value, dict):
-            return {str(k).strip(): str(v) for k, v in value.items()}
-        return value
+    _scalar_to_str = field_validator("id", "answer", mode="before")(scalar_to_str)
+    _options_to_str = field_validator("options", mode="before")(options_to_str)
 
     @model_validator(mode="after")
     def _output_or_skipped(self) -> PredictionRow:
