@@ -117,17 +117,16 @@ class ItemAuditRun:
         production = self.outputs[Condition.REAL]
         answer = final_answer(production, self.spec.options)
         candidates = score_candidates(answer, self.spec.options)
-        requests: list[tuple[Condition, str | None]] = []
+        texts = list(dict.fromkeys([production, *candidates.values()]))  # each text scored once
+        rows = [(condition, text) for condition in self.inputs for text in texts]
+        values = backend.score([self.inputs[c] for c, _ in rows], [text for _, text in rows])
+        scored = dict(zip(rows, values, strict=True))
         for condition in self.inputs:
-            requests.append((condition, None))
-            requests.extend((condition, key) for key in candidates)
-        texts = [production if key is None else candidates[key] for _, key in requests]
-        values = backend.score([self.inputs[c] for c, _ in requests], texts)
-        for (condition, key), value in zip(requests, values, strict=True):
-            if key is None:
-                self.logps[condition] = value
-            else:
-                self.option_logps.setdefault(condition, {})[key] = value
+            self.logps[condition] = scored[(condition, production)]
+            if candidates:
+                self.option_logps[condition] = {
+                    key: scored[(condition, text)] for key, text in candidates.items()
+                }
         self.timings_ms["score"] = (time.perf_counter() - started) * 1000
 
     def run_all(self, backend: VLMBackend) -> ItemAuditResult:

@@ -119,7 +119,16 @@ class ServedService:
 
 def start_service(env: Mapping[str, str], log_path: Path, *, timeout: float = 240) -> ServedService:
     port = free_port()
-    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "BENTOML_DO_NOT_TRACK": "True"}
+    # each server gets its own BENTOML_HOME: BentoML wipes the Prometheus multiprocess folder
+    # under it at start-up, which would reset the counters of a server already running
+    bentoml_home = log_path.parent / f"bentoml-home-{port}"
+    full_env = {
+        **os.environ,
+        "BENTOML_HOME": str(bentoml_home),
+        **env,
+        "PYTHONPATH": str(REPO),
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [
