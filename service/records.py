@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from audits.flags import flags_to_record_fields
 from pydantic import BaseModel, Field
 
+from audits.flags import flags_to_record_fields
 from audits.item_audit import ItemAuditResult
 from audits.types import Condition, ItemFlags
 
