@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def scalar_to_str(value: object) -> object:
@@ -66,6 +69,22 @@ def read_manifest(path: str | Path) -> list[ManifestItem]:
     base = path.resolve().parent
     items: list[ManifestItem] = []
     seen: dict[str, int] = {}
+    for lineno, item in read_jsonl_models(path, ManifestItem):
+        if item.id in seen:
+            raise _line_error(path, lineno, f"duplicate id {item.id!r} (line {seen[item.id]})")
+        seen[item.id] = lineno
+        image = Path(item.image).expanduser()
+        resolved = image if image.is_absolute() else base / image
+        items.append(item.model_copy(update={"image": str(resolved.resolve())}))
+    return items
+
+
+def read_jsonl_models(path: Path, model: type[ModelT]) -> Iterator[tuple[int, ModelT]]:
+    """(line number, validated row) for every non-blank line of a JSONL file.
+
+    A line that is not a JSON object or does not validate raises ``ValueError`` naming the file
+    and line.
+    """
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -77,19 +96,12 @@ def read_manifest(path: str | Path) -> list[ManifestItem]:
             if not isinstance(raw, dict):
                 raise _line_error(path, lineno, "expected a JSON object")
             try:
-                item = ManifestItem.model_validate(raw)
+                yield lineno, model.model_validate(raw)
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors()
                 )
                 raise _line_error(path, lineno, problems) from None
-            if item.id in seen:
-                raise _line_error(path, lineno, f"duplicate id {item.id!r} (line {seen[item.id]})")
-            seen[item.id] = lineno
-            image = Path(item.image).expanduser()
-            resolved = image if image.is_absolute() else base / image
-            items.append(item.model_copy(update={"image": str(resolved.resolve())}))
-    return items
 
 
 def _relative_image(image: str, base: Path) -> str:

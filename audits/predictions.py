@@ -8,15 +8,14 @@ One line per (item, condition): ``id``, ``condition`` (real | shuffled | blank |
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from audits.claims import ClaimDetector
 from audits.flags import compute_flags
-from audits.manifest import options_to_str, scalar_to_str
+from audits.manifest import options_to_str, read_jsonl_models, scalar_to_str
 from audits.types import Condition, ConditionOutcome, ItemAudit
 
 
@@ -47,25 +46,7 @@ class PredictionRow(BaseModel):
 def read_predictions(path: str | Path) -> list[PredictionRow]:
     """Every row of a predictions file; ``ValueError`` names the file and line of a bad row."""
     path = Path(path)
-    rows: list[PredictionRow] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(raw, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object")
-            try:
-                rows.append(PredictionRow.model_validate(raw))
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors()
-                )
-                raise ValueError(f"{path}:{lineno}: {problems}") from None
-    return rows
+    return [row for _, row in read_jsonl_models(path, PredictionRow)]
 
 
 class _ItemFields(BaseModel):
