@@ -79,52 +79,44 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _multipart_schema(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": fields, "required": required}
+def _request_body(model: type[PredictJSON] | type[AuditJSON], form: dict[str, Any]) -> dict:
+    """An OpenAPI requestBody accepting the JSON model or the equivalent multipart form."""
+    multipart = {"type": "object", "properties": form, "required": ["image", "question"]}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": inline_schema(model)},
+                "multipart/form-data": {"schema": multipart},
+            },
+        }
+    }
 
 
-PREDICT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": inline_schema(PredictJSON)},
-            "multipart/form-data": {
-                "schema": _multipart_schema(
-                    {
-                        "image": {"type": "string", "format": "binary"},
-                        "question": {"type": "string"},
-                        "audit": {"type": "boolean"},
-                        "request_id": {"type": "string"},
-                        "options": {"type": "string", "description": "JSON object"},
-                    },
-                    ["image", "question"],
-                )
-            },
-        },
-    }
-}
-AUDIT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": inline_schema(AuditJSON)},
-            "multipart/form-data": {
-                "schema": _multipart_schema(
-                    {
-                        "image": {"type": "string", "format": "binary"},
-                        "shuffled_image": {"type": "string", "format": "binary"},
-                        "question": {"type": "string"},
-                        "reference_answer": {"type": "string"},
-                        "options": {"type": "string", "description": "JSON object"},
-                        "mode": {"type": "string", "enum": ["generate", "score", "both"]},
-                        "conditions": {"type": "string", "description": "JSON list"},
-                    },
-                    ["image", "question"],
-                )
-            },
-        },
-    }
-}
+FILE = {"type": "string", "format": "binary"}
+TEXT = {"type": "string"}
+PREDICT_BODY = _request_body(
+    PredictJSON,
+    {
+        "image": FILE,
+        "question": TEXT,
+        "audit": {"type": "boolean"},
+        "request_id": TEXT,
+        "options": {"type": "string", "description": "JSON object"},
+    },
+)
+AUDIT_BODY = _request_body(
+    AuditJSON,
+    {
+        "image": FILE,
+        "shuffled_image": FILE,
+        "question": TEXT,
+        "reference_answer": TEXT,
+        "options": {"type": "string", "description": "JSON object"},
+        "mode": {"type": "string", "enum": ["generate", "score", "both"]},
+        "conditions": {"type": "string", "description": "JSON list"},
+    },
+)
 AUTH = {"security": [{"bearer": []}, {"apiKey": []}]}
 
 
