@@ -19,7 +19,15 @@ class VLMInput:
     """Text the assistant turn starts with (e.g. a pre-filled reasoning block)."""
 
 
+class GenerationInterrupted(RuntimeError):
+    """``generate`` stopped early because ``should_stop`` said so; no output was kept."""
+
+
 class VLMBackend(Protocol):
+    """A backend may also set ``supports_preemption = True`` and accept ``should_stop`` in
+    ``generate``: a callable polled between decoding steps; when it returns True the call
+    raises ``GenerationInterrupted``."""
+
     model_name: str
 
     def generate(

@@ -3,7 +3,10 @@
 BentoML's adaptive batching has no notion of priority, so a single worker thread runs its own
 loop. Waiting production requests are always taken first (batched up to ``max_batch_size``).
 Audits run one step (one batched model call) at a time, only while no production request
-waits, so a production request waits at most for one audit step.
+waits. A production request that arrives during an audit's generation interrupts it (the backend
+polls between decoding steps); the step runs again later, at most ``MAX_PREEMPTIONS`` times
+interrupted, so audits still finish under steady traffic. A score step (one forward pass) is not
+interrupted: a production request waits at most for one forward pass of an audit.
 
 Queues: interactive audits (the /audit endpoint; bounded, the caller gets an error when full)
 and mirrored audits (bounded; on overflow the OLDEST queued audit is dropped, because fresher
@@ -17,15 +20,17 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
-from audits.backend import VLMBackend, VLMInput
+from audits.backend import GenerationInterrupted, VLMBackend, VLMInput
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[VLMBackend], None]
+MAX_PREEMPTIONS = 3
 
 
 class EngineStopped(RuntimeError):
@@ -43,6 +48,9 @@ class AuditTask:
     steps: Iterator[Step]
     on_done: Callable[[BaseException | None], None]
     enqueued_at: float = field(default_factory=time.monotonic)
+    retry_step: Step | None = None
+    """A step interrupted by production work, to run again before the next one."""
+    preemptions: int = 0
 
 
 @dataclass
@@ -79,6 +87,8 @@ class InferenceEngine:
         self._on_drop = on_audit_dropped or (lambda reason: None)
         self._on_depth = on_queue_depth or (lambda depth: None)
         self._busy_s = 0.0
+        self.preemptions = 0
+        """Audit generation steps interrupted because production work arrived."""
         self._current: AuditTask | None = None
         self._abandoned: AuditTask | None = None
         self._dropped_mid_audit = 0
@@ -243,15 +253,31 @@ class InferenceEngine:
             self._current = None
             return task is not self._abandoned
 
+    def _backend_for(self, task: AuditTask) -> VLMBackend:
+        """Audit decoding stops when production work arrives, a few times per audit at most
+        (so that audits still finish under steady traffic)."""
+        if task.preemptions >= MAX_PREEMPTIONS or not getattr(
+            self.backend, "supports_preemption", False
+        ):
+            return self.backend
+        return _YieldingBackend(self.backend, should_stop=lambda: bool(self._production))
+
     def _run_audit_step(self, task: AuditTask, from_mirror: bool) -> None:
+        step, task.retry_step = task.retry_step, None
+        if step is None:
+            try:
+                step = next(task.steps)
+            except StopIteration:
+                if self._release(task):
+                    _finish(task, None)
+                return
+        backend = self._backend_for(task)
         try:
-            step = next(task.steps)
-        except StopIteration:
-            if self._release(task):
-                _finish(task, None)
-            return
-        try:
-            self._timed(lambda: step(self.backend))
+            self._timed(lambda: step(backend))
+        except GenerationInterrupted:
+            task.preemptions += 1
+            task.retry_step = step
+            self.preemptions += 1
         except Exception as exc:
             log.warning("audit step failed: %s", exc)
             if self._release(task):
@@ -265,7 +291,8 @@ class InferenceEngine:
             if self._running:  # more steps: back to the front, behind any production work
                 (self._audits if from_mirror else self._interactive).appendleft(task)
                 return
-            complete = _exhausted(task)  # stop() has emptied the queues: settle it here
+            # stop() has emptied the queues: settle it here
+            complete = task.retry_step is None and _exhausted(task)
             if not complete:
                 self._dropped_mid_audit += 1
         if complete:
@@ -273,6 +300,21 @@ class InferenceEngine:
         else:
             self._on_drop("shutdown")
             _finish(task, EngineStopped("the service shut down while this audit ran"))
+
+
+class _YieldingBackend:
+    """The engine's backend as an audit step sees it: generation yields to production."""
+
+    def __init__(self, backend: VLMBackend, should_stop: Callable[[], bool]) -> None:
+        self._backend = backend
+        self._should_stop = should_stop
+        self.model_name = backend.model_name
+
+    def generate(self, items: Sequence[VLMInput], **kwargs: Any) -> list[str]:
+        return self._backend.generate(items, should_stop=self._should_stop, **kwargs)  # type: ignore[call-arg]
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        return self._backend.score(items, answers)
 
 
 def _exhausted(task: AuditTask) -> bool:

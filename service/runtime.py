@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForImageTextToText, ProcessorMixin
+from transformers import (
+    AutoConfig,
+    AutoModelForImageTextToText,
+    ProcessorMixin,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
-from audits.backend import VLMBackend, VLMInput
+from audits.backend import GenerationInterrupted, VLMBackend, VLMInput
 from service.processor import load_image_only_processor
 
 __all__ = ["TransformersRuntime", "VLMBackend", "VLMInput", "chat_prompt"]
@@ -43,8 +49,20 @@ def chat_prompt(processor: ProcessorMixin, item: VLMInput) -> str:
     return prompt + item.prefill
 
 
+class _StopWhen(StoppingCriteria):
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+        self.fired = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: object):
+        self.fired = self.fired or self.should_stop()
+        return torch.full((input_ids.shape[0],), self.fired, device=input_ids.device)
+
+
 class TransformersRuntime:
     """Greedy, deterministic batched inference over a local checkpoint folder."""
+
+    supports_preemption = True
 
     def __init__(
         self,
@@ -94,6 +112,7 @@ class TransformersRuntime:
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
         seed: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[str]:
         if not items:
             return []
@@ -101,8 +120,10 @@ class TransformersRuntime:
         sampling = temperature > 0
         if sampling and seed is not None:
             torch.manual_seed(seed)
+        stopper = _StopWhen(should_stop) if should_stop is not None else None
         output = self.model.generate(
             **inputs,
+            stopping_criteria=StoppingCriteriaList([stopper]) if stopper else None,
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             do_sample=sampling,
             temperature=temperature if sampling else None,
@@ -110,6 +131,8 @@ class TransformersRuntime:
             top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        if stopper is not None and stopper.fired:
+            raise GenerationInterrupted("generation stopped for more urgent work")
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from audits.backend import VLMInput
+from audits.backend import GenerationInterrupted, VLMInput
 from service.engine import AuditTask, InferenceEngine
 
 
@@ -102,3 +103,51 @@ def test_stop_counts_unfinished_audits_as_shutdown() -> None:
     threading.Timer(0.5, backend.release.set).start()
     assert engine.stop(grace_s=0.1) == 3
     assert dropped["shutdown"] == 3
+
+
+class PreemptibleBackend:
+    """Audit generation runs until told to stop (like a long reasoning trace)."""
+
+    model_name = "preemptible"
+    supports_preemption = True
+
+    def __init__(self) -> None:
+        self.audit_attempts = 0
+        self.audit_started = threading.Event()
+
+    def generate(self, items: Sequence[VLMInput], should_stop=None, **_: object) -> list[str]:
+        if items and items[0].question == "audit":
+            self.audit_attempts += 1
+            self.audit_started.set()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.audit_attempts == 1:
+                if should_stop is not None and should_stop():
+                    raise GenerationInterrupted("production arrived")
+                time.sleep(0.001)
+            return ["yes"] * len(items)
+        return [f"answer to {item.question}" for item in items]
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        return [0.0] * len(items)
+
+
+def test_production_interrupts_audit_generation_and_the_audit_runs_again() -> None:
+    backend = PreemptibleBackend()
+    engine = InferenceEngine(backend)
+    engine.start()
+    done: list[str] = []
+    try:
+        engine.submit_audit(_audit_task(done, "long"))
+        assert backend.audit_started.wait(5)
+        started = time.monotonic()
+        answer = engine.submit_production(VLMInput("urgent")).result(timeout=10)
+        assert answer == "answer to urgent"
+        assert time.monotonic() - started < 5, "production must not wait for the long audit"
+        deadline = time.monotonic() + 10
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        engine.stop(grace_s=5)
+    assert done == ["long:True"], "the interrupted audit ran again and completed"
+    assert backend.audit_attempts == 2
+    assert engine.preemptions == 1

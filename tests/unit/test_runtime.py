@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audits.backend import VLMInput
+from audits.backend import GenerationInterrupted, VLMInput
 from audits.counterfactuals import blank_like
 from service.demo_model import write_demo_checkpoint
 from service.runtime import TransformersRuntime
@@ -74,3 +74,19 @@ def test_same_seed_gives_byte_identical_checkpoint(tmp_path: Path) -> None:
     assert first == second
     assert "model.safetensors" in first and "chat_template.jinja" in first
     assert first["model.safetensors"] != other["model.safetensors"]
+
+
+def test_generation_yields_when_asked_and_is_unchanged_otherwise(
+    runtime: TransformersRuntime,
+) -> None:
+    items = _items()
+    polls: list[int] = []
+
+    def stop_after_three_steps() -> bool:
+        polls.append(1)
+        return len(polls) >= 3
+
+    with pytest.raises(GenerationInterrupted):
+        runtime.generate(items, should_stop=stop_after_three_steps)
+    assert len(polls) == 3, "polled once per decoding step, stopped at once"
+    assert runtime.generate(items, should_stop=lambda: False) == runtime.generate(items)
