@@ -35,6 +35,7 @@ from audits.types import (
     ClaimSpan,
     Condition,
     ConditionOutcome,
+    ItemAudit,
     ItemFlags,
 )
 
@@ -366,3 +367,41 @@ def flags_to_record_fields(flags: ItemFlags) -> dict[str, str | int | float]:
     fields["modality_skeptic"] = int(flags.modality_skeptic)
     fields["image_invariant"] = _binary(flags.image_invariant)
     return fields
+
+
+class ItemFacts(Protocol):
+    """What an item says about itself: a manifest item or the shared fields of predictions."""
+
+    question: str | None
+    answer: str | None
+    options: dict[str, str] | None
+    benchmark: str
+    modality: str | None
+
+
+def audit_item(
+    item_id: str,
+    facts: ItemFacts,
+    outcomes: Mapping[Condition, ConditionOutcome],
+    *,
+    f1_threshold: float | None = None,
+    claim_detector: ClaimDetector | None = None,
+) -> ItemAudit:
+    """An audited item: its facts, its outcomes and the flags computed from them."""
+    flags = compute_flags(
+        outcomes,
+        options=facts.options,
+        reference=facts.answer,
+        f1_threshold=f1_threshold,
+        claim_detector=claim_detector,
+    )
+    return ItemAudit(
+        id=item_id,
+        benchmark=facts.benchmark,
+        question=facts.question,
+        reference=facts.answer,
+        options=facts.options,
+        modality=facts.modality,
+        outcomes=dict(outcomes),
+        flags=flags,
+    )

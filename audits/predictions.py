@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from audits.claims import ClaimDetector
-from audits.flags import compute_flags
+from audits.flags import audit_item
 from audits.manifest import options_to_str, read_jsonl_models, scalar_to_str
 from audits.types import Condition, ConditionOutcome, ItemAudit
 
@@ -95,23 +95,13 @@ def audits_from_predictions(
             )
             for r in group
         }
-        flags = compute_flags(
-            outcomes,
-            options=shared.options,
-            reference=shared.answer,
-            f1_threshold=f1_threshold,
-            claim_detector=claim_detector,
-        )
         audits.append(
-            ItemAudit(
-                id=item_id,
-                benchmark=shared.benchmark,
-                question=shared.question,
-                reference=shared.answer,
-                options=shared.options,
-                modality=shared.modality,
-                outcomes=outcomes,
-                flags=flags,
+            audit_item(
+                item_id,
+                shared,
+                outcomes,
+                f1_threshold=f1_threshold,
+                claim_detector=claim_detector,
             )
         )
     return audits

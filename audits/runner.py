@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from audits.backend import VLMBackend, VLMInput
 from audits.counterfactuals import seeded_derangement
-from audits.flags import compute_flags
+from audits.flags import audit_item
 from audits.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
 from audits.manifest import ManifestItem, read_manifest
 from audits.metrics import OVERALL, AuditMetrics, Rate, compute_metrics
@@ -647,19 +647,7 @@ def item_audit(
     item: ManifestItem, record: ItemRecord, *, f1_threshold: float | None = None
 ) -> ItemAudit:
     """An audited item with its flags computed from the stored outcomes."""
-    flags = compute_flags(
-        record.outcomes, options=item.options, reference=item.answer, f1_threshold=f1_threshold
-    )
-    return ItemAudit(
-        id=item.id,
-        benchmark=item.benchmark,
-        question=item.question,
-        reference=item.answer,
-        options=item.options,
-        modality=item.modality,
-        outcomes=record.outcomes,
-        flags=flags,
-    )
+    return audit_item(item.id, item, record.outcomes, f1_threshold=f1_threshold)
 
 
 def _as_auditor(
