@@ -25,8 +25,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from audits.backend import VLMBackend, VLMInput
-from audits.phantom import LESION_QUESTION
+from audits.contracts.backend import VLMBackend, VLMInput
+from audits.data.phantom import LESION_QUESTION
 from loadtests.bench_engine import LoadConfig, LoadResult, PhaseSample, run_phase, summarize
 from loadtests.bench_report import BenchReport, describe_machine, evaluate_targets, render
 from loadtests.payloads import PayloadPool, ScanImage
@@ -85,7 +85,7 @@ def _progress(message: str) -> None:
 def resolve_model(args: argparse.Namespace) -> tuple[Path, str]:
     if args.model_dir is not None:
         return args.model_dir, args.model_dir.name
-    from service.prepare import ensure_reference_model
+    from service.reference.prepare import ensure_reference_model
 
     kind = "random" if args.demo else "grounded"
     _progress(f"reference model {kind!r} (built and cached on first use)")
@@ -204,8 +204,8 @@ def add_notes(report: BenchReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audits.backends.transformers_runtime import TransformersRuntime
     from loadtests.bench_micro import audit_cost_benchmark, micro_benchmark
-    from service.runtime import TransformersRuntime
 
     started = time.perf_counter()
     plan = QUICK if args.quick else FULL

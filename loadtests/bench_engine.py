@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from PIL import Image
 from pydantic import BaseModel
 
-from audits.backend import VLMBackend
-from audits.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
-from audits.types import COUNTERFACTUALS
+from audits.contracts.backend import VLMBackend
+from audits.contracts.types import COUNTERFACTUALS
+from audits.science.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
 from loadtests.payloads import QUESTIONS, Question, ScanImage
 from loadtests.timeline import ProductionInput, TimedBackend, Timeline, timeline
 from loadtests.timing import percentile
-from service.engine import AuditTask, InferenceEngine
-from service.identity import sample_decision
-from service.shuffle_pool import ShufflePool
+from service.engine.identity import sample_decision
+from service.engine.scheduler import AuditTask, InferenceEngine
+from service.engine.shuffle_pool import ShufflePool
 
 
 class LoadConfig(BaseModel):

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from audits.backend import VLMBackend, VLMInput
-from audits.counterfactuals import blank_like
-from audits.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
-from audits.types import COUNTERFACTUALS
+from audits.contracts.backend import VLMBackend, VLMInput
+from audits.contracts.types import COUNTERFACTUALS
+from audits.science.counterfactuals import blank_like
+from audits.science.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
 from loadtests.payloads import ScanImage
 from loadtests.timing import interleaved_medians, ratio
 

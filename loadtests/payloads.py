@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from audits.phantom import (
+from audits.data.phantom import (
     DEFAULT_IMAGE_SIDE,
     LESION_QUESTION,
     MODALITY_QUESTION,

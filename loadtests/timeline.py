@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from audits.backend import VLMBackend, VLMInput
+from audits.contracts.backend import VLMBackend, VLMInput
 
 
 @dataclass(frozen=True)

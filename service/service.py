@@ -16,10 +16,10 @@ import bentoml
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from service.auth import AccessEntry, log_access, require_key
-from service.core import GroundingCore, InputError, ProductionRequest
-from service.engine import AuditQueueFull, EngineStopped
-from service.http_io import (
+from service.engine.core import GroundingCore, InputError, ProductionRequest
+from service.engine.scheduler import AuditQueueFull, EngineStopped
+from service.http.auth import AccessEntry, log_access, require_key
+from service.http.http_io import (
     body_limit,
     decode_base64,
     form_to_model,
@@ -30,8 +30,8 @@ from service.http_io import (
     read_body_capped,
     read_multipart,
 )
-from service.imaging import ImageRejected, decode_image
-from service.interfaces import (
+from service.http.imaging import ImageRejected, decode_image
+from service.http.interfaces import (
     AuditJSON,
     AuditReport,
     ErrorResponse,
@@ -41,7 +41,7 @@ from service.interfaces import (
     PredictResponse,
     StoredAudit,
 )
-from service.limits import InFlightLimit
+from service.http.limits import InFlightLimit
 from service.settings import get_settings
 
 log = logging.getLogger(__name__)

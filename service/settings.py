@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from audits.types import COUNTERFACTUALS, Condition
+from audits.contracts.types import COUNTERFACTUALS, Condition
 
 ReferenceModel = Literal["grounded", "text_only", "random"]
 AuditMode = Literal["generate", "score", "both"]

@@ -31,28 +31,28 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight tiny Qwen2-VL written by the project's own builder."""
-    from service.demo_model import write_demo_checkpoint
+    from service.reference.demo_model import write_demo_checkpoint
 
     return write_demo_checkpoint(tmp_path_factory.mktemp("demo-model") / "tiny-qwen2-vl", seed=0)
 
 
 @pytest.fixture(scope="session")
-def phantom_data(cache_dir: Path):  # -> service.prepare.PhantomData
-    from service.prepare import ensure_phantom_data
+def phantom_data(cache_dir: Path):  # -> service.reference.prepare.PhantomData
+    from service.reference.prepare import ensure_phantom_data
 
     return ensure_phantom_data(cache_dir)
 
 
 @pytest.fixture(scope="session")
 def grounded_model_dir(cache_dir: Path) -> Path:
-    from service.prepare import ensure_reference_model
+    from service.reference.prepare import ensure_reference_model
 
     return ensure_reference_model("grounded", cache_dir)
 
 
 @pytest.fixture(scope="session")
 def text_only_model_dir(cache_dir: Path) -> Path:
-    from service.prepare import ensure_reference_model
+    from service.reference.prepare import ensure_reference_model
 
     return ensure_reference_model("text_only", cache_dir)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audits.manifest import read_manifest
-from audits.phantom import make_phantom
+from audits.data.manifest import read_manifest
+from audits.data.phantom import make_phantom
 from tests.support.servers import RedisServer, start_service
 
 N_ITEMS = 40

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from audits.backend import VLMInput
+from audits.contracts.backend import VLMInput
 from loadtests.bench_engine import LoadConfig, run_phase, summarize
 from loadtests.payloads import phantom_images
 from tests.conftest import DEMO_API_KEY

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from audits.backend import VLMInput
-from audits.cli import main
-from audits.manifest import ManifestItem, read_manifest, write_manifest
-from audits.phantom import make_phantom
-from audits.runner import RESULTS_NAME, AuditRunResult, ItemRecord, file_sha256, run_audit
-from audits.types import ALL_CONDITIONS, Condition
-from service.runtime import TransformersRuntime
+from audits.backends.transformers_runtime import TransformersRuntime
+from audits.contracts.backend import VLMInput
+from audits.contracts.types import ALL_CONDITIONS, Condition
+from audits.data.manifest import ManifestItem, read_manifest, write_manifest
+from audits.data.phantom import make_phantom
+from audits.offline.runner import RESULTS_NAME, AuditRunResult, ItemRecord, file_sha256, run_audit
+from cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -195,7 +195,7 @@ KNOWN_ANSWER_ITEMS = 150
 def test_the_grounded_model_is_accurate_and_image_sensitive(
     grounded_model_dir: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    from service.prepare import ensure_phantom_data
+    from service.reference.prepare import ensure_phantom_data
 
     heldout = ensure_phantom_data(cache_dir).heldout
     runtime = TransformersRuntime(grounded_model_dir, device="cpu", max_new_tokens=4)

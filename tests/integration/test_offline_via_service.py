@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from audits.phantom import make_phantom
+from audits.data.phantom import make_phantom
 from tests.conftest import DEMO_API_KEY
 from tests.support.servers import ServedService
 

@@ -19,21 +19,21 @@ import redis as redis_py
 from PIL import Image, ImageStat
 from prometheus_client import REGISTRY
 
-from audits.backend import VLMInput
-from audits.drift import CusumState
-from audits.flags import compute_flags
-from audits.item_audit import ItemAuditResult
-from audits.types import ClaimSpan, Condition, ConditionOutcome, ItemFlags
-from service import calibrate
-from service.core import GroundingCore
-from service.drift_monitor import Baseline, DriftMonitor, feedback_key
-from service.identity import answer_fingerprint, image_id
-from service.records import AuditRecord, build_record
-from service.redis_sink import STREAM_KEY, RedisSink, record_key
-from service.redis_store import RedisRecordStore
+from audits.contracts.backend import VLMInput
+from audits.contracts.types import ClaimSpan, Condition, ConditionOutcome, ItemFlags
+from audits.science.drift import CusumState
+from audits.science.flags import compute_flags
+from audits.science.item_audit import ItemAuditResult
+from service.engine.core import GroundingCore
+from service.engine.identity import answer_fingerprint, image_id
 from service.settings import Settings
-from service.sinks import MemorySink
-from service.store import MemoryRecordStore
+from service.telemetry import calibrate
+from service.telemetry.drift_monitor import Baseline, DriftMonitor, feedback_key
+from service.telemetry.records import AuditRecord, build_record
+from service.telemetry.redis_sink import STREAM_KEY, RedisSink, record_key
+from service.telemetry.redis_store import RedisRecordStore
+from service.telemetry.sinks import MemorySink
+from service.telemetry.store import MemoryRecordStore
 from tests.support.images import encode, png_bytes
 from tests.support.servers import RedisServer, free_port, wait_until
 

@@ -16,14 +16,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audits.backend import VLMInput
-from audits.counterfactuals import seeded_derangement
-from audits.manifest import read_manifest
-from audits.parsing import final_answer, normalize_answer
-from audits.phantom import make_phantom
-from service.prepare import _build_once, ensure_reference_model, model_folder_name
-from service.runtime import TransformersRuntime
-from service.training import REPORT_NAME, TrainReport, load_examples, train_reference_model
+from audits.backends.transformers_runtime import TransformersRuntime
+from audits.contracts.backend import VLMInput
+from audits.data.manifest import read_manifest
+from audits.data.phantom import make_phantom
+from audits.science.counterfactuals import seeded_derangement
+from audits.science.parsing import final_answer, normalize_answer
+from service.reference.prepare import _build_once, ensure_reference_model, model_folder_name
+from service.reference.training import (
+    REPORT_NAME,
+    TrainReport,
+    load_examples,
+    train_reference_model,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from audits.metrics import compute_metrics
-from audits.report import CONDITION_COLOURS, write_reports
-from audits.types import COUNTERFACTUALS, Condition, ConditionOutcome, ItemAudit, ItemFlags
+from audits.contracts.types import (
+    COUNTERFACTUALS,
+    Condition,
+    ConditionOutcome,
+    ItemAudit,
+    ItemFlags,
+)
+from audits.reports.report import CONDITION_COLOURS, write_reports
+from audits.science.metrics import compute_metrics
 
 CHROMIUM = Path("/usr/bin/chromium")
 

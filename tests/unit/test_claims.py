@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audits.claims import (
+from audits.science.claims import (
     LexiconClaimDetector,
     classify_sentence,
     detect_visual_claims,

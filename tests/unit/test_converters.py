@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from audits.cli import main
-from audits.converters import ConvertOptions, convert
-from audits.manifest import read_manifest
+from audits.data.converters import ConvertOptions, convert
+from audits.data.manifest import read_manifest
+from cli.main import main
 
 
 def png_bytes(colour: tuple[int, int, int], fmt: str = "PNG") -> bytes:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from audits import drift
-from audits.drift import (
+from audits.science import drift
+from audits.science.drift import (
     MIN_AUDITS_FOR_DRIFT,
     BernoulliCusum,
     CusumState,
@@ -24,7 +24,7 @@ from audits.drift import (
     simulate_false_alarm_rate,
     summarize_window,
 )
-from audits.stats import wilson_interval
+from audits.science.stats import wilson_interval
 
 P0, P1 = 0.45, 0.30
 # Documented in audits/drift.py and docs/drift.md for the reference case.

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from audits.drift import BernoulliCusum, CusumState
-from audits.stats import wilson_interval
-from audits.types import ClaimSpan, Condition, ItemFlags
-from service.drift_monitor import (
+from audits.contracts.types import ClaimSpan, Condition, ItemFlags
+from audits.science.drift import BernoulliCusum, CusumState
+from audits.science.stats import wilson_interval
+from service.telemetry.drift_monitor import (
     MIN_FEEDBACK,
     P0_MAX,
     P0_MIN,
@@ -28,7 +28,7 @@ from service.drift_monitor import (
     window_figures,
     window_label,
 )
-from service.records import AuditRecord
+from service.telemetry.records import AuditRecord
 
 CLAIM = ClaimSpan(start=0, end=6, text="opacity", category="finding", trigger="shows")
 

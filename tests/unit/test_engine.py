@@ -7,8 +7,8 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from audits.backend import GenerationInterrupted, VLMInput
-from service.engine import AuditTask, InferenceEngine
+from audits.contracts.backend import GenerationInterrupted, VLMInput
+from service.engine.scheduler import AuditTask, InferenceEngine
 
 
 class BlockingAuditBackend:

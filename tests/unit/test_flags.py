@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from audits.flags import (
+from audits.contracts.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
+from audits.science.flags import (
     DEFAULT_DELTA_LOGP_THRESHOLD,
     AnswerFlipCheck,
     FlagContext,
     compute_flags,
     flags_to_record_fields,
 )
-from audits.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
 OPTIONS = {"A": "Pleural effusion", "B": "Pneumothorax", "C": "Normal"}

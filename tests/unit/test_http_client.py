@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audits.http_client import (
+from audits.contracts.types import Condition
+from audits.data.manifest import read_manifest
+from audits.data.phantom import make_phantom
+from audits.offline.http_client import (
     MISSING,
     AuditRequestError,
     HttpAuditClient,
@@ -22,11 +25,8 @@ from audits.http_client import (
     outcomes_from_report,
     retry_after_seconds,
 )
-from audits.manifest import read_manifest
-from audits.phantom import make_phantom
-from audits.runner import NO_PARTNER, RESULTS_NAME, AuditJob, ItemRecord, run_audit
-from audits.types import Condition
-from service.interfaces import AuditJSON, AuditReport, ConditionReport
+from audits.offline.runner import NO_PARTNER, RESULTS_NAME, AuditJob, ItemRecord, run_audit
+from service.http.interfaces import AuditJSON, AuditReport, ConditionReport
 
 KEY = "secret-key"
 

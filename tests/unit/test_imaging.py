@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.imaging import ImageLimits, ImageRejected, decode_image
+from service.http.imaging import ImageLimits, ImageRejected, decode_image
 from tests.support.images import bomb_png, encode, noise_image, png_bytes
 
 LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000)

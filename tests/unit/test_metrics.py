@@ -6,9 +6,17 @@ import math
 
 import pytest
 
-from audits.metrics import OVERALL, PAPER_REFERENCE, AuditMetrics, compute_metrics
-from audits.stats import wilson_interval
-from audits.textstress import (
+from audits.contracts.types import (
+    COUNTERFACTUALS,
+    UNPARSED,
+    Condition,
+    ConditionOutcome,
+    ItemAudit,
+    ItemFlags,
+)
+from audits.science.metrics import OVERALL, PAPER_REFERENCE, AuditMetrics, compute_metrics
+from audits.science.stats import wilson_interval
+from audits.science.textstress import (
     faithfulness,
     faithfulness_rate,
     is_correct,
@@ -21,14 +29,6 @@ from audits.textstress import (
     wrong_caption_prompt,
     wrong_letter_for,
     wrong_think_prefill,
-)
-from audits.types import (
-    COUNTERFACTUALS,
-    UNPARSED,
-    Condition,
-    ConditionOutcome,
-    ItemAudit,
-    ItemFlags,
 )
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
@@ -253,7 +253,7 @@ def test_paper_reference_table() -> None:
     assert (hvrr.low, hvrr.high) == (0.38, 0.43)
 
 
-# --- text stress tests (audits.textstress) ------------------------------------------------
+# --- text stress tests (audits.science.textstress) ------------------------------------------------
 
 OPTS = {"A": "pneumothorax", "B": "pleural effusion", "C": "normal"}
 

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from audits.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
-from service.identity import image_id, sample_decision
-from service.shuffle_pool import ShufflePool
+from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
+from service.engine.identity import image_id, sample_decision
+from service.engine.shuffle_pool import ShufflePool
 from tests.support.images import noise_image, png_bytes
 
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import httpx
 from fastapi import FastAPI
 
-from audits.backend import VLMInput
-from service.engine import InferenceEngine
-from service.limits import InFlightLimit
+from audits.contracts.backend import VLMInput
+from service.engine.scheduler import InferenceEngine
+from service.http.limits import InFlightLimit
 
 
 class HeldModel:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audits.parsing import (
+from audits.contracts.types import UNPARSED
+from audits.science.parsing import (
     answers_match,
     final_answer,
     locate_reasoning,
@@ -12,7 +13,6 @@ from audits.parsing import (
     parse_output,
     token_f1,
 )
-from audits.types import UNPARSED
 
 OPTIONS = {"A": "Pleural effusion", "B": "Pneumothorax", "C": "Cardiomegaly", "D": "Normal"}
 YES_NO_OPTIONS = {"A": "Yes", "B": "No"}

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audits.cli import main
-from audits.manifest import read_manifest
-from audits.phantom import (
+from audits.data.manifest import read_manifest
+from audits.data.phantom import (
     ANSWERS,
     LESION_QUESTION,
     MODALITY_QUESTION,
     SIDE_QUESTION,
     make_phantom,
 )
+from cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_cli_writes_the_data_set(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_answers_are_single_tokens() -> None:
-    from service.demo_model import build_tokenizer
+    from service.reference.demo_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     for answers in ANSWERS.values():

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from audits.cli import main
-from audits.manifest import ManifestItem, read_manifest, write_manifest
-from audits.metrics import Rate, compute_metrics
-from audits.predictions import PredictionRow, audits_from_predictions, read_predictions
-from audits.types import UNPARSED, Condition
+from audits.contracts.types import UNPARSED, Condition
+from audits.data.manifest import ManifestItem, read_manifest, write_manifest
+from audits.data.predictions import PredictionRow, audits_from_predictions, read_predictions
+from audits.science.metrics import Rate, compute_metrics
+from cli.main import main
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
 OPTIONS = {"A": "left", "B": "right"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from audits.metrics import AuditMetrics, Diff, Rate, compute_metrics
-from audits.report import (
+from audits.contracts.types import ClaimSpan, Condition, ConditionOutcome, ItemAudit, ItemFlags
+from audits.reports.report import (
     fmt_diff,
     fmt_p,
     fmt_rate,
@@ -16,7 +16,7 @@ from audits.report import (
     markdown_table,
     write_reports,
 )
-from audits.types import ClaimSpan, Condition, ConditionOutcome, ItemAudit, ItemFlags
+from audits.science.metrics import AuditMetrics, Diff, Rate, compute_metrics
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
 SVG = "{http://www.w3.org/2000/svg}"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from audits.backend import VLMInput
-from audits.manifest import ManifestItem, read_manifest, write_manifest
-from audits.phantom import make_phantom
-from audits.runner import (
+from audits.contracts.backend import VLMInput
+from audits.contracts.types import ALL_CONDITIONS, Condition, ConditionOutcome
+from audits.data.manifest import ManifestItem, read_manifest, write_manifest
+from audits.data.phantom import make_phantom
+from audits.offline.runner import (
     NO_PARTNER,
     RESULTS_NAME,
     AuditJob,
@@ -24,7 +25,6 @@ from audits.runner import (
     run_audit,
     shuffled_partners,
 )
-from audits.types import ALL_CONDITIONS, Condition, ConditionOutcome
 from tests.support.images import noise_image
 
 

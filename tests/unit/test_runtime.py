@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from audits.backend import GenerationInterrupted, VLMInput
-from audits.counterfactuals import blank_like
-from service.demo_model import write_demo_checkpoint
-from service.runtime import TransformersRuntime
+from audits.backends.transformers_runtime import TransformersRuntime
+from audits.contracts.backend import GenerationInterrupted, VLMInput
+from audits.science.counterfactuals import blank_like
+from service.reference.demo_model import write_demo_checkpoint
 from tests.support.images import noise_image
 
 

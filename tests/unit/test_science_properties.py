@@ -5,9 +5,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audits.claims import detect_visual_claims, is_modality_skeptic
-from audits.flags import compute_flags, flags_to_record_fields
-from audits.parsing import (
+from audits.contracts.types import (
+    ALL_CONDITIONS,
+    COUNTERFACTUALS,
+    UNPARSED,
+    Condition,
+    ConditionOutcome,
+)
+from audits.science.claims import detect_visual_claims, is_modality_skeptic
+from audits.science.flags import compute_flags, flags_to_record_fields
+from audits.science.parsing import (
     answers_match,
     final_answer,
     locate_reasoning,
@@ -15,7 +22,6 @@ from audits.parsing import (
     parse_output,
     token_f1,
 )
-from audits.types import ALL_CONDITIONS, COUNTERFACTUALS, UNPARSED, Condition, ConditionOutcome
 
 FRAGMENTS = [
     "<think>", "</think>", "<answer>", "</answer>", "Answer:", "Final answer:", "answer is",

@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from audits.stats import (
+from audits.science.stats import (
     bootstrap_ratio,
     entropy,
     letter_distribution,

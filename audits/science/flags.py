@@ -1,0 +1,407 @@
+"""Per-item grounding flags (DESIGN.md section 3), as a list of small checks.
+
+Every check has a ``name`` and ``check(ctx) -> CheckResult`` (alibi-detect style); adding a flag
+means adding one class. ``compute_flags`` derives the per-condition answers once into a
+``FlagContext``, runs the checks and assembles ``ItemFlags``.
+
+Conventions:
+
+- Answer per condition: ``final_answer(output)`` when the condition was generated, else the
+  argmax of ``option_logps`` (score mode, closed questions; ties go to the first letter), else
+  none (score-only open question: only ``delta_logp`` is known).
+- Skipped conditions land in ``ItemFlags.skipped`` with their reason and never produce a flip.
+- Two ``UNPARSED`` answers are the same class (no flip); ``UNPARSED`` vs a real answer flips.
+- ``delta_logp_c = logp_real - logp_c`` from ``logp`` when both conditions carry it, else from
+  ``option_logps`` at the real answer's letter. It is flagged when below the threshold (default
+  ``DEFAULT_DELTA_LOGP_THRESHOLD`` = 1.0 nat: the real image makes the answer less than
+  e ≈ 2.7 times as likely as the counterfactual input does, i.e. the image barely matters).
+  A negative delta (the answer got more likely without the real image) is flagged too.
+- Claim spans index the real condition's raw output (they are found in its reasoning).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from audits.contracts.types import (
+    COUNTERFACTUALS,
+    UNPARSED,
+    CheckResult,
+    ClaimSpan,
+    Condition,
+    ConditionOutcome,
+    ItemAudit,
+    ItemFlags,
+)
+from audits.science.claims import ClaimDetector, detect_visual_claims, is_modality_skeptic
+from audits.science.parsing import answers_match, final_answer, locate_reasoning, normalize_answer
+
+DEFAULT_DELTA_LOGP_THRESHOLD = 1.0
+
+
+@dataclass
+class FlagContext:
+    """Everything a check may look at, derived once per item."""
+
+    outcomes: Mapping[Condition, ConditionOutcome]
+    options: Mapping[str, str] | None = None
+    reference: str | None = None
+    f1_threshold: float | None = None
+    answers: dict[Condition, str] = field(default_factory=dict)
+    skipped: dict[Condition, str] = field(default_factory=dict)
+    claim_spans: list[ClaimSpan] = field(default_factory=list)
+
+    @property
+    def real_output(self) -> str | None:
+        real = self.outcomes.get(Condition.REAL)
+        if real is None or real.skipped:
+            return None
+        return real.output
+
+    def flip(self, condition: Condition) -> bool | None:
+        """flip_c, or None when it is unknown (skipped, not run, or no answer on either side)."""
+        real = self.answers.get(Condition.REAL)
+        other = self.answers.get(condition)
+        if real is None or other is None:
+            return None
+        return not answers_match(real, other, f1_threshold=self.f1_threshold)
+
+    def flips(self) -> dict[Condition, bool]:
+        out: dict[Condition, bool] = {}
+        for condition in COUNTERFACTUALS:
+            value = self.flip(condition)
+            if value is not None:
+                out[condition] = value
+        return out
+
+    def image_invariant(self) -> bool | None:
+        flips = self.flips()
+        return (not any(flips.values())) if flips else None
+
+    def delta_logp(self, condition: Condition) -> float | None:
+        real = self.outcomes.get(Condition.REAL)
+        other = self.outcomes.get(condition)
+        if real is None or other is None or real.skipped or other.skipped:
+            return None
+        delta: float | None = None
+        if real.logp is not None and other.logp is not None:
+            delta = real.logp - other.logp
+        elif real.option_logps and other.option_logps:
+            letter = self.answers.get(Condition.REAL)
+            by_letter_real = _by_letter(real.option_logps)
+            by_letter_other = _by_letter(other.option_logps)
+            if letter in by_letter_real and letter in by_letter_other:
+                delta = by_letter_real[letter] - by_letter_other[letter]
+        if delta is None or math.isnan(delta):
+            return None
+        return delta
+
+
+class FlagCheck(Protocol):
+    name: str
+
+    def check(self, ctx: FlagContext) -> CheckResult: ...
+
+
+@dataclass(frozen=True)
+class AnswerFlipCheck:
+    """flip_c: the counterfactual answer differs from the real one."""
+
+    condition: Condition
+
+    @property
+    def name(self) -> str:
+        return f"flip_{self.condition.value}"
+
+    def check(self, ctx: FlagContext) -> CheckResult:
+        value = ctx.flip(self.condition)
+        meta: dict[str, object] = {
+            "answer_real": ctx.answers.get(Condition.REAL),
+            "answer": ctx.answers.get(self.condition),
+        }
+        if self.condition in ctx.skipped:
+            meta["skipped"] = ctx.skipped[self.condition]
+        return CheckResult(
+            name=self.name,
+            flagged=bool(value),
+            score=None if value is None else float(value),
+            meta=meta,
+        )
+
+
+@dataclass(frozen=True)
+class LikelihoodShiftCheck:
+    """delta_logp_c below the threshold: the image barely changes the answer's likelihood."""
+
+    condition: Condition
+    threshold: float = DEFAULT_DELTA_LOGP_THRESHOLD
+
+    @property
+    def name(self) -> str:
+        return f"delta_logp_{self.condition.value}"
+
+    def check(self, ctx: FlagContext) -> CheckResult:
+        delta = ctx.delta_logp(self.condition)
+        return CheckResult(
+            name=self.name,
+            flagged=delta is not None and delta < self.threshold,
+            score=delta,
+            threshold=self.threshold,
+        )
+
+
+@dataclass(frozen=True)
+class VisualClaimCheck:
+    name: str = "visual_claim"
+
+    def check(self, ctx: FlagContext) -> CheckResult:
+        spans = ctx.claim_spans
+        return CheckResult(
+            name=self.name,
+            flagged=bool(spans),
+            score=float(len(spans)),
+            meta={"categories": sorted({s.category for s in spans})},
+        )
+
+
+@dataclass(frozen=True)
+class ImageInvariantCheck:
+    name: str = "image_invariant"
+
+    def check(self, ctx: FlagContext) -> CheckResult:
+        value = ctx.image_invariant()
+        return CheckResult(
+            name=self.name,
+            flagged=bool(value),
+            score=None if value is None else float(value),
+            meta={"compared": sorted(c.value for c in ctx.flips())},
+        )
+
+
+@dataclass(frozen=True)
+class HallucinatedReasoningCheck:
+    """hvr: visual claims in the reasoning, yet no counterfactual changed the answer."""
+
+    name: str = "hvr"
+
+    def check(self, ctx: FlagContext) -> CheckResult:
+        value = _hvr(ctx)
+        return CheckResult(
+            name=self.name, flagged=bool(value), score=None if value is None else float(value)
+        )
+
+
+@dataclass(frozen=True)
+class ModalitySkepticCheck:
+    name: str = "modality_skeptic"
+
+    def check(self, ctx: FlagContext) -> CheckResult:
+        value = _modality_skeptic(ctx)
+        return CheckResult(name=self.name, flagged=value, score=float(value))
+
+
+def _by_letter(option_logps: Mapping[str, float]) -> dict[str, float]:
+    return {key.strip().upper(): value for key, value in option_logps.items()}
+
+
+def _argmax_letter(option_logps: Mapping[str, float]) -> str | None:
+    scored = [
+        (key, value)
+        for key, value in sorted(_by_letter(option_logps).items())
+        if key and not math.isnan(value)
+    ]
+    if not scored:
+        return None
+    best = max(value for _, value in scored)
+    return next(key for key, value in scored if value == best)
+
+
+def _answer(outcome: ConditionOutcome, options: Mapping[str, str] | None) -> str | None:
+    if outcome.output is not None:
+        return final_answer(outcome.output, options)
+    if outcome.option_logps:
+        letter = _argmax_letter(outcome.option_logps)
+        if letter is not None:
+            return normalize_answer(letter, options)
+    return None
+
+
+def _hvr(ctx: FlagContext) -> bool | None:
+    invariant = ctx.image_invariant()
+    if invariant is None:
+        return None
+    return bool(ctx.claim_spans) and invariant
+
+
+def _modality_skeptic(ctx: FlagContext) -> bool:
+    output = ctx.real_output
+    answer = ctx.answers.get(Condition.REAL)
+    if not output or answer is None:
+        return False
+    return is_modality_skeptic(output, answer)
+
+
+def default_checks(
+    delta_logp_threshold: float = DEFAULT_DELTA_LOGP_THRESHOLD,
+) -> list[FlagCheck]:
+    checks: list[FlagCheck] = [AnswerFlipCheck(c) for c in COUNTERFACTUALS]
+    checks += [LikelihoodShiftCheck(c, delta_logp_threshold) for c in COUNTERFACTUALS]
+    checks += [
+        VisualClaimCheck(),
+        ImageInvariantCheck(),
+        HallucinatedReasoningCheck(),
+        ModalitySkepticCheck(),
+    ]
+    return checks
+
+
+def _claim_spans(output: str | None, detector: ClaimDetector | None) -> list[ClaimSpan]:
+    if not output:
+        return []
+    start, end = locate_reasoning(output)
+    reasoning = output[start:end]
+    if not reasoning:
+        return []
+    found = detector.detect(reasoning) if detector is not None else detect_visual_claims(reasoning)
+    return [
+        span.model_copy(update={"start": span.start + start, "end": span.end + start})
+        for span in found
+    ]
+
+
+def build_context(
+    outcomes: Mapping[Condition, ConditionOutcome],
+    *,
+    options: Mapping[str, str] | None = None,
+    reference: str | None = None,
+    f1_threshold: float | None = None,
+    claim_detector: ClaimDetector | None = None,
+) -> FlagContext:
+    ctx = FlagContext(
+        outcomes={Condition(c): o for c, o in outcomes.items()},
+        options=options,
+        reference=reference,
+        f1_threshold=f1_threshold,
+    )
+    for condition, outcome in ctx.outcomes.items():
+        if outcome.skipped:
+            ctx.skipped[condition] = outcome.skip_reason or "skipped"
+            continue
+        answer = _answer(outcome, options)
+        if answer is not None:
+            ctx.answers[condition] = answer
+    ctx.claim_spans = _claim_spans(ctx.real_output, claim_detector)
+    return ctx
+
+
+def _correctness(ctx: FlagContext) -> dict[Condition, bool] | None:
+    if ctx.reference is None:
+        return None
+    reference = normalize_answer(ctx.reference, ctx.options)
+    if reference == UNPARSED:
+        return None
+    return {
+        condition: answers_match(answer, reference, f1_threshold=ctx.f1_threshold)
+        for condition, answer in ctx.answers.items()
+    }
+
+
+def compute_flags(
+    outcomes: Mapping[Condition, ConditionOutcome],
+    *,
+    options: Mapping[str, str] | None = None,
+    reference: str | None = None,
+    f1_threshold: float | None = None,
+    claim_detector: ClaimDetector | None = None,
+    checks: Sequence[FlagCheck] | None = None,
+) -> ItemFlags:
+    """All per-item flags of one audited item; ``checks`` defaults to ``default_checks()``."""
+    ctx = build_context(
+        outcomes,
+        options=options,
+        reference=reference,
+        f1_threshold=f1_threshold,
+        claim_detector=claim_detector,
+    )
+    delta_logp: dict[Condition, float] = {}
+    for condition in COUNTERFACTUALS:
+        delta = ctx.delta_logp(condition)
+        if delta is not None:
+            delta_logp[condition] = delta
+    invariant = ctx.image_invariant()
+    return ItemFlags(
+        answers=dict(ctx.answers),
+        flips=ctx.flips(),
+        delta_logp=delta_logp,
+        correct=_correctness(ctx),
+        claim_spans=list(ctx.claim_spans),
+        visual_claim=bool(ctx.claim_spans),
+        image_invariant=invariant,
+        hvr=_hvr(ctx),
+        modality_skeptic=_modality_skeptic(ctx),
+        skipped=dict(ctx.skipped),
+        checks=[check.check(ctx) for check in (checks if checks is not None else default_checks())],
+    )
+
+
+def _binary(value: bool | None) -> int | str:
+    return "" if value is None else int(value)
+
+
+def flags_to_record_fields(flags: ItemFlags) -> dict[str, str | int | float]:
+    """The flag fields of a ``grounding:audits`` stream entry (DESIGN.md section 4).
+
+    Unknown values (a skipped or unanswered condition, no comparison possible) are written as
+    the empty string, never as 0, so aggregates can leave them out.
+    """
+    fields: dict[str, str | int | float] = {}
+    for condition in COUNTERFACTUALS:
+        fields[f"flip_{condition.value}"] = _binary(flags.flips.get(condition))
+        delta = flags.delta_logp.get(condition)
+        fields[f"delta_logp_{condition.value}"] = "" if delta is None else float(delta)
+    fields["visual_claims"] = len(flags.claim_spans)
+    fields["hvr"] = _binary(flags.hvr)
+    fields["modality_skeptic"] = int(flags.modality_skeptic)
+    fields["image_invariant"] = _binary(flags.image_invariant)
+    return fields
+
+
+class ItemFacts(Protocol):
+    """What an item says about itself: a manifest item or the shared fields of predictions."""
+
+    question: str | None
+    answer: str | None
+    options: dict[str, str] | None
+    benchmark: str
+    modality: str | None
+
+
+def audit_item(
+    item_id: str,
+    facts: ItemFacts,
+    outcomes: Mapping[Condition, ConditionOutcome],
+    *,
+    f1_threshold: float | None = None,
+    claim_detector: ClaimDetector | None = None,
+) -> ItemAudit:
+    """An audited item: its facts, its outcomes and the flags computed from them."""
+    flags = compute_flags(
+        outcomes,
+        options=facts.options,
+        reference=facts.answer,
+        f1_threshold=f1_threshold,
+        claim_detector=claim_detector,
+    )
+    return ItemAudit(
+        id=item_id,
+        benchmark=facts.benchmark,
+        question=facts.question,
+        reference=facts.answer,
+        options=facts.options,
+        modality=facts.modality,
+        outcomes=dict(outcomes),
+        flags=flags,
+    )

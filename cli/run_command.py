@@ -1,0 +1,156 @@
+"""`grounding-audit run`: the offline counterfactual audit of a manifest.
+
+    grounding-audit run --manifest data.jsonl --model ./checkpoint --out audit/
+    grounding-audit run --manifest data.jsonl --url http://audit.example:3000 \\
+        --api-key "$KEY" --concurrency 16 --out audit/
+
+Runs real, shuffled, blank and no_image for every item and writes ``results.jsonl`` (resumable:
+run the same command again after an interruption), ``report.json``, ``report.md``,
+``report.html`` and ``items.jsonl`` into ``--out``, then prints the per-benchmark table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from audits.contracts.backend import VLMBackend
+from audits.contracts.types import COUNTERFACTUALS, Condition
+from audits.offline.http_client import AuditRequestError, HttpAuditClient
+from audits.offline.runner import DEFAULT_BATCH_ITEMS, RunMismatchError, run_audit
+from audits.reports.report import markdown_table
+
+API_KEY_ENV = "GROUNDING_API_KEY"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+RESUME_HINT = "Results written so far are kept: the same command resumes the run."
+
+
+def _conditions(value: str) -> list[Condition]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        conditions = [Condition(name) for name in names]
+    except ValueError:
+        choices = ", ".join(c.value for c in COUNTERFACTUALS)
+        raise argparse.ArgumentTypeError(f"conditions are a comma list of {choices}") from None
+    if Condition.REAL in conditions:
+        raise argparse.ArgumentTypeError("real always runs; list only counterfactuals")
+    return conditions
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", required=True, type=Path, help="data-set manifest (JSONL)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--model", type=Path, help="local Hugging Face checkpoint folder")
+    target.add_argument("--url", help="base URL of a deployed service (POST /audit)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
+    parser.add_argument("--seed", type=int, default=0, help="shuffle and bootstrap seed")
+    parser.add_argument("--mode", choices=("generate", "score", "both"), default="both")
+    parser.add_argument(
+        "--conditions",
+        type=_conditions,
+        default=list(COUNTERFACTUALS),
+        help="comma list of counterfactuals (default: shuffled,blank,no_image)",
+    )
+    parser.add_argument("--limit", type=_positive, help="audit only the first N items")
+    parser.add_argument("--title", help="report title")
+    parser.add_argument("--f1-threshold", type=float, help="open answers also match at this F1")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--no-options-in-prompt",
+        action="store_true",
+        help="send option questions as written (their text already lists the options)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    local = parser.add_argument_group("local model (--model)")
+    local.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    local.add_argument("--dtype", default="auto", choices=DTYPES)
+    local.add_argument("--max-new-tokens", type=_positive, default=128)
+    local.add_argument(
+        "--batch-items",
+        type=_positive,
+        default=DEFAULT_BATCH_ITEMS,
+        help="items per batched generate call (default: %(default)s)",
+    )
+    local.add_argument(
+        "--stress",
+        action="store_true",
+        help="text stress tests on option questions (Wrong-Caption, Wrong-Think, P_base)",
+    )
+    local.add_argument("--pass-k", type=int, default=0, help="Pass@K with K sampled outputs")
+    local.add_argument("--temperature", type=float, default=0.7, help="Pass@K temperature")
+    remote = parser.add_argument_group("deployed service (--url)")
+    remote.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV})")
+    remote.add_argument("--concurrency", type=_positive, default=8, help="requests in flight")
+    remote.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
+    remote.add_argument("--max-retries", type=int, default=8, help="retries per request")
+
+
+def _auditor(args: argparse.Namespace) -> VLMBackend | HttpAuditClient:
+    if args.url:
+        if args.stress or args.pass_k:
+            raise ValueError("--stress and --pass-k need a local model (--model)")
+        return HttpAuditClient(
+            args.url,
+            api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+            max_retries=args.max_retries,
+        )
+    from audits.backends.transformers_runtime import TransformersRuntime
+
+    return TransformersRuntime(
+        args.model, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        auditor = _auditor(args)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run_audit(
+            args.manifest,
+            auditor,
+            args.out,
+            seed=args.seed,
+            mode=args.mode,
+            conditions=args.conditions,
+            batch_items=args.batch_items,
+            stress=args.stress,
+            pass_k=args.pass_k,
+            temperature=args.temperature,
+            limit=args.limit,
+            progress=not args.no_progress,
+            options_in_prompt=not args.no_options_in_prompt,
+            f1_threshold=args.f1_threshold,
+            n_boot=args.n_boot,
+            title=args.title,
+        )
+    except (OSError, RunMismatchError, ValueError, AuditRequestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(RESUME_HINT, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted. {RESUME_HINT}", file=sys.stderr)
+        return 130
+    finally:
+        close = getattr(auditor, "close", None)
+        if callable(close):
+            close()
+    print(markdown_table(result.metrics))
+    print()
+    print(f"audited {result.ran} items, {result.resumed} taken from earlier results")
+    for kind, path in result.paths.items():
+        print(f"{kind}: {path}")
+    return 0

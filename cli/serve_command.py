@@ -1,0 +1,33 @@
+"""`grounding-audit serve`: build the reference model if needed, then `bentoml serve`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--model-path", type=Path, help="checkpoint folder (GROUNDING_MODEL_PATH)")
+    parser.add_argument(
+        "--reference-model", choices=["grounded", "text_only", "random"], help="built-in model"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.model_path:
+        os.environ["GROUNDING_MODEL_PATH"] = str(args.model_path)
+    if args.reference_model:
+        os.environ["GROUNDING_REFERENCE_MODEL"] = args.reference_model
+    from service.engine.core import resolve_model_dir
+    from service.settings import Settings
+
+    print(f"serving {resolve_model_dir(Settings())}", flush=True)
+    bentoml = Path(sys.executable).parent / "bentoml"
+    command = [str(bentoml), "serve", "service.service:GroundingService"]
+    command += ["--port", str(args.port), "--host", args.host]
+    os.execv(command[0], command)
+    return 0

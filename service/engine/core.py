@@ -1,0 +1,335 @@
+"""The service's behaviour without the web framework: predict, mirror, audit on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from audits.contracts.backend import VLMBackend, VLMInput
+from audits.contracts.types import ALL_CONDITIONS, Condition
+from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
+from audits.science.parsing import final_answer
+from service.engine.identity import answer_fingerprint, image_id, new_request_id, sample_decision
+from service.engine.scheduler import AuditTask, InferenceEngine
+from service.engine.shuffle_pool import ShufflePool
+from service.http.imaging import ImageLimits, decode_image
+from service.http.interfaces import AuditDecision, AuditReport, ConditionReport, PredictResponse
+from service.settings import Settings
+from service.telemetry import prometheus as metrics
+from service.telemetry.drift_monitor import DriftMonitor
+from service.telemetry.records import build_record
+from service.telemetry.redis_sink import RedisSink
+from service.telemetry.redis_store import RedisRecordStore
+from service.telemetry.sinks import AuditSink, FanOut, LogSink, MemorySink, PrometheusSink
+from service.telemetry.store import MemoryRecordStore, RecordStore
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def resolve_model_dir(settings: Settings) -> Path:
+    if settings.model_path is not None:
+        return settings.model_path
+    from service.reference.prepare import ensure_reference_model
+
+    return ensure_reference_model(settings.reference_model, settings.cache_dir)
+
+
+def model_label(settings: Settings) -> str:
+    if settings.model_name:
+        return settings.model_name
+    if settings.model_path is not None:
+        return settings.model_path.name
+    return f"reference-{settings.reference_model}"
+
+
+def load_backend(settings: Settings) -> VLMBackend:
+    from audits.backends.transformers_runtime import TransformersRuntime
+
+    return TransformersRuntime(
+        resolve_model_dir(settings),
+        device=settings.device,
+        dtype=settings.dtype,
+        max_new_tokens=settings.max_new_tokens,
+        model_name=model_label(settings),
+    )
+
+
+@dataclass(frozen=True)
+class ProductionRequest:
+    image: Image.Image
+    image_id: str
+    question: str
+    options: dict[str, str] | None
+    request_id: str
+    audit: bool | None
+
+
+class GroundingCore:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: VLMBackend | None = None,
+        extra_sinks: Sequence[AuditSink] = (),
+    ) -> None:
+        self.settings = settings
+        self.backend = backend or load_backend(settings)
+        self.model = settings.model_name or getattr(self.backend, "model_name", "model")
+        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+        self.pool = ShufflePool(settings.shuffle_pool_size)
+        self.memory = MemorySink()
+        self.monitor = DriftMonitor(
+            windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits
+        )
+        secret = settings.hmac_secret.get_secret_value()
+        self.store: RecordStore = MemoryRecordStore(self.memory, secret)
+        sinks: list[AuditSink] = [PrometheusSink(), LogSink(), self.memory]
+        self.redis_sink: RedisSink | None = None
+        if settings.redis_url:  # never connects here: a Redis that is down only fills the buffer
+            self.redis_sink = RedisSink.from_settings(settings, self.monitor)
+            sinks.append(self.redis_sink)
+            self.store = RedisRecordStore(self.redis_sink, secret, fallback=self.store)
+        self.sinks = FanOut([*sinks, *extra_sinks])
+        self.engine = InferenceEngine(
+            self.backend,
+            max_batch_size=settings.max_batch_size,
+            audit_queue_size=settings.audit_queue_size,
+            on_audit_dropped=self._count_drop,
+            on_queue_depth=lambda depth: metrics.AUDIT_QUEUE_DEPTH.set(depth),
+        )
+        self.engine.start()
+
+    def _count_drop(self, reason: str) -> None:
+        metrics.AUDITS_DROPPED.labels(model=self.model, reason=reason).inc()
+
+    # -- input checks ------------------------------------------------------------------------
+    def check_question(self, question: str) -> str:
+        cleaned = question.strip()
+        if not cleaned:
+            raise InputError(422, "the question is empty; ask something about the image")
+        if len(cleaned) > self.settings.max_question_chars:
+            raise InputError(
+                422,
+                f"the question has {len(cleaned)} characters; the limit is "
+                f"{self.settings.max_question_chars}",
+            )
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in cleaned):
+            raise InputError(422, "the question contains control characters")
+        return cleaned
+
+    def check_options(self, options: Mapping[str, str] | None) -> dict[str, str] | None:
+        if not options:
+            return None
+        bad = [key for key in options if key not in ("A", "B", "C", "D", "E")]
+        if bad:
+            raise InputError(422, f"option keys must be letters A-E, got {bad}")
+        too_long = [k for k, v in options.items() if len(v) > self.settings.max_answer_chars]
+        if too_long:
+            raise InputError(422, f"options {too_long} are longer than the answer limit")
+        return dict(options)
+
+    def build_request(
+        self,
+        image_bytes: bytes,
+        question: str,
+        *,
+        options: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        audit: bool | None = None,
+    ) -> ProductionRequest:
+        checked_question = self.check_question(question)
+        checked_options = self.check_options(options)
+        image = decode_image(image_bytes, self.limits)
+        return ProductionRequest(
+            image=image,
+            image_id=image_id(image_bytes, self.settings.hmac_secret.get_secret_value()),
+            question=checked_question,
+            options=checked_options,
+            request_id=request_id or new_request_id(),
+            audit=audit,
+        )
+
+    # -- production --------------------------------------------------------------------------
+    async def predict(self, request: ProductionRequest) -> PredictResponse:
+        raw = await asyncio.wait_for(
+            self.engine.generate(VLMInput(request.question, request.image)),
+            timeout=self.settings.request_timeout_s,
+        )
+        metrics.REQUESTS.labels(model=self.model).inc()
+        if request.audit is not None:
+            sampled, reason = request.audit, "forced" if request.audit else "disabled"
+        else:
+            sampled = sample_decision(request.request_id, self.settings.sample_rate)
+            reason = "sampled" if sampled else "not_sampled"
+        return PredictResponse(
+            request_id=request.request_id,
+            model=self.model,
+            answer=final_answer(raw, request.options),
+            raw_output=raw,
+            audit=AuditDecision(sampled=sampled, queued=sampled, reason=reason),
+        )
+
+    def after_response(self, request: ProductionRequest, response: PredictResponse) -> None:
+        """Runs after the production answer is sent: pool the image, queue the audit."""
+        try:
+            shuffled = self.pool.draw(exclude_id=request.image_id)
+            self.pool.add(request.image_id, request.image)
+            if response.audit.sampled:
+                self._queue_mirror(request, response.raw_output, shuffled)
+        except Exception:  # monitoring never fails production
+            log.exception("could not queue the audit of %s", request.request_id)
+            self._count_drop("error")
+
+    def _queue_mirror(
+        self,
+        request: ProductionRequest,
+        raw_output: str,
+        shuffled: tuple[str, Image.Image] | None,
+    ) -> None:
+        metrics.MIRRORED.labels(model=self.model).inc()
+        spec = ItemAuditSpec(
+            question=request.question,
+            image=request.image,
+            conditions=tuple(self.settings.audit_conditions),
+            mode=self.settings.audit_mode,
+            options=request.options,
+            shuffled_image=shuffled[1] if shuffled else None,
+            shuffled_skip_reason="the shuffle pool has no other image yet",
+            real_output=raw_output,
+        )
+        run = ItemAuditRun(spec)
+
+        def on_done(error: BaseException | None) -> None:
+            if error is None:
+                self._record(request, run.result())
+
+        self.engine.submit_audit(AuditTask(steps=run.steps(), on_done=on_done))
+
+    def _record(self, request: ProductionRequest, result: ItemAuditResult) -> None:
+        secret = self.settings.hmac_secret.get_secret_value()
+        record = build_record(
+            request_id=request.request_id,
+            model=self.model,
+            image_id=request.image_id,
+            mode=self.settings.audit_mode,
+            source="mirror",
+            result=result,
+            answer_fingerprints={
+                c: answer_fingerprint(a, secret) for c, a in result.flags.answers.items()
+            },
+            question=request.question,
+            retain_text=self.settings.retain_text,
+        )
+        self.sinks.emit(record)
+
+    # -- on-demand audit ---------------------------------------------------------------------
+    async def audit(
+        self,
+        request: ProductionRequest,
+        *,
+        mode: str,
+        conditions: Sequence[Condition] | None,
+        reference: str | None,
+        shuffled_image: Image.Image | None,
+    ) -> AuditReport:
+        if reference is not None and len(reference) > self.settings.max_answer_chars:
+            raise InputError(
+                422, f"the reference answer is longer than {self.settings.max_answer_chars} chars"
+            )
+        wanted = tuple(c for c in (conditions or self.settings.audit_conditions) if c != "real")
+        if shuffled_image is None and Condition.SHUFFLED in wanted:
+            drawn = self.pool.draw(exclude_id=request.image_id)
+            shuffled_image = drawn[1] if drawn else None
+        spec = ItemAuditSpec(
+            question=request.question,
+            image=request.image,
+            conditions=wanted,
+            mode=mode,  # type: ignore[arg-type]
+            options=request.options,
+            shuffled_image=shuffled_image,
+            shuffled_skip_reason="no shuffled image: the pool is empty and none was supplied",
+            reference=reference,
+        )
+        run = ItemAuditRun(spec)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def on_done(error: BaseException | None) -> None:
+            def settle() -> None:
+                if done.done():
+                    return
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+            loop.call_soon_threadsafe(settle)
+
+        self.engine.submit_interactive(AuditTask(steps=run.steps(), on_done=on_done))
+        await asyncio.wait_for(done, timeout=self.settings.request_timeout_s)
+        return build_report(request, self.model, mode, run.result())
+
+    async def stats(self) -> dict[str, object]:
+        return await self.monitor.stats(
+            self.model,
+            redis=self.redis_sink,
+            records=self.memory.records,
+            queue_depth=self.engine.audit_queue_depth,
+        )
+
+    def shutdown(self) -> int:
+        """Drain the engine (queued audits finish within the grace period or count as dropped),
+        then write what the Redis sink still buffers."""
+        dropped = self.engine.stop(self.settings.shutdown_grace_s)
+        if self.redis_sink is not None:
+            self.redis_sink.close(timeout=5.0)
+        return dropped
+
+
+def build_report(
+    request: ProductionRequest, model: str, mode: str, result: ItemAuditResult
+) -> AuditReport:
+    flags = result.flags
+    reports = []
+    for condition in ALL_CONDITIONS:
+        outcome = result.outcomes.get(condition)
+        if outcome is None:
+            continue
+        reports.append(
+            ConditionReport(
+                condition=condition,
+                skipped=outcome.skipped,
+                skip_reason=outcome.skip_reason,
+                raw_output=outcome.output,
+                answer=flags.answers.get(condition),
+                correct=(flags.correct or {}).get(condition),
+                logp=outcome.logp,
+                option_logps=outcome.option_logps,
+                delta_logp=flags.delta_logp.get(condition),
+                flip=flags.flips.get(condition),
+            )
+        )
+    return AuditReport(
+        request_id=request.request_id,
+        model=model,
+        image_id=request.image_id,
+        mode=mode,
+        conditions=reports,
+        claim_spans=flags.claim_spans,
+        visual_claim=flags.visual_claim,
+        image_invariant=flags.image_invariant,
+        hvr=flags.hvr,
+        modality_skeptic=flags.modality_skeptic,
+        timings_ms={**result.timings_ms, "total": result.duration_ms},
+    )

@@ -1,0 +1,333 @@
+"""The one component that owns the model: production first, audits only in spare time.
+
+BentoML's adaptive batching has no notion of priority, so a single worker thread runs its own
+loop. Waiting production requests are always taken first (batched up to ``max_batch_size``).
+Audits run one step (one batched model call) at a time, only while no production request
+waits. A production request that arrives during an audit's generation interrupts it (the backend
+polls between decoding steps); the step runs again later, at most ``MAX_PREEMPTIONS`` times
+interrupted, so audits still finish under steady traffic. A score step (one forward pass) is not
+interrupted: a production request waits at most for one forward pass of an audit.
+
+Queues: interactive audits (the /audit endpoint; bounded, the caller gets an error when full)
+and mirrored audits (bounded; on overflow the OLDEST queued audit is dropped, because fresher
+audits describe the model's current behaviour better; counted as ``queue_full``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from audits.contracts.backend import GenerationInterrupted, VLMBackend, VLMInput
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[VLMBackend], None]
+MAX_PREEMPTIONS = 3
+
+
+class EngineStopped(RuntimeError):
+    pass
+
+
+class AuditQueueFull(RuntimeError):
+    pass
+
+
+@dataclass
+class AuditTask:
+    """A sequence of model steps plus what to do when it ends (result or error)."""
+
+    steps: Iterator[Step]
+    on_done: Callable[[BaseException | None], None]
+    enqueued_at: float = field(default_factory=time.monotonic)
+    retry_step: Step | None = None
+    """A step interrupted by production work, to run again before the next one."""
+    preemptions: int = 0
+
+
+@dataclass
+class _ProductionItem:
+    item: VLMInput
+    future: Future[str]
+
+
+DropCallback = Callable[[str], None]
+
+
+class InferenceEngine:
+    def __init__(
+        self,
+        backend: VLMBackend,
+        *,
+        max_batch_size: int = 8,
+        audit_queue_size: int = 256,
+        interactive_queue_size: int = 16,
+        on_audit_dropped: DropCallback | None = None,
+        on_queue_depth: Callable[[int], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.max_batch_size = max_batch_size
+        self._audit_capacity = audit_queue_size
+        self._interactive_capacity = interactive_queue_size
+        self._production: deque[_ProductionItem] = deque()
+        self._interactive: deque[AuditTask] = deque()
+        self._audits: deque[AuditTask] = deque()
+        self._cond = threading.Condition()
+        self._accepting = True
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._on_drop = on_audit_dropped or (lambda reason: None)
+        self._on_depth = on_queue_depth or (lambda depth: None)
+        self._busy_s = 0.0
+        self.preemptions = 0
+        """Audit generation steps interrupted because production work arrived."""
+        self._current: AuditTask | None = None
+        self._abandoned: AuditTask | None = None
+        self._dropped_mid_audit = 0
+        self._started_at = time.monotonic()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._cond:
+            if self._running:
+                return
+            self._running = True
+        self._thread = threading.Thread(target=self._loop, name="inference-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, grace_s: float = 10.0) -> int:
+        """Finish production work, give queued audits ``grace_s``, drop the rest.
+
+        Returns the number of audits dropped with reason ``shutdown``.
+        """
+        deadline = time.monotonic() + grace_s
+        with self._cond:
+            self._accepting = False
+            self._cond.notify_all()
+        while time.monotonic() < deadline:
+            with self._cond:
+                if not (self._production or self._interactive or self._audits):
+                    break
+            time.sleep(0.02)
+        with self._cond:
+            dropped = list(self._interactive) + list(self._audits)
+            self._interactive.clear()
+            self._audits.clear()
+            self._running = False
+            self._cond.notify_all()
+        for task in dropped:
+            self._on_drop("shutdown")
+            _finish(task, EngineStopped("the service shut down before this audit ran"))
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, grace_s))
+        with self._cond:  # an audit whose model call outlived the wait is given up here
+            abandoned = self._current
+            if abandoned is not None:
+                self._abandoned, self._current = abandoned, None
+                self._dropped_mid_audit += 1
+            count = len(dropped) + self._dropped_mid_audit
+        if abandoned is not None:
+            self._on_drop("shutdown")
+            _finish(abandoned, EngineStopped("the service shut down while this audit ran"))
+        self._on_depth(0)
+        return count
+
+    # -- submission ------------------------------------------------------------------------
+    def submit_production(self, item: VLMInput) -> Future[str]:
+        future: Future[str] = Future()
+        with self._cond:
+            if not self._accepting:
+                raise EngineStopped("the service is shutting down")
+            self._production.append(_ProductionItem(item, future))
+            self._cond.notify()
+        return future
+
+    async def generate(self, item: VLMInput) -> str:
+        return await asyncio.wrap_future(self.submit_production(item))
+
+    def submit_audit(self, task: AuditTask) -> None:
+        """Queue a mirrored audit; never blocks. When full, the oldest queued audit is dropped."""
+        evicted: AuditTask | None = None
+        with self._cond:
+            if not self._accepting:
+                evicted = task
+            else:
+                if len(self._audits) >= self._audit_capacity:
+                    evicted = self._audits.popleft()
+                self._audits.append(task)
+                self._cond.notify()
+            depth = len(self._audits)
+        self._on_depth(depth)
+        if evicted is not None:
+            reason = "queue_full" if evicted is not task else "shutdown"
+            self._on_drop(reason)
+            _finish(evicted, AuditQueueFull("dropped: the audit queue was full"))
+
+    def submit_interactive(self, task: AuditTask) -> None:
+        with self._cond:
+            if not self._accepting:
+                raise EngineStopped("the service is shutting down")
+            if len(self._interactive) >= self._interactive_capacity:
+                raise AuditQueueFull("too many on-demand audits are waiting; retry shortly")
+            self._interactive.append(task)
+            self._cond.notify()
+
+    # -- introspection ---------------------------------------------------------------------
+    @property
+    def audit_queue_depth(self) -> int:
+        with self._cond:
+            return len(self._audits)
+
+    @property
+    def production_waiting(self) -> int:
+        with self._cond:
+            return len(self._production)
+
+    def utilization(self) -> float:
+        elapsed = time.monotonic() - self._started_at
+        return self._busy_s / elapsed if elapsed > 0 else 0.0
+
+    # -- the loop --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._running and not (self._production or self._interactive or self._audits):
+                    self._cond.wait(timeout=0.5)
+                if not self._running and not self._production:
+                    return
+                if self._production:
+                    batch = [
+                        self._production.popleft()
+                        for _ in range(min(self.max_batch_size, len(self._production)))
+                    ]
+                    task, from_mirror = None, False
+                else:
+                    batch = []
+                    from_mirror = not self._interactive
+                    queue = self._audits if from_mirror else self._interactive
+                    task = queue.popleft() if queue else None
+                    self._current = task
+                depth = len(self._audits)
+            if batch:
+                # a caller whose request timed out has cancelled its future: skip it; the others
+                # become running, so a later timeout cannot cancel them under set_result
+                live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+                if live:
+                    self._run_production(live)
+            elif task is not None:
+                self._on_depth(depth)
+                self._run_audit_step(task, from_mirror)
+
+    def _timed(self, work: Callable[[], None]) -> None:
+        started = time.monotonic()
+        try:
+            work()
+        finally:
+            self._busy_s += time.monotonic() - started
+
+    def _run_production(self, batch: list[_ProductionItem]) -> None:
+        try:
+            outputs: list[str] = []
+            self._timed(lambda: outputs.extend(self.backend.generate([p.item for p in batch])))
+            for entry, text in zip(batch, outputs, strict=True):
+                entry.future.set_result(text)
+        except Exception as exc:  # one bad item must not fail its batch mates
+            if len(batch) == 1:
+                log.exception("production inference failed")
+                batch[0].future.set_exception(exc)
+                return
+            for entry in batch:
+                self._run_production([entry])
+
+    def _release(self, task: AuditTask) -> bool:
+        """This thread is done with ``task``'s step; False when stop() has given it up."""
+        with self._cond:
+            self._current = None
+            return task is not self._abandoned
+
+    def _backend_for(self, task: AuditTask) -> VLMBackend:
+        """Audit decoding stops when production work arrives, a few times per audit at most
+        (so that audits still finish under steady traffic)."""
+        if task.preemptions >= MAX_PREEMPTIONS or not getattr(
+            self.backend, "supports_preemption", False
+        ):
+            return self.backend
+        return _YieldingBackend(self.backend, should_stop=lambda: bool(self._production))
+
+    def _run_audit_step(self, task: AuditTask, from_mirror: bool) -> None:
+        step, task.retry_step = task.retry_step, None
+        if step is None:
+            try:
+                step = next(task.steps)
+            except StopIteration:
+                if self._release(task):
+                    _finish(task, None)
+                return
+        backend = self._backend_for(task)
+        try:
+            self._timed(lambda: step(backend))
+        except GenerationInterrupted:
+            task.preemptions += 1
+            task.retry_step = step
+            self.preemptions += 1
+        except Exception as exc:
+            log.warning("audit step failed: %s", exc)
+            if self._release(task):
+                self._on_drop("error")
+                _finish(task, exc)
+            return
+        with self._cond:
+            self._current = None
+            if task is self._abandoned:
+                return
+            if self._running:  # more steps: back to the front, behind any production work
+                (self._audits if from_mirror else self._interactive).appendleft(task)
+                return
+            # stop() has emptied the queues: settle it here
+            complete = task.retry_step is None and _exhausted(task)
+            if not complete:
+                self._dropped_mid_audit += 1
+        if complete:
+            _finish(task, None)
+        else:
+            self._on_drop("shutdown")
+            _finish(task, EngineStopped("the service shut down while this audit ran"))
+
+
+class _YieldingBackend:
+    """The engine's backend as an audit step sees it: generation yields to production."""
+
+    def __init__(self, backend: VLMBackend, should_stop: Callable[[], bool]) -> None:
+        self._backend = backend
+        self._should_stop = should_stop
+        self.model_name = backend.model_name
+
+    def generate(self, items: Sequence[VLMInput], **kwargs: Any) -> list[str]:
+        return self._backend.generate(items, should_stop=self._should_stop, **kwargs)  # type: ignore[call-arg]
+
+    def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
+        return self._backend.score(items, answers)
+
+
+def _exhausted(task: AuditTask) -> bool:
+    """Whether the audit has no step left (advancing the generator runs no model call)."""
+    try:
+        next(task.steps)
+    except StopIteration:
+        return True
+    return False
+
+
+def _finish(task: AuditTask, error: BaseException | None) -> None:
+    try:
+        task.on_done(error)
+    except Exception:
+        log.exception("audit completion handler failed")

@@ -1,0 +1,122 @@
+"""HTTP request and response schemas (pydantic); they are the OpenAPI document's components."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from audits.contracts.types import ClaimSpan, Condition
+
+OPTION_LETTER = r"^[A-E]$"
+
+
+def _encodable(text: str) -> str:
+    """JSON can escape an unpaired surrogate (\\ud800); no tokenizer or hash accepts one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains an unpaired UTF-16 surrogate at position {exc.start}; send valid Unicode"
+        ) from exc
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+"""A string from a client that must be valid Unicode (it reaches the tokenizer or an HMAC)."""
+
+
+class PredictJSON(BaseModel):
+    """JSON form of POST /predict; the multipart form has the same fields with a file `image`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: str = Field(..., min_length=1, description="The image file, base64-encoded")
+    question: Text = Field(..., description="The question about the image")
+    audit: bool | None = Field(
+        None, description="true forces a counterfactual audit, false forbids one; unset: sampled"
+    )
+    request_id: str | None = Field(
+        None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
+    options: dict[Text, Text] | None = Field(
+        None, description='Closed-question options, e.g. {"A": "yes", "B": "no"}'
+    )
+
+
+class AuditDecision(BaseModel):
+    sampled: bool
+    queued: bool
+    reason: str = Field(description="forced | sampled | not_sampled | disabled | dropped")
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model: str
+    answer: str = Field(description="The final answer parsed from the output")
+    raw_output: str
+    audit: AuditDecision
+
+
+class AuditJSON(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: str = Field(..., min_length=1)
+    question: Text
+    reference_answer: Text | None = None
+    options: dict[Text, Text] | None = None
+    mode: Literal["generate", "score", "both"] = "both"
+    conditions: list[Condition] | None = Field(
+        None, description="Counterfactual conditions; default: shuffled, blank, no_image"
+    )
+    shuffled_image_base64: str | None = Field(
+        None, description="Image for the shuffled condition; default: one from the pool"
+    )
+
+
+class ConditionReport(BaseModel):
+    condition: Condition
+    skipped: bool = False
+    skip_reason: str | None = None
+    raw_output: str | None = None
+    answer: str | None = None
+    correct: bool | None = None
+    logp: float | None = None
+    option_logps: dict[str, float] | None = None
+    delta_logp: float | None = None
+    flip: bool | None = None
+
+
+class AuditReport(BaseModel):
+    request_id: str
+    model: str
+    image_id: str
+    mode: str
+    conditions: list[ConditionReport]
+    claim_spans: list[ClaimSpan]
+    visual_claim: bool
+    image_invariant: bool | None
+    hvr: bool | None
+    modality_skeptic: bool
+    timings_ms: dict[str, float]
+
+
+class StoredAudit(BaseModel):
+    request_id: str
+    record: dict[str, str]
+
+
+class FeedbackJSON(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(..., min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    reference_answer: Text = Field(..., min_length=1)
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    correct: dict[Condition, bool]
+
+
+class ErrorResponse(BaseModel):
+    detail: str

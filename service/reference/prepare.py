@@ -1,0 +1,178 @@
+"""Build the reference models once and cache them under ``<cache_dir>/models/``.
+
+``grounded`` is trained on the phantom data set, ``text_only`` on the same rows with every image
+replaced by the gray blank, ``random`` is the untrained demo checkpoint. Each folder is built in
+a temporary folder and renamed into place when complete, under a file lock, so concurrent
+processes (service workers, test sessions) build it once and never see a half-written folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import BaseModel
+
+ReferenceKind = Literal["grounded", "text_only", "random"]
+REFERENCE_KINDS: tuple[ReferenceKind, ...] = get_args(ReferenceKind)
+MODELS_VERSION = "v1"
+PHANTOM_VERSION = "v1"
+TRAIN_IMAGES, TRAIN_SEED = 3000, 0
+HELDOUT_IMAGES, HELDOUT_SEED = 300, 1
+MODEL_SEED = 0
+
+
+class PhantomData(BaseModel):
+    train: Path
+    heldout: Path
+
+
+def model_folder_name(kind: ReferenceKind, steps: int) -> str:
+    """``<kind>-v1``; a non-default training budget gets its own folder (``-steps<N>``)."""
+    from service.reference.training import DEFAULT_STEPS
+
+    name = f"{kind}-{MODELS_VERSION}"
+    if kind != "random" and steps != DEFAULT_STEPS:
+        name += f"-steps{steps}"
+    return name
+
+
+def ensure_phantom_data(cache_dir: Path) -> PhantomData:
+    """The training and held-out phantom manifests (separate images, separate seeds)."""
+    from audits.data.phantom import MANIFEST_NAME, make_phantom
+
+    root = Path(cache_dir) / "data" / f"phantom-{PHANTOM_VERSION}"
+    splits = {"train": (TRAIN_IMAGES, TRAIN_SEED), "heldout": (HELDOUT_IMAGES, HELDOUT_SEED)}
+    for split, (n_images, seed) in splits.items():
+        _build_once(
+            root / split,
+            lambda tmp, n=n_images, s=seed: make_phantom(tmp, n, s),
+            ready=lambda folder: (folder / MANIFEST_NAME).is_file(),
+        )
+    return PhantomData(
+        train=root / "train" / MANIFEST_NAME, heldout=root / "heldout" / MANIFEST_NAME
+    )
+
+
+def ensure_reference_model(
+    kind: ReferenceKind, cache_dir: Path, *, steps: int | None = None, progress: bool = True
+) -> Path:
+    """The cached checkpoint folder of a reference model, built on first use.
+
+    ``steps`` defaults to ``GROUNDING_TRAIN_STEPS`` or the full budget (1,300).
+    """
+    if kind not in REFERENCE_KINDS:
+        raise ValueError(f"unknown reference model {kind!r}; choose from {REFERENCE_KINDS}")
+    from service.reference.training import default_train_steps
+
+    steps = default_train_steps() if steps is None else steps
+    target = Path(cache_dir) / "models" / model_folder_name(kind, steps)
+    return _build_once(
+        target,
+        lambda tmp: _build_model(kind, Path(cache_dir), tmp, steps=steps, progress=progress),
+        ready=lambda folder: (folder / "config.json").is_file(),
+    )
+
+
+def _build_model(
+    kind: ReferenceKind, cache_dir: Path, out_dir: Path, *, steps: int, progress: bool
+) -> None:
+    if kind == "random":
+        from service.reference.demo_model import write_demo_checkpoint
+
+        write_demo_checkpoint(out_dir, seed=MODEL_SEED)
+        return
+    from service.reference.training import train_reference_model
+
+    data = ensure_phantom_data(cache_dir)
+    train_reference_model(
+        data.train,
+        out_dir,
+        blank=kind == "text_only",
+        steps=steps,
+        seed=MODEL_SEED,
+        heldout_manifest=data.heldout,
+        progress=progress,
+    )
+
+
+def _build_once(
+    target: Path, build: Callable[[Path], object], *, ready: Callable[[Path], bool]
+) -> Path:
+    """Run build(tmp) and rename tmp to target, unless target is ready; at most one builder."""
+    if ready(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(target.parent / f".{target.name}.lock"):
+        if ready(target):
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            build(tmp)
+            tmp.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
+            if target.exists():  # left over without its ready marker: never completed
+                shutil.rmtree(target)
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--which",
+        default="grounded,text_only",
+        help=f"comma-separated reference models, from {','.join(REFERENCE_KINDS)}",
+    )
+    parser.add_argument("--cache-dir", type=Path, help="default: $GROUNDING_CACHE_DIR")
+    parser.add_argument("--steps", type=int, help="default: $GROUNDING_TRAIN_STEPS or 1300")
+
+
+def run(args: argparse.Namespace) -> int:
+    kinds = [part.strip() for part in args.which.split(",") if part.strip()]
+    unknown = [kind for kind in kinds if kind not in REFERENCE_KINDS]
+    if unknown or not kinds:
+        print(f"--which takes {','.join(REFERENCE_KINDS)}; got {args.which!r}", file=sys.stderr)
+        return 2
+    cache_dir = args.cache_dir
+    if cache_dir is None:
+        from service.settings import Settings
+
+        cache_dir = Settings().cache_dir
+    for kind in kinds:
+        folder = ensure_reference_model(kind, cache_dir, steps=args.steps)
+        print(f"{kind}: {folder}{_summary(folder)}")
+    return 0
+
+
+def _summary(folder: Path) -> str:
+    from service.reference.training import REPORT_NAME, TrainReport
+
+    report_path = folder / REPORT_NAME
+    if not report_path.is_file():
+        return ""
+    report = TrainReport.model_validate_json(report_path.read_text())
+    held = report.heldout
+    return (
+        f" (held-out accuracy {held.accuracy:.3f}, majority {held.majority_accuracy:.3f}, "
+        f"IS {held.image_sensitivity:.3f}, {report.steps} steps, {report.train_seconds:.0f} s)"
+    )

@@ -1,0 +1,167 @@
+"""`grounding-audit calibrate`: freeze, reset or show the image-sensitivity drift baseline.
+
+    grounding-audit calibrate --model M --from-first 500      # first 500 audits in the stream
+    grounding-audit calibrate --model M --from-report out/report.json   # offline overall IS
+    grounding-audit calibrate --model M --baseline 0.44
+    grounding-audit calibrate --model M --reset               # after an incident was handled
+    grounding-audit calibrate --model M --clear-baseline      # re-freeze from the next audits
+    grounding-audit calibrate --model M                       # show baseline and CUSUM state
+
+Setting a baseline restarts the CUSUM from zero. The output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service.telemetry.drift_monitor import (
+    Baseline,
+    clear_baseline,
+    drift_figures,
+    read_drift,
+    reset_cusum,
+    set_baseline,
+    str_fields,
+)
+from service.telemetry.redis_sink import STREAM_KEY
+
+
+class CalibrationError(ValueError):
+    pass
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url", default=None, help="default: GROUNDING_REDIS_URL or the settings default"
+    )
+    parser.add_argument("--model", required=True, help="the model label of the records")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "--from-first",
+        type=int,
+        metavar="N",
+        help="baseline = flip_shuffled rate of the first N audits of the model in the stream",
+    )
+    action.add_argument(
+        "--from-report",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="baseline = overall IS of an offline audit report (report.json)",
+    )
+    action.add_argument("--baseline", type=float, metavar="RATE", help="baseline flip rate")
+    action.add_argument("--reset", action="store_true", help="reset the CUSUM and its alarm")
+    action.add_argument(
+        "--clear-baseline",
+        action="store_true",
+        help="forget the baseline; the next drift_min_audits audits freeze a new one",
+    )
+    parser.add_argument(
+        "--min-audits",
+        type=int,
+        default=None,
+        help="for the shown status (default: GROUNDING_DRIFT_MIN_AUDITS)",
+    )
+
+
+def report_rate(path: Path) -> tuple[float, int | None]:
+    """Overall IS of an offline report: metrics.overall.image_sensitivity."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    metrics = document.get("metrics", document)
+    try:
+        rate = metrics["overall"]["image_sensitivity"]
+    except (KeyError, TypeError) as exc:
+        raise CalibrationError(f"{path} has no metrics.overall.image_sensitivity") from exc
+    if not rate:
+        raise CalibrationError(f"{path}: the overall image sensitivity is empty (no shuffled runs)")
+    return float(rate["value"]), int(rate["n"]) if rate.get("n") is not None else None
+
+
+async def first_flips(client: Any, model: str, count: int, page: int = 1000) -> list[int]:
+    """``flip_shuffled`` of the oldest ``count`` stream entries of ``model`` where it is known."""
+    flips: list[int] = []
+    start = "-"
+    while len(flips) < count:
+        entries = await client.xrange(STREAM_KEY, min=start, max="+", count=page)
+        if not entries:
+            break
+        for _entry_id, raw in entries:
+            fields = str_fields(raw)
+            if fields.get("model") == model and fields.get("flip_shuffled") in ("0", "1"):
+                flips.append(int(fields["flip_shuffled"]))
+                if len(flips) == count:
+                    break
+        last = entries[-1][0]
+        start = "(" + (last.decode() if isinstance(last, bytes) else last)
+    return flips
+
+
+async def calibrate(args: argparse.Namespace, url: str, min_audits: int) -> dict[str, Any]:
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    try:
+        action = "show"
+        if args.from_first is not None:
+            if args.from_first < 1:
+                raise CalibrationError("--from-first needs N >= 1")
+            flips = await first_flips(client, args.model, args.from_first)
+            if len(flips) < args.from_first:
+                raise CalibrationError(
+                    f"the stream holds {len(flips)} audits of {args.model!r} with a shuffled "
+                    f"result; {args.from_first} were asked for"
+                )
+            baseline = Baseline.for_rate(
+                sum(flips) / len(flips), source=f"first:{len(flips)}", n=len(flips)
+            )
+            await set_baseline(client, args.model, baseline)
+            action = "set"
+        elif args.from_report is not None:
+            rate, n = report_rate(args.from_report)
+            baseline = Baseline.for_rate(rate, source=f"report:{args.from_report.name}", n=n)
+            await set_baseline(client, args.model, baseline)
+            action = "set"
+        elif args.baseline is not None:
+            if not 0.0 < args.baseline < 1.0:
+                raise CalibrationError("--baseline must lie strictly between 0 and 1")
+            await set_baseline(
+                client, args.model, Baseline.for_rate(args.baseline, source="manual")
+            )
+            action = "set"
+        elif args.reset:
+            await reset_cusum(client, args.model)
+            action = "reset"
+        elif args.clear_baseline:
+            await clear_baseline(client, args.model)
+            action = "cleared"
+        baseline, state = await read_drift(client, args.model)
+    finally:
+        await client.aclose()
+    return {
+        "model": args.model,
+        "action": action,
+        "baseline": baseline.model_dump(mode="json") if baseline else None,
+        "drift": drift_figures(state, baseline, min_audits).model_dump(mode="json"),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from service.settings import Settings
+
+    settings = Settings()
+    url = args.redis_url or settings.redis_url
+    min_audits = args.min_audits or settings.drift_min_audits
+    try:
+        result = asyncio.run(calibrate(args, url, min_audits))
+    except (CalibrationError, OSError, json.JSONDecodeError) as exc:
+        print(f"calibrate: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # redis errors: say what failed, no traceback
+        print(f"calibrate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0

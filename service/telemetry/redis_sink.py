@@ -1,0 +1,379 @@
+"""Audit records to Redis without ever holding up a production request.
+
+``emit`` only appends to a bounded in-memory buffer (when it is full the oldest record is
+dropped and counted in ``grounding_sink_overflow_total{sink="redis"}``). A daemon thread runs its
+own asyncio loop with one ``redis.asyncio`` client, so nothing here touches the server's loop. It
+drains the buffer in order, in batches: one Lua script per record (pipelined), which atomically
+
+- skips the record if ``grounding:audit:<request_id>`` already exists (a retry after a reply
+  that was lost on the way back must not count twice);
+- ``XADD grounding:audits MAXLEN ~ <redis_stream_maxlen>`` with ``record.to_redis_fields()``;
+- ``HSET grounding:audit:<request_id>`` with the same fields and ``EXPIRE <record_ttl_s>``;
+- updates the drift monitor's counters, time buckets and CUSUM (``DriftMonitor``).
+
+On a connection error the batch goes back to the front of the buffer,
+``grounding_sink_errors_total{sink="redis"}`` is incremented and the writer backs off
+exponentially (0.1 s doubling to 5 s) before it retries; once Redis answers again the buffered
+records are written in their original order. Records carry no image bytes (only the keyed
+``image_id``), and question/output text only when the operator turned ``retain_text`` on.
+
+The same loop serves the record store and ``/stats`` through ``call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.settings import Settings
+from service.telemetry import prometheus as metrics
+from service.telemetry.drift_monitor import DRIFT_LUA, DriftMonitor, RedisHealth
+from service.telemetry.records import AuditRecord
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STREAM_KEY = "grounding:audits"
+
+
+def record_key(request_id: str) -> str:
+    return f"grounding:audit:{request_id}"
+
+
+WRITE_LUA = (
+    DRIFT_LUA
+    + """
+-- KEYS: stream, record hash, drift keys...
+-- ARGV: maxlen, ttl, number of field pairs, field_1, value_1, ..., drift args...
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return false
+end
+local nf = tonumber(ARGV[3])
+local fields = {}
+for i = 1, 2 * nf do
+  fields[i] = ARGV[3 + i]
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+local dkeys = {}
+for i = 3, #KEYS do
+  dkeys[#dkeys + 1] = KEYS[i]
+end
+local dargs = {}
+for i = 4 + 2 * nf, #ARGV do
+  dargs[#dargs + 1] = ARGV[i]
+end
+return drift_update(dkeys, dargs)
+"""
+)
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+class RedisUnavailable(RuntimeError):
+    """Redis did not answer (down, unreachable, too slow) or the sink is closed."""
+
+
+class RedisSink:
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        monitor: DriftMonitor,
+        stream_maxlen: int = 100_000,
+        record_ttl_s: int = 7 * 24 * 3600,
+        buffer_size: int = 10_000,
+        batch_size: int = 64,
+        backoff_min_s: float = 0.1,
+        backoff_max_s: float = 5.0,
+        socket_timeout_s: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.monitor = monitor
+        self.stream_maxlen = stream_maxlen
+        self.record_ttl_s = record_ttl_s
+        self.capacity = buffer_size
+        self.batch_size = batch_size
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self._socket_timeout_s = socket_timeout_s
+        self._buffer: deque[AuditRecord] = deque()
+        self._inflight: list[AuditRecord] = []
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._overflowed = 0
+        self._connected = False
+        self._last_error: str | None = None
+        self._closing = False
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="grounding-redis", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        atexit.register(self._at_exit)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, monitor: DriftMonitor) -> RedisSink:
+        return cls(
+            settings.redis_url,
+            monitor=monitor,
+            stream_maxlen=settings.redis_stream_maxlen,
+            record_ttl_s=settings.record_ttl_s,
+            buffer_size=settings.sink_buffer_size,
+        )
+
+    # -- producer side (any thread) --------------------------------------------------------------
+    def emit(self, record: AuditRecord) -> None:
+        with self._lock:
+            if self._closed:
+                self._count_overflow(1)
+                return
+            if len(self._buffer) >= self.capacity:
+                self._buffer.popleft()
+                self._count_overflow(1)
+            self._buffer.append(record)
+        self._wake()
+
+    def pending(self, request_id: str) -> AuditRecord | None:
+        """A record of this replica that is buffered and not yet in Redis."""
+        with self._lock:
+            for record in (*self._inflight, *self._buffer):
+                if record.request_id == request_id:
+                    return record
+        return None
+
+    @property
+    def buffered(self) -> int:
+        with self._lock:
+            return len(self._buffer) + len(self._inflight)
+
+    @property
+    def overflowed(self) -> int:
+        return self._overflowed
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def health(self) -> RedisHealth:
+        return RedisHealth(
+            connected=self._connected,
+            buffered=self.buffered,
+            overflowed=self._overflowed,
+            last_error=self._last_error,
+        )
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every emitted record is in Redis; False if that took longer than timeout."""
+        with self._idle:
+            return self._idle.wait_for(
+                lambda: not self._buffer and not self._inflight, timeout=timeout
+            )
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush for up to ``timeout`` seconds, then stop; True when nothing was left behind."""
+        if self._closed:
+            return True
+        flushed = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            self._closing = True
+            left = len(self._buffer) + len(self._inflight)
+        if left:
+            log.warning("closing the Redis sink with %d records not written", left)
+        self._wake()
+        self._thread.join(timeout=max(1.0, self._socket_timeout_s + 1.0))
+        atexit.unregister(self._at_exit)
+        return flushed
+
+    async def call(self, fn: Callable[[Any], Awaitable[T]], timeout: float = 2.0) -> T:
+        """Run ``fn(client)`` on the sink's loop and await it from any other loop."""
+        try:
+            future = self._submit(fn)
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except (TimeoutError, *CONNECTION_ERRORS, RuntimeError) as exc:
+            raise RedisUnavailable(str(exc) or type(exc).__name__) from exc
+
+    def call_sync(self, fn: Callable[[Any], Awaitable[T]], timeout: float = 2.0) -> T:
+        try:
+            return self._submit(fn).result(timeout)
+        except (*CONNECTION_ERRORS, concurrent.futures.TimeoutError, RuntimeError) as exc:
+            raise RedisUnavailable(str(exc) or type(exc).__name__) from exc
+
+    # -- internals -----------------------------------------------------------------------------
+    def _count_overflow(self, count: int) -> None:
+        self._overflowed += count
+        metrics.SINK_OVERFLOW.labels(sink=self.name).inc(count)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    def _submit(self, fn: Callable[[Any], Awaitable[T]]) -> concurrent.futures.Future[T]:
+        if self._closed:
+            raise RedisUnavailable("the Redis sink is closed")
+
+        async def guarded() -> T:
+            try:
+                result = await fn(self._client)
+            except CONNECTION_ERRORS as exc:
+                self._mark_down(exc)
+                raise
+            self._connected = True
+            return result
+
+        return asyncio.run_coroutine_threadsafe(guarded(), self._loop)
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._connected = False
+        self._last_error = f"{type(exc).__name__}: {exc}"
+
+    def _at_exit(self) -> None:
+        self.close(timeout=2.0)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=min(1.0, self._socket_timeout_s),
+            socket_timeout=self._socket_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._script = self._client.register_script(WRITE_LUA)
+        self._wakeup = asyncio.Event()
+        self._ready.set()
+        try:
+            self._loop.run_until_complete(self._writer())
+        finally:
+            with contextlib.suppress(Exception):
+                self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
+
+    def _take_batch(self) -> list[AuditRecord]:
+        with self._lock:
+            while self._buffer and len(self._inflight) < self.batch_size:
+                self._inflight.append(self._buffer.popleft())
+            return list(self._inflight)
+
+    def _put_back(self) -> None:
+        """Return the in-flight batch to the front; the oldest go if the buffer has no room."""
+        with self._idle:
+            dropped = 0
+            for record in reversed(self._inflight):
+                if len(self._buffer) >= self.capacity:
+                    dropped += 1
+                else:
+                    self._buffer.appendleft(record)
+            self._inflight.clear()
+            if dropped:
+                self._count_overflow(dropped)
+            self._idle.notify_all()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._inflight.clear()
+            self._idle.notify_all()
+
+    async def _writer(self) -> None:
+        delay = self.backoff_min_s
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                if self.buffered == 0 and not self._closing:
+                    await self._wakeup.wait()
+                continue
+            if self._closing:
+                self._put_back()
+                return
+            try:
+                retry = await self._write(batch)
+            except CONNECTION_ERRORS as exc:
+                retry = True
+                self._mark_down(exc)
+                metrics.SINK_ERRORS.labels(sink=self.name).inc()
+                log.warning("Redis write failed (%s); %d records buffered", exc, self.buffered)
+            except Exception as exc:  # a bug or a broken server: drop, count, keep going
+                retry = False
+                metrics.SINK_ERRORS.labels(sink=self.name).inc(len(batch))
+                log.exception("Redis write of %d records failed; dropped", len(batch))
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            if retry:
+                self._put_back()
+                await self._sleep(delay)
+                delay = min(self.backoff_max_s, delay * 2)
+            else:
+                self._done()
+                delay = self.backoff_min_s
+
+    async def _sleep(self, seconds: float) -> None:
+        """Back off, but wake early to finish quickly when the sink is closing."""
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing_wait(), seconds)
+
+    async def _closing_wait(self) -> None:
+        while not self._closing:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+
+    def _script_input(self, record: AuditRecord) -> tuple[list[str], list[str]]:
+        fields = record.to_redis_fields()
+        drift_keys, drift_args = self.monitor.update_plan(record)
+        keys = [STREAM_KEY, record_key(record.request_id), *drift_keys]
+        args = [str(self.stream_maxlen), str(self.record_ttl_s), str(len(fields))]
+        for field, value in fields.items():
+            args += [field, value]
+        return keys, args + drift_args
+
+    async def _write(self, batch: list[AuditRecord]) -> bool:
+        """Write the batch; True if it must be retried (the script vanished from the server)."""
+        pipe = self._client.pipeline(transaction=False)
+        for record in batch:
+            keys, args = self._script_input(record)
+            await self._script(keys=keys, args=args, client=pipe)
+        results = await pipe.execute(raise_on_error=False)
+        self._connected = True
+        retry = False
+        for record, result in zip(batch, results, strict=True):
+            if isinstance(result, NoScriptError):
+                retry = True
+            elif isinstance(result, Exception):
+                metrics.SINK_ERRORS.labels(sink=self.name).inc()
+                log.error("Redis rejected the record %s: %s", record.request_id, result)
+            elif result:
+                try:
+                    await self.monitor.after_update(self._client, record.model, result)
+                except CONNECTION_ERRORS as exc:  # the next record's result retries the freeze
+                    self._mark_down(exc)
+                    log.warning("drift follow-up for %s failed: %s", record.model, exc)
+                except Exception:
+                    log.exception("drift follow-up for %s failed", record.model)
+        return retry

@@ -1,0 +1,147 @@
+"""Stored audit records and feedback in Redis (``GET /audits/{id}``, ``POST /feedback``).
+
+``get`` is ``HGETALL grounding:audit:<request_id>`` (None once the TTL removed it). A record this
+replica has not written yet (still in the sink's buffer) is answered from the buffer; with Redis
+unreachable, both calls fall back to the in-memory store (this replica's records), so they
+never fail a request.
+
+``add_feedback`` compares the reference with each condition's answer fingerprint
+(``service.telemetry.store.correctness``), then a Lua script atomically writes ``reference_fp`` and
+``correct_<condition>`` into the record hash and keeps the per-model counters in
+``grounding:feedback:<model>``: ``n`` (requests with feedback), ``n_<c>``/``correct_<c>`` and
+the paired counts ``pair_<real><shuffled>`` that give VRS. Each request counts once: repeating
+the same reference changes nothing, and a different reference replaces the earlier verdicts
+(their counts are taken out before the new ones go in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from audits.contracts.types import ALL_CONDITIONS, Condition
+from audits.science.parsing import normalize_answer
+from service.engine.identity import answer_fingerprint
+from service.telemetry import prometheus as metrics
+from service.telemetry.drift_monitor import feedback_key, str_fields
+from service.telemetry.redis_sink import RedisSink, RedisUnavailable, record_key
+from service.telemetry.store import RecordStore, correctness
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_LUA = """
+-- KEYS: record hash, feedback counters; ARGV: reference_fp, condition_1, ok_1, ...
+-- Returns -1 (no record), 0 (same reference again), 1 (first feedback), 2 (replaced).
+local rec, fb = KEYS[1], KEYS[2]
+if redis.call('EXISTS', rec) == 0 then
+  return -1
+end
+local prev = redis.call('HGET', rec, 'reference_fp')
+if prev == ARGV[1] then
+  return 0
+end
+local function pair_field()
+  local r = redis.call('HGET', rec, 'correct_real')
+  local s = redis.call('HGET', rec, 'correct_shuffled')
+  if r and s then
+    return 'pair_' .. r .. s
+  end
+  return nil
+end
+local conditions = {'real', 'shuffled', 'blank', 'no_image'}
+if prev then
+  local pf = pair_field()
+  if pf then
+    redis.call('HINCRBY', fb, pf, -1)
+  end
+  for _, c in ipairs(conditions) do
+    local old = redis.call('HGET', rec, 'correct_' .. c)
+    if old then
+      redis.call('HINCRBY', fb, 'n_' .. c, -1)
+      redis.call('HINCRBY', fb, 'correct_' .. c, 0 - tonumber(old))
+      redis.call('HDEL', rec, 'correct_' .. c)
+    end
+  end
+else
+  redis.call('HINCRBY', fb, 'n', 1)
+end
+redis.call('HSET', rec, 'reference_fp', ARGV[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', rec, 'correct_' .. ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', fb, 'n_' .. ARGV[i], 1)
+  redis.call('HINCRBY', fb, 'correct_' .. ARGV[i], tonumber(ARGV[i + 1]))
+end
+local pf = pair_field()
+if pf then
+  redis.call('HINCRBY', fb, pf, 1)
+end
+if prev then
+  return 2
+end
+return 1
+"""
+
+
+class RedisRecordStore:
+    def __init__(
+        self,
+        sink: RedisSink,
+        secret: str,
+        *,
+        fallback: RecordStore | None = None,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self._sink = sink
+        self._secret = secret
+        self._fallback = fallback
+        self._timeout_s = timeout_s
+
+    async def _hgetall(self, request_id: str) -> dict[str, str]:
+        raw = await self._sink.call(
+            lambda client: client.hgetall(record_key(request_id)), self._timeout_s
+        )
+        return str_fields(raw)
+
+    async def get(self, request_id: str) -> dict[str, str] | None:
+        try:
+            fields = await self._hgetall(request_id)
+        except RedisUnavailable as exc:
+            log.warning("record lookup in Redis failed (%s); using local records", exc)
+            return await self._fallback.get(request_id) if self._fallback else None
+        if fields:
+            return fields
+        pending = self._sink.pending(request_id)
+        return pending.to_redis_fields() if pending is not None else None
+
+    async def add_feedback(self, request_id: str, reference: str) -> dict[Condition, bool] | None:
+        try:
+            fields = await self._hgetall(request_id)
+            if not fields and self._sink.pending(request_id) is not None:
+                await asyncio.to_thread(self._sink.flush, self._timeout_s)
+                fields = await self._hgetall(request_id)
+            if not fields:
+                return None
+            result = correctness(fields, reference, self._secret)
+            reference_fp = answer_fingerprint(normalize_answer(reference), self._secret)
+            args: list[str] = [reference_fp]
+            for condition in ALL_CONDITIONS:
+                if condition in result:
+                    args += [condition.value, str(int(result[condition]))]
+            model = fields.get("model", "")
+            outcome = await self._sink.call(
+                lambda client: _run_feedback(client, request_id, model, args), self._timeout_s
+            )
+        except RedisUnavailable as exc:
+            metrics.SINK_ERRORS.labels(sink=self._sink.name).inc()
+            log.warning("feedback not stored in Redis (%s); kept in local memory only", exc)
+            return (
+                await self._fallback.add_feedback(request_id, reference) if self._fallback else None
+            )
+        if int(outcome) < 0:
+            return None
+        return result
+
+
+async def _run_feedback(client: Any, request_id: str, model: str, args: list[str]) -> Any:
+    return await client.eval(FEEDBACK_LUA, 2, record_key(request_id), feedback_key(model), *args)
