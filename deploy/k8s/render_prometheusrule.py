@@ -1,7 +1,7 @@
 """Render prometheusrule.yaml from deploy/prometheus/rules/*.yml.
 
 The Prometheus rule files are the single source; the PrometheusRule for the Prometheus Operator
-carries the same groups. Run after editing any rule file (tests/unit/test_deploy_manifests.py
+carries the same groups. Run after editing any rule file (tests/unit/deploy/test_deploy_manifests.py
 fails while the two differ):
 
     python deploy/k8s/render_prometheusrule.py

@@ -27,7 +27,7 @@ from tests.promql_expressions import (
     substitute_template_vars,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 RULES_DIR = DEPLOY / "prometheus" / "rules"
 PROMTOOL_TESTS = DEPLOY / "prometheus" / "tests"
