@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["GROUNDING_MODEL_PATH"] = str(args.model_path)
     if args.reference_model:
         os.environ["GROUNDING_REFERENCE_MODEL"] = args.reference_model
-    from service.engine.core import resolve_model_dir
+    from service.core import resolve_model_dir
     from service.settings import Settings
 
     print(f"serving {resolve_model_dir(Settings())}", flush=True)

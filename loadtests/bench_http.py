@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.bench_engine import LoadConfig, PhaseSample, window_sample
 from loadtests.payloads import QUESTIONS, ScanImage
-from service.engine.identity import sample_decision
+from service.identity import sample_decision
 
 REPO = Path(__file__).resolve().parents[1]
 

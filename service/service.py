@@ -16,7 +16,8 @@ import bentoml
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from service.engine.core import GroundingCore, InputError, ProductionRequest
+from audits.contracts.http import AuditReport, StoredAudit
+from service.core import GroundingCore, InputError, ProductionRequest
 from service.engine.scheduler import AuditQueueFull, EngineStopped
 from service.http.auth import AccessEntry, log_access, require_key
 from service.http.http_io import (
@@ -33,13 +34,11 @@ from service.http.http_io import (
 from service.http.imaging import ImageRejected, decode_image
 from service.http.interfaces import (
     AuditJSON,
-    AuditReport,
     ErrorResponse,
     FeedbackJSON,
     FeedbackResponse,
     PredictJSON,
     PredictResponse,
-    StoredAudit,
 )
 from service.http.limits import InFlightLimit
 from service.settings import get_settings

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
+from audits.contracts.http import AuditReport
 from audits.contracts.types import Condition, ConditionOutcome, ItemFlags
 from audits.offline.runner import AuditJob, ItemRecord
 from audits.science.flags import compute_flags
@@ -45,39 +45,16 @@ class AuditRequestError(RuntimeError):
         self.status = status
 
 
-class ConditionReportIn(BaseModel):
-    """The fields of ``service.http.interfaces.ConditionReport`` an outcome is rebuilt from."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    condition: Condition
-    skipped: bool = False
-    skip_reason: str | None = None
-    raw_output: str | None = None
-    logp: float | None = None
-    option_logps: dict[str, float] | None = None
-
-
-class AuditReportIn(BaseModel):
-    """The fields of ``service.http.interfaces.AuditReport`` the offline runner uses."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: str = ""
-    conditions: list[ConditionReportIn]
-    timings_ms: dict[str, float] = Field(default_factory=dict)
-
-
-def _report(payload: AuditReportIn | Mapping[str, Any] | str | bytes) -> AuditReportIn:
-    if isinstance(payload, AuditReportIn):
+def _report(payload: AuditReport | Mapping[str, Any] | str | bytes) -> AuditReport:
+    if isinstance(payload, AuditReport):
         return payload
     if isinstance(payload, str | bytes):
-        return AuditReportIn.model_validate_json(payload)
-    return AuditReportIn.model_validate(payload)
+        return AuditReport.model_validate_json(payload)
+    return AuditReport.model_validate(payload)
 
 
 def outcomes_from_report(
-    payload: AuditReportIn | Mapping[str, Any] | str | bytes,
+    payload: AuditReport | Mapping[str, Any] | str | bytes,
     conditions: Iterable[Condition] | None = None,
 ) -> dict[Condition, ConditionOutcome]:
     """Per-condition outcomes (raw output, log-probabilities, skips) of an audit report.
@@ -107,7 +84,7 @@ def outcomes_from_report(
 
 
 def flags_from_report(
-    payload: AuditReportIn | Mapping[str, Any] | str | bytes,
+    payload: AuditReport | Mapping[str, Any] | str | bytes,
     *,
     options: Mapping[str, str] | None = None,
     reference: str | None = None,
@@ -213,7 +190,7 @@ class HttpAuditClient:
         wait = told if told is not None else self.backoff_s * 2**attempt
         return min(wait, self.max_wait_s)
 
-    def post_audit(self, body: dict[str, Any], *, item_id: str = "") -> AuditReportIn:
+    def post_audit(self, body: dict[str, Any], *, item_id: str = "") -> AuditReport:
         """POST one audit, retrying overload answers and connection failures."""
         for attempt in range(self.max_retries + 1):
             response: httpx.Response | None = None
@@ -225,7 +202,7 @@ class HttpAuditClient:
                 log.warning("item %r: %r, retrying", item_id, exc)
             else:
                 if response.status_code == 200:
-                    return AuditReportIn.model_validate_json(response.content)
+                    return AuditReport.model_validate_json(response.content)
                 if response.status_code not in RETRY_STATUS or attempt == self.max_retries:
                     raise self._error(response, item_id)
             self._sleep(self._wait(attempt, response))

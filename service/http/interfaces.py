@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from audits.contracts.types import ClaimSpan, Condition
+from audits.contracts.types import Condition
 
 OPTION_LETTER = r"^[A-E]$"
 
@@ -72,38 +72,6 @@ class AuditJSON(BaseModel):
     shuffled_image_base64: str | None = Field(
         None, description="Image for the shuffled condition; default: one from the pool"
     )
-
-
-class ConditionReport(BaseModel):
-    condition: Condition
-    skipped: bool = False
-    skip_reason: str | None = None
-    raw_output: str | None = None
-    answer: str | None = None
-    correct: bool | None = None
-    logp: float | None = None
-    option_logps: dict[str, float] | None = None
-    delta_logp: float | None = None
-    flip: bool | None = None
-
-
-class AuditReport(BaseModel):
-    request_id: str
-    model: str
-    image_id: str
-    mode: str
-    conditions: list[ConditionReport]
-    claim_spans: list[ClaimSpan]
-    visual_claim: bool
-    image_invariant: bool | None
-    hvr: bool | None
-    modality_skeptic: bool
-    timings_ms: dict[str, float]
-
-
-class StoredAudit(BaseModel):
-    request_id: str
-    record: dict[str, str]
 
 
 class FeedbackJSON(BaseModel):

@@ -40,11 +40,11 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
 from audits.science.drift import BernoulliCusum, CusumState, DriftStatus, drift_status
 from audits.science.stats import paired_bootstrap_diff, wilson_interval
 from service.telemetry import prometheus as metrics
-from service.telemetry.records import AuditRecord
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from audits.contracts.records import AuditRecord
 from service.settings import Settings
 from service.telemetry import prometheus as metrics
 from service.telemetry.drift_monitor import DRIFT_LUA, DriftMonitor, RedisHealth
-from service.telemetry.records import AuditRecord
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.parsing import normalize_answer
-from service.engine.identity import answer_fingerprint
+from service.identity import answer_fingerprint
 from service.telemetry import prometheus as metrics
 from service.telemetry.drift_monitor import feedback_key, str_fields
 from service.telemetry.redis_sink import RedisSink, RedisUnavailable, record_key

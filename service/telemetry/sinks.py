@@ -8,9 +8,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Protocol
 
+from audits.contracts.records import AuditRecord
 from audits.contracts.types import Condition
 from service.telemetry import prometheus as metrics
-from service.telemetry.records import AuditRecord
 
 log = logging.getLogger(__name__)
 

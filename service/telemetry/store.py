@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Protocol
 
+from audits.contracts.records import AuditRecord
 from audits.contracts.types import Condition
 from audits.science.parsing import normalize_answer
-from service.engine.identity import answer_fingerprint
-from service.telemetry.records import AuditRecord
+from service.identity import answer_fingerprint
 from service.telemetry.sinks import MemorySink
 
 

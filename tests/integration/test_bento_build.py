@@ -25,6 +25,7 @@ def test_bentoml_build_succeeds_and_packs_only_the_code(tmp_path: Path) -> None:
     bentos = list((tmp_path / "bentos").glob("*/*/src"))
     assert len(bentos) == 1
     packed = {p.relative_to(bentos[0]).as_posix() for p in bentos[0].rglob("*") if p.is_file()}
-    assert "service/service.py" in packed and "audits/flags.py" in packed
+    assert "service/service.py" in packed and "audits/science/flags.py" in packed
+    assert not any(p.startswith(("audits/offline/", "audits/reports/", "cli/")) for p in packed)
     assert not any(p.startswith((".venv", "tests/", ".cache")) for p in packed)
     assert not any(p.endswith(".safetensors") for p in packed), "no weights in the Bento"

@@ -20,16 +20,17 @@ from PIL import Image, ImageStat
 from prometheus_client import REGISTRY
 
 from audits.contracts.backend import VLMInput
+from audits.contracts.records import AuditRecord
 from audits.contracts.types import ClaimSpan, Condition, ConditionOutcome, ItemFlags
 from audits.science.drift import CusumState
 from audits.science.flags import compute_flags
 from audits.science.item_audit import ItemAuditResult
-from service.engine.core import GroundingCore
-from service.engine.identity import answer_fingerprint, image_id
+from service.core import GroundingCore
+from service.identity import answer_fingerprint, image_id
 from service.settings import Settings
 from service.telemetry import calibrate
 from service.telemetry.drift_monitor import Baseline, DriftMonitor, feedback_key
-from service.telemetry.records import AuditRecord, build_record
+from service.telemetry.records import build_record
 from service.telemetry.redis_sink import STREAM_KEY, RedisSink, record_key
 from service.telemetry.redis_store import RedisRecordStore
 from service.telemetry.sinks import MemorySink

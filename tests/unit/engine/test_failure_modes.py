@@ -18,7 +18,7 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from audits.contracts.backend import VLMInput
-from service.engine.core import GroundingCore
+from service.core import GroundingCore
 from service.engine.scheduler import AuditTask, EngineStopped, InferenceEngine
 from service.settings import Settings
 from tests.support.images import png_bytes

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
-from service.engine.identity import image_id, sample_decision
+from service.identity import image_id, sample_decision
 from service.engine.shuffle_pool import ShufflePool
 from tests.support.images import noise_image, png_bytes
 

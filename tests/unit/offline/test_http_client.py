@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import Condition
 from audits.data.manifest import read_manifest
 from audits.data.phantom import make_phantom
@@ -26,7 +27,7 @@ from audits.offline.http_client import (
     retry_after_seconds,
 )
 from audits.offline.runner import NO_PARTNER, RESULTS_NAME, AuditJob, ItemRecord, run_audit
-from service.http.interfaces import AuditJSON, AuditReport, ConditionReport
+from service.http.interfaces import AuditJSON
 
 KEY = "secret-key"
 

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from audits.contracts.records import AuditRecord
 from audits.contracts.types import ClaimSpan, Condition, ItemFlags
 from audits.science.drift import BernoulliCusum, CusumState
 from audits.science.stats import wilson_interval
@@ -28,7 +29,6 @@ from service.telemetry.drift_monitor import (
     window_figures,
     window_label,
 )
-from service.telemetry.records import AuditRecord
 
 CLAIM = ClaimSpan(start=0, end=6, text="opacity", category="finding", trigger="shows")
 

@@ -11,14 +11,15 @@ from pathlib import Path
 from PIL import Image
 
 from audits.contracts.backend import VLMBackend, VLMInput
+from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import final_answer
-from service.engine.identity import answer_fingerprint, image_id, new_request_id, sample_decision
+from service.identity import answer_fingerprint, image_id, new_request_id, sample_decision
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
 from service.http.imaging import ImageLimits, decode_image
-from service.http.interfaces import AuditDecision, AuditReport, ConditionReport, PredictResponse
+from service.http.interfaces import AuditDecision, PredictResponse
 from service.settings import Settings
 from service.telemetry import prometheus as metrics
 from service.telemetry.drift_monitor import DriftMonitor

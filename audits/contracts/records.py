@@ -1,0 +1,75 @@
+"""The audit record and its field encoding: what a completed audit leaves in the Redis stream and
+hash (DESIGN.md section 4), read back by ``GET /audits/{id}``, ``/feedback`` and ``/stats``."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, Field
+
+from audits.contracts.types import COUNTERFACTUALS, Condition, ItemFlags
+
+
+def _binary(value: bool | None) -> int | str:
+    return "" if value is None else int(value)
+
+
+def flags_to_record_fields(flags: ItemFlags) -> dict[str, str | int | float]:
+    """The flag fields of a ``grounding:audits`` stream entry.
+
+    Unknown values (a skipped or unanswered condition, no comparison possible) are written as
+    the empty string, never as 0, so aggregates can leave them out.
+    """
+    fields: dict[str, str | int | float] = {}
+    for condition in COUNTERFACTUALS:
+        fields[f"flip_{condition.value}"] = _binary(flags.flips.get(condition))
+        delta = flags.delta_logp.get(condition)
+        fields[f"delta_logp_{condition.value}"] = "" if delta is None else float(delta)
+    fields["visual_claims"] = len(flags.claim_spans)
+    fields["hvr"] = _binary(flags.hvr)
+    fields["modality_skeptic"] = int(flags.modality_skeptic)
+    fields["image_invariant"] = _binary(flags.image_invariant)
+    return fields
+
+
+class AuditRecord(BaseModel):
+    request_id: str
+    ts: float = Field(default_factory=time.time)
+    model: str
+    image_id: str
+    mode: str
+    source: str = "mirror"
+    conditions: list[Condition]
+    """Counterfactual conditions that ran (skipped ones are in ``skipped``)."""
+    skipped: dict[Condition, str] = Field(default_factory=dict)
+    flags: ItemFlags
+    answer_fingerprints: dict[Condition, str] = Field(default_factory=dict)
+    duration_ms: float
+    question: str | None = None
+    outputs: dict[Condition, str] | None = None
+    """Raw outputs; only when the operator turned text retention on."""
+
+    @property
+    def flip_shuffled(self) -> bool | None:
+        return self.flags.flips.get(Condition.SHUFFLED)
+
+    def to_redis_fields(self) -> dict[str, str]:
+        fields: dict[str, str | int | float] = {
+            "request_id": self.request_id,
+            "ts": f"{self.ts:.3f}",
+            "model": self.model,
+            "image_id": self.image_id,
+            "mode": self.mode,
+            "source": self.source,
+            "conditions": ",".join(c.value for c in self.conditions),
+            "skipped": ",".join(f"{c.value}:{why}" for c, why in self.skipped.items()),
+            "duration_ms": f"{self.duration_ms:.1f}",
+        }
+        fields.update(flags_to_record_fields(self.flags))
+        for condition, fingerprint in self.answer_fingerprints.items():
+            fields[f"answer_fp_{condition.value}"] = fingerprint
+        if self.question is not None:
+            fields["question"] = self.question
+        for condition, text in (self.outputs or {}).items():
+            fields[f"output_{condition.value}"] = text
+        return {key: str(value) for key, value in fields.items()}
