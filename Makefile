@@ -10,7 +10,7 @@ test:
 	./scripts/test.sh
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
 
 bench:
 	.venv/bin/grounding-audit bench

@@ -22,9 +22,10 @@ from audits.science.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
 from loadtests.payloads import QUESTIONS, Question, ScanImage
 from loadtests.timeline import ProductionInput, TimedBackend, Timeline, timeline
 from loadtests.timing import percentile
-from service.identity import sample_decision
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
+from service.engine.stats import SchedulerStats
+from service.identity import sample_decision
 
 
 class LoadConfig(BaseModel):
@@ -144,6 +145,10 @@ class _Tally:
         with self.lock:
             self.audits[key] += count
 
+    def add_drops(self, stats: SchedulerStats) -> None:
+        for reason, count in stats.audits_dropped.items():
+            self.add("dropped" if reason == "queue_full" else reason, count)
+
 
 class _Utilization:
     """Busy share of the engine over a window, from engine.utilization() read at both ends."""
@@ -185,7 +190,7 @@ def run_phase(backend: VLMBackend, scans: list[ScanImage], config: LoadConfig) -
         timed,
         max_batch_size=config.max_batch_size,
         audit_queue_size=config.audit_queue_size,
-        on_audit_dropped=lambda reason: tally.add("dropped" if reason == "queue_full" else reason),
+        on_stats=tally.add_drops,
     )
     utilization = _Utilization(engine, created)
     pool = ShufflePool(256, seed=config.seed)

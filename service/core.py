@@ -15,14 +15,15 @@ from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import final_answer
-from service.identity import answer_fingerprint, image_id, new_request_id, sample_decision
+from service.engine.completion import CompletionWorker
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
 from service.http.imaging import ImageLimits, decode_image
 from service.http.interfaces import AuditDecision, PredictResponse
+from service.identity import answer_fingerprint, image_id, new_request_id, sample_decision
 from service.settings import Settings
-from service.telemetry import prometheus as metrics
 from service.telemetry.drift_monitor import DriftMonitor
+from service.telemetry.prometheus import EXPORTER
 from service.telemetry.records import build_record
 from service.telemetry.redis_sink import RedisSink
 from service.telemetry.redis_store import RedisRecordStore
@@ -106,13 +107,20 @@ class GroundingCore:
             self.backend,
             max_batch_size=settings.max_batch_size,
             audit_queue_size=settings.audit_queue_size,
-            on_audit_dropped=self._count_drop,
-            on_queue_depth=lambda depth: metrics.AUDIT_QUEUE_DEPTH.set(depth),
+            on_stats=lambda stats: EXPORTER.record_scheduler(self.model, stats),
+        )
+        self.completions = CompletionWorker(
+            capacity=max(64, settings.audit_queue_size), on_dropped=self._count_drop
+        )
+        EXPORTER.start_model(
+            self.model,
+            modes=(settings.audit_mode,),
+            conditions=[c.value for c in settings.audit_conditions if c != Condition.REAL],
         )
         self.engine.start()
 
     def _count_drop(self, reason: str) -> None:
-        metrics.AUDITS_DROPPED.labels(model=self.model, reason=reason).inc()
+        EXPORTER.audit_dropped(self.model, reason)
 
     # -- input checks ------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
@@ -167,7 +175,7 @@ class GroundingCore:
             self.engine.generate(VLMInput(request.question, request.image)),
             timeout=self.settings.request_timeout_s,
         )
-        metrics.REQUESTS.labels(model=self.model).inc()
+        EXPORTER.request_answered(self.model)
         if request.audit is not None:
             sampled, reason = request.audit, "forced" if request.audit else "disabled"
         else:
@@ -198,7 +206,7 @@ class GroundingCore:
         raw_output: str,
         shuffled: tuple[str, Image.Image] | None,
     ) -> None:
-        metrics.MIRRORED.labels(model=self.model).inc()
+        EXPORTER.request_mirrored(self.model)
         spec = ItemAuditSpec(
             question=request.question,
             image=request.image,
@@ -212,8 +220,8 @@ class GroundingCore:
         run = ItemAuditRun(spec)
 
         def on_done(error: BaseException | None) -> None:
-            if error is None:
-                self._record(request, run.result())
+            if error is None:  # on the model thread: hand the rest to the completion worker
+                self.completions.submit(lambda: self._record(request, run.result()))
 
         self.engine.submit_audit(AuditTask(steps=run.steps(), on_done=on_done))
 
@@ -293,6 +301,7 @@ class GroundingCore:
         """Drain the engine (queued audits finish within the grace period or count as dropped),
         then write what the Redis sink still buffers."""
         dropped = self.engine.stop(self.settings.shutdown_grace_s)
+        dropped += self.completions.stop(timeout=5.0)
         if self.redis_sink is not None:
             self.redis_sink.close(timeout=5.0)
         return dropped

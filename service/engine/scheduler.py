@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audits.contracts.backend import GenerationInterrupted, VLMBackend, VLMInput
+from service.engine.stats import SchedulerStats, StatsCallback
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,6 @@ class _ProductionItem:
     future: Future[str]
 
 
-DropCallback = Callable[[str], None]
-
-
 class InferenceEngine:
     def __init__(
         self,
@@ -70,8 +68,7 @@ class InferenceEngine:
         max_batch_size: int = 8,
         audit_queue_size: int = 256,
         interactive_queue_size: int = 16,
-        on_audit_dropped: DropCallback | None = None,
-        on_queue_depth: Callable[[int], None] | None = None,
+        on_stats: StatsCallback | None = None,
     ) -> None:
         self.backend = backend
         self.max_batch_size = max_batch_size
@@ -84,8 +81,7 @@ class InferenceEngine:
         self._accepting = True
         self._running = False
         self._thread: threading.Thread | None = None
-        self._on_drop = on_audit_dropped or (lambda reason: None)
-        self._on_depth = on_queue_depth or (lambda depth: None)
+        self._on_stats = on_stats or (lambda stats: None)
         self._busy_s = 0.0
         self.preemptions = 0
         """Audit generation steps interrupted because production work arrived."""
@@ -124,7 +120,7 @@ class InferenceEngine:
             self._running = False
             self._cond.notify_all()
         for task in dropped:
-            self._on_drop("shutdown")
+            self._report_drop("shutdown")
             _finish(task, EngineStopped("the service shut down before this audit ran"))
         if self._thread is not None:
             self._thread.join(timeout=max(1.0, grace_s))
@@ -135,9 +131,9 @@ class InferenceEngine:
                 self._dropped_mid_audit += 1
             count = len(dropped) + self._dropped_mid_audit
         if abandoned is not None:
-            self._on_drop("shutdown")
+            self._report_drop("shutdown")
             _finish(abandoned, EngineStopped("the service shut down while this audit ran"))
-        self._on_depth(0)
+        self._on_stats(SchedulerStats(audit_queue_depth=0))
         return count
 
     # -- submission ------------------------------------------------------------------------
@@ -165,10 +161,10 @@ class InferenceEngine:
                 self._audits.append(task)
                 self._cond.notify()
             depth = len(self._audits)
-        self._on_depth(depth)
+        self._on_stats(SchedulerStats(audit_queue_depth=depth))
         if evicted is not None:
             reason = "queue_full" if evicted is not task else "shutdown"
-            self._on_drop(reason)
+            self._report_drop(reason)
             _finish(evicted, AuditQueueFull("dropped: the audit queue was full"))
 
     def submit_interactive(self, task: AuditTask) -> None:
@@ -179,6 +175,11 @@ class InferenceEngine:
                 raise AuditQueueFull("too many on-demand audits are waiting; retry shortly")
             self._interactive.append(task)
             self._cond.notify()
+
+    def _report_drop(self, reason: str) -> None:
+        self._on_stats(
+            SchedulerStats(audit_queue_depth=len(self._audits), audits_dropped={reason: 1})
+        )
 
     # -- introspection ---------------------------------------------------------------------
     @property
@@ -223,7 +224,7 @@ class InferenceEngine:
                 if live:
                     self._run_production(live)
             elif task is not None:
-                self._on_depth(depth)
+                self._on_stats(SchedulerStats(audit_queue_depth=depth))
                 self._run_audit_step(task, from_mirror)
 
     def _timed(self, work: Callable[[], None]) -> None:
@@ -281,7 +282,7 @@ class InferenceEngine:
         except Exception as exc:
             log.warning("audit step failed: %s", exc)
             if self._release(task):
-                self._on_drop("error")
+                self._report_drop("error")
                 _finish(task, exc)
             return
         with self._cond:
@@ -298,7 +299,7 @@ class InferenceEngine:
         if complete:
             _finish(task, None)
         else:
-            self._on_drop("shutdown")
+            self._report_drop("shutdown")
             _finish(task, EngineStopped("the service shut down while this audit ran"))
 
 

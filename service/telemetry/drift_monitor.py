@@ -44,7 +44,7 @@ from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
 from audits.science.drift import BernoulliCusum, CusumState, DriftStatus, drift_status
 from audits.science.stats import paired_bootstrap_diff, wilson_interval
-from service.telemetry import prometheus as metrics
+from service.telemetry.prometheus import EXPORTER
 
 log = logging.getLogger(__name__)
 
@@ -557,7 +557,7 @@ class DriftMonitor:
             if values and values[0] == "cusum":
                 log.info("froze the IS baseline of %s at %.3f from %d audits", model, k / n, n)
         if values and values[0] == "cusum":
-            set_gauges(model, float(values[1]), values[3] == "1")
+            EXPORTER.record_drift(model, float(values[1]), values[3] == "1")
 
     # -- read side -----------------------------------------------------------------------------
     async def read(self, client: Any, model: str, now: float) -> StatsParts:
@@ -644,7 +644,7 @@ class DriftMonitor:
                     queue_depth=queue_depth,
                     health=redis.health(),
                 )
-                set_gauges(model, report.drift.statistic, report.drift.alarm)
+                EXPORTER.record_drift(model, report.drift.statistic, report.drift.alarm)
                 self._last[model] = report
                 return report.model_dump(mode="json")
             except Exception as exc:
@@ -687,11 +687,6 @@ def _flip_text(flip: bool | None) -> str:
     return "" if flip is None else str(int(flip))
 
 
-def set_gauges(model: str, statistic: float, alarm: bool) -> None:
-    metrics.IS_DRIFT_STATISTIC.labels(model=model).set(statistic)
-    metrics.IS_DRIFT_ALARM.labels(model=model).set(1 if alarm else 0)
-
-
 # --- baseline administration (calibrate CLI, or an endpoint) ----------------------------------
 
 
@@ -714,13 +709,13 @@ async def set_baseline(client: Any, model: str, baseline: Baseline) -> None:
     pipe.delete(baseline_key(model), cusum_key(model), warmup_key(model), pending_key(model))
     pipe.hset(baseline_key(model), mapping=baseline.to_hash())
     await pipe.execute()
-    set_gauges(model, 0.0, False)
+    EXPORTER.record_drift(model, 0.0, False)
 
 
 async def reset_cusum(client: Any, model: str) -> None:
     """After an incident is handled: statistic 0, alarm off, same baseline."""
     await client.delete(cusum_key(model))
-    set_gauges(model, 0.0, False)
+    EXPORTER.record_drift(model, 0.0, False)
 
 
 async def clear_baseline(client: Any, model: str) -> None:
@@ -728,7 +723,7 @@ async def clear_baseline(client: Any, model: str) -> None:
     await client.delete(
         baseline_key(model), cusum_key(model), warmup_key(model), pending_key(model)
     )
-    set_gauges(model, 0.0, False)
+    EXPORTER.record_drift(model, 0.0, False)
 
 
 async def read_drift(client: Any, model: str) -> tuple[Baseline | None, CusumState]:

@@ -7,7 +7,12 @@ sets) sums counters across workers; gauges say how they combine.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from audits.contracts.records import AuditRecord
+from service.engine.stats import SchedulerStats
 
 REQUESTS = Counter("grounding_requests", "Production requests answered", ["model"])
 MIRRORED = Counter("grounding_mirrored", "Production requests sampled for audit", ["model"])
@@ -58,3 +63,71 @@ IS_DRIFT_ALARM = Gauge(
     ["model"],
     multiprocess_mode="livemax",
 )
+
+KNOWN_DROP_REASONS = ("queue_full", "error", "shutdown", "completion_full")
+KNOWN_SINKS = ("redis", "log", "memory", "prometheus")
+
+
+class PrometheusExporter:
+    """The one writer of the metrics above: the scheduler's stats and the audit records in,
+    Prometheus series out (vLLM ``v1/metrics/loggers.py`` style). Nothing else in the service
+    touches a metric object."""
+
+    def start_model(self, model: str, modes: Iterable[str], conditions: Iterable[str]) -> None:
+        """Create the known label combinations at 0, so alert expressions see a series from
+        start-up rather than from the first event."""
+        REQUESTS.labels(model=model)
+        MIRRORED.labels(model=model)
+        VISUAL_CLAIMS.labels(model=model)
+        HALLUCINATED_REASONING.labels(model=model)
+        for mode in modes:
+            AUDITS.labels(model=model, mode=mode)
+        for condition in conditions:
+            AUDITED_CONDITIONS.labels(model=model, condition=condition)
+            ANSWER_FLIPS.labels(model=model, condition=condition)
+        for reason in KNOWN_DROP_REASONS:
+            AUDITS_DROPPED.labels(model=model, reason=reason)
+        for sink in KNOWN_SINKS:
+            SINK_ERRORS.labels(sink=sink)
+            SINK_OVERFLOW.labels(sink=sink)
+
+    def request_answered(self, model: str) -> None:
+        REQUESTS.labels(model=model).inc()
+
+    def request_mirrored(self, model: str) -> None:
+        MIRRORED.labels(model=model).inc()
+
+    def audit_dropped(self, model: str, reason: str, count: int = 1) -> None:
+        AUDITS_DROPPED.labels(model=model, reason=reason).inc(count)
+
+    def record_scheduler(self, model: str, stats: SchedulerStats) -> None:
+        AUDIT_QUEUE_DEPTH.set(stats.audit_queue_depth)
+        for reason, count in stats.audits_dropped.items():
+            self.audit_dropped(model, reason, count)
+
+    def record_audit(self, record: AuditRecord) -> None:
+        model, flags = record.model, record.flags
+        AUDITS.labels(model=model, mode=record.mode).inc()
+        for condition in record.conditions:
+            if condition in flags.flips:
+                AUDITED_CONDITIONS.labels(model=model, condition=condition.value).inc()
+                if flags.flips[condition]:
+                    ANSWER_FLIPS.labels(model=model, condition=condition.value).inc()
+        if flags.visual_claim:
+            VISUAL_CLAIMS.labels(model=model).inc()
+        if flags.hvr:
+            HALLUCINATED_REASONING.labels(model=model).inc()
+        AUDIT_DURATION.labels(model=model, mode=record.mode).observe(record.duration_ms / 1000)
+
+    def sink_error(self, sink: str, count: int = 1) -> None:
+        SINK_ERRORS.labels(sink=sink).inc(count)
+
+    def sink_overflow(self, sink: str, count: int = 1) -> None:
+        SINK_OVERFLOW.labels(sink=sink).inc(count)
+
+    def record_drift(self, model: str, statistic: float, alarm: bool) -> None:
+        IS_DRIFT_STATISTIC.labels(model=model).set(statistic)
+        IS_DRIFT_ALARM.labels(model=model).set(1 if alarm else 0)
+
+
+EXPORTER = PrometheusExporter()

@@ -41,8 +41,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from audits.contracts.records import AuditRecord
 from service.settings import Settings
-from service.telemetry import prometheus as metrics
 from service.telemetry.drift_monitor import DRIFT_LUA, DriftMonitor, RedisHealth
+from service.telemetry.prometheus import EXPORTER
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class RedisSink:
     # -- internals -----------------------------------------------------------------------------
     def _count_overflow(self, count: int) -> None:
         self._overflowed += count
-        metrics.SINK_OVERFLOW.labels(sink=self.name).inc(count)
+        EXPORTER.sink_overflow(self.name, count)
 
     def _wake(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed
@@ -318,11 +318,11 @@ class RedisSink:
             except CONNECTION_ERRORS as exc:
                 retry = True
                 self._mark_down(exc)
-                metrics.SINK_ERRORS.labels(sink=self.name).inc()
+                EXPORTER.sink_error(self.name)
                 log.warning("Redis write failed (%s); %d records buffered", exc, self.buffered)
             except Exception as exc:  # a bug or a broken server: drop, count, keep going
                 retry = False
-                metrics.SINK_ERRORS.labels(sink=self.name).inc(len(batch))
+                EXPORTER.sink_error(self.name, len(batch))
                 log.exception("Redis write of %d records failed; dropped", len(batch))
                 self._last_error = f"{type(exc).__name__}: {exc}"
             if retry:
@@ -366,7 +366,7 @@ class RedisSink:
             if isinstance(result, NoScriptError):
                 retry = True
             elif isinstance(result, Exception):
-                metrics.SINK_ERRORS.labels(sink=self.name).inc()
+                EXPORTER.sink_error(self.name)
                 log.error("Redis rejected the record %s: %s", record.request_id, result)
             elif result:
                 try:

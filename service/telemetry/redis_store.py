@@ -23,8 +23,8 @@ from typing import Any
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.parsing import normalize_answer
 from service.identity import answer_fingerprint
-from service.telemetry import prometheus as metrics
 from service.telemetry.drift_monitor import feedback_key, str_fields
+from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_sink import RedisSink, RedisUnavailable, record_key
 from service.telemetry.store import RecordStore, correctness
 
@@ -133,7 +133,7 @@ class RedisRecordStore:
                 lambda client: _run_feedback(client, request_id, model, args), self._timeout_s
             )
         except RedisUnavailable as exc:
-            metrics.SINK_ERRORS.labels(sink=self._sink.name).inc()
+            EXPORTER.sink_error(self._sink.name)
             log.warning("feedback not stored in Redis (%s); kept in local memory only", exc)
             return (
                 await self._fallback.add_feedback(request_id, reference) if self._fallback else None

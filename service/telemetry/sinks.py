@@ -10,7 +10,7 @@ from typing import Protocol
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import Condition
-from service.telemetry import prometheus as metrics
+from service.telemetry.prometheus import EXPORTER
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +71,7 @@ class PrometheusSink:
     name = "prometheus"
 
     def emit(self, record: AuditRecord) -> None:
-        model, flags = record.model, record.flags
-        metrics.AUDITS.labels(model=model, mode=record.mode).inc()
-        for condition in record.conditions:
-            if condition in flags.flips:
-                metrics.AUDITED_CONDITIONS.labels(model=model, condition=condition.value).inc()
-                if flags.flips[condition]:
-                    metrics.ANSWER_FLIPS.labels(model=model, condition=condition.value).inc()
-        if flags.visual_claim:
-            metrics.VISUAL_CLAIMS.labels(model=model).inc()
-        if flags.hvr:
-            metrics.HALLUCINATED_REASONING.labels(model=model).inc()
-        metrics.AUDIT_DURATION.labels(model=model, mode=record.mode).observe(
-            record.duration_ms / 1000
-        )
+        EXPORTER.record_audit(record)
 
 
 class FanOut:
@@ -99,7 +86,7 @@ class FanOut:
                 sink.emit(record)
             except Exception:
                 log.exception("audit sink %s failed", sink.name)
-                metrics.SINK_ERRORS.labels(sink=sink.name).inc()
+                EXPORTER.sink_error(sink.name)
 
 
 __all__ = ["AuditSink", "Condition", "FanOut", "LogSink", "MemorySink", "PrometheusSink"]

@@ -45,7 +45,7 @@ def test_production_completes_while_100_audits_wait_and_overflow_is_counted() ->
     backend = BlockingAuditBackend()
     dropped: Counter[str] = Counter()
     engine = InferenceEngine(
-        backend, audit_queue_size=100, on_audit_dropped=lambda reason: dropped.update([reason])
+        backend, audit_queue_size=100, on_stats=lambda stats: dropped.update(stats.audits_dropped)
     )
     engine.start()
     done: list[str] = []
@@ -94,7 +94,7 @@ def test_waiting_production_goes_before_queued_audits() -> None:
 def test_stop_counts_unfinished_audits_as_shutdown() -> None:
     backend = BlockingAuditBackend()
     dropped: Counter[str] = Counter()
-    engine = InferenceEngine(backend, on_audit_dropped=lambda r: dropped.update([r]))
+    engine = InferenceEngine(backend, on_stats=lambda stats: dropped.update(stats.audits_dropped))
     engine.start()
     done: list[str] = []
     for index in range(4):

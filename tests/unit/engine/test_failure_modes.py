@@ -191,7 +191,7 @@ def test_the_audit_running_when_the_engine_stops_is_finished_or_counted_never_lo
 ) -> None:
     backend = HeldAuditStep()
     reasons: Counter[str] = Counter()
-    engine = InferenceEngine(backend, on_audit_dropped=lambda reason: reasons.update([reason]))
+    engine = InferenceEngine(backend, on_stats=lambda stats: reasons.update(stats.audits_dropped))
     engine.start()
     outcomes: Outcomes = {}
     for name in ("running", "queued-1", "queued-2"):
@@ -223,7 +223,7 @@ def test_the_audit_running_when_the_engine_stops_is_finished_or_counted_never_lo
 def test_a_model_call_that_outlives_the_shutdown_wait_is_counted_once() -> None:
     backend = HeldAuditStep()
     reasons: Counter[str] = Counter()
-    engine = InferenceEngine(backend, on_audit_dropped=lambda reason: reasons.update([reason]))
+    engine = InferenceEngine(backend, on_stats=lambda stats: reasons.update(stats.audits_dropped))
     engine.start()
     outcomes: Outcomes = {}
     engine.submit_audit(_task(outcomes, "running", 2))

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
-from service.identity import image_id, sample_decision
 from service.engine.shuffle_pool import ShufflePool
+from service.identity import image_id, sample_decision
 from tests.support.images import noise_image, png_bytes
 
 
