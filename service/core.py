@@ -12,7 +12,7 @@ from PIL import Image
 
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.http import AuditReport, ConditionReport
-from audits.contracts.types import ALL_CONDITIONS, Condition
+from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import final_answer
 from service.engine.completion import CompletionWorker
@@ -247,7 +247,7 @@ class GroundingCore:
         self,
         request: ProductionRequest,
         *,
-        mode: str,
+        mode: AuditMode,
         conditions: Sequence[Condition] | None,
         reference: str | None,
         shuffled_image: Image.Image | None,
@@ -264,7 +264,7 @@ class GroundingCore:
             question=request.question,
             image=request.image,
             conditions=wanted,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             options=request.options,
             shuffled_image=shuffled_image,
             shuffled_skip_reason="no shuffled image: the pool is empty and none was supplied",

@@ -9,10 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from audits.contracts.types import COUNTERFACTUALS, Condition
+from audits.contracts.types import COUNTERFACTUALS, AuditMode, Condition
 
 ReferenceModel = Literal["grounded", "text_only", "random"]
-AuditMode = Literal["generate", "score", "both"]
 
 
 def default_cache_dir() -> Path:

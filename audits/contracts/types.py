@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,9 @@ COUNTERFACTUALS: tuple[Condition, ...] = (Condition.SHUFFLED, Condition.BLANK, C
 ALL_CONDITIONS: tuple[Condition, ...] = (Condition.REAL, *COUNTERFACTUALS)
 
 UNPARSED = "<unparsed>"
+
+AuditMode = Literal["generate", "score", "both"]
+"""generate: a greedy answer per condition; score: one teacher-forced pass; both."""
 
 
 class ConditionOutcome(BaseModel):

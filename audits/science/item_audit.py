@@ -10,17 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from PIL import Image
 
 from audits.contracts.backend import VLMBackend, VLMInput
-from audits.contracts.types import Condition, ConditionOutcome, ItemFlags
+from audits.contracts.types import AuditMode, Condition, ConditionOutcome, ItemFlags
 from audits.science.counterfactuals import blank_like
 from audits.science.flags import compute_flags
 from audits.science.parsing import final_answer
 
-AuditMode = Literal["generate", "score", "both"]
 Step = Callable[[VLMBackend], None]
 
 YES_NO = ("yes", "no")

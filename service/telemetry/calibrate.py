@@ -21,16 +21,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service.telemetry.drift_monitor import (
-    Baseline,
-    clear_baseline,
-    drift_figures,
-    read_drift,
-    reset_cusum,
-    set_baseline,
-    str_fields,
-)
-from service.telemetry.redis_sink import STREAM_KEY
+from service.telemetry.baseline_admin import clear_baseline, read_drift, reset_cusum, set_baseline
+from service.telemetry.counting import str_fields
+from service.telemetry.redis_keys import STREAM_KEY
+from service.telemetry.stats_figures import Baseline, drift_figures
 
 
 class CalibrationError(ValueError):

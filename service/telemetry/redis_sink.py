@@ -41,47 +41,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from audits.contracts.records import AuditRecord
 from service.settings import Settings
-from service.telemetry.drift_monitor import DRIFT_LUA, DriftMonitor, RedisHealth
+from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.prometheus import EXPORTER
+from service.telemetry.redis_keys import STREAM_KEY, record_key
+from service.telemetry.redis_scripts import write_record_lua
+from service.telemetry.stats_figures import RedisHealth
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-STREAM_KEY = "grounding:audits"
-
-
-def record_key(request_id: str) -> str:
-    return f"grounding:audit:{request_id}"
-
-
-WRITE_LUA = (
-    DRIFT_LUA
-    + """
--- KEYS: stream, record hash, drift keys...
--- ARGV: maxlen, ttl, number of field pairs, field_1, value_1, ..., drift args...
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return false
-end
-local nf = tonumber(ARGV[3])
-local fields = {}
-for i = 1, 2 * nf do
-  fields[i] = ARGV[3 + i]
-end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-local dkeys = {}
-for i = 3, #KEYS do
-  dkeys[#dkeys + 1] = KEYS[i]
-end
-local dargs = {}
-for i = 4 + 2 * nf, #ARGV do
-  dargs[#dargs + 1] = ARGV[i]
-end
-return drift_update(dkeys, dargs)
-"""
-)
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,
@@ -264,7 +232,7 @@ class RedisSink:
             socket_timeout=self._socket_timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
-        self._script = self._client.register_script(WRITE_LUA)
+        self._script = self._client.register_script(write_record_lua())
         self._wakeup = asyncio.Event()
         self._ready.set()
         try:

@@ -23,64 +23,14 @@ from typing import Any
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.parsing import normalize_answer
 from service.identity import answer_fingerprint
-from service.telemetry.drift_monitor import feedback_key, str_fields
+from service.telemetry.counting import str_fields
 from service.telemetry.prometheus import EXPORTER
-from service.telemetry.redis_sink import RedisSink, RedisUnavailable, record_key
+from service.telemetry.redis_keys import feedback_key, record_key
+from service.telemetry.redis_scripts import feedback_lua
+from service.telemetry.redis_sink import RedisSink, RedisUnavailable
 from service.telemetry.store import RecordStore, correctness
 
 log = logging.getLogger(__name__)
-
-FEEDBACK_LUA = """
--- KEYS: record hash, feedback counters; ARGV: reference_fp, condition_1, ok_1, ...
--- Returns -1 (no record), 0 (same reference again), 1 (first feedback), 2 (replaced).
-local rec, fb = KEYS[1], KEYS[2]
-if redis.call('EXISTS', rec) == 0 then
-  return -1
-end
-local prev = redis.call('HGET', rec, 'reference_fp')
-if prev == ARGV[1] then
-  return 0
-end
-local function pair_field()
-  local r = redis.call('HGET', rec, 'correct_real')
-  local s = redis.call('HGET', rec, 'correct_shuffled')
-  if r and s then
-    return 'pair_' .. r .. s
-  end
-  return nil
-end
-local conditions = {'real', 'shuffled', 'blank', 'no_image'}
-if prev then
-  local pf = pair_field()
-  if pf then
-    redis.call('HINCRBY', fb, pf, -1)
-  end
-  for _, c in ipairs(conditions) do
-    local old = redis.call('HGET', rec, 'correct_' .. c)
-    if old then
-      redis.call('HINCRBY', fb, 'n_' .. c, -1)
-      redis.call('HINCRBY', fb, 'correct_' .. c, 0 - tonumber(old))
-      redis.call('HDEL', rec, 'correct_' .. c)
-    end
-  end
-else
-  redis.call('HINCRBY', fb, 'n', 1)
-end
-redis.call('HSET', rec, 'reference_fp', ARGV[1])
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', rec, 'correct_' .. ARGV[i], ARGV[i + 1])
-  redis.call('HINCRBY', fb, 'n_' .. ARGV[i], 1)
-  redis.call('HINCRBY', fb, 'correct_' .. ARGV[i], tonumber(ARGV[i + 1]))
-end
-local pf = pair_field()
-if pf then
-  redis.call('HINCRBY', fb, pf, 1)
-end
-if prev then
-  return 2
-end
-return 1
-"""
 
 
 class RedisRecordStore:
@@ -144,4 +94,4 @@ class RedisRecordStore:
 
 
 async def _run_feedback(client: Any, request_id: str, model: str, args: list[str]) -> Any:
-    return await client.eval(FEEDBACK_LUA, 2, record_key(request_id), feedback_key(model), *args)
+    return await client.eval(feedback_lua(), 2, record_key(request_id), feedback_key(model), *args)

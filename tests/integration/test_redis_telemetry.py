@@ -29,11 +29,13 @@ from service.core import GroundingCore
 from service.identity import answer_fingerprint, image_id
 from service.settings import Settings
 from service.telemetry import calibrate
-from service.telemetry.drift_monitor import Baseline, DriftMonitor, feedback_key
+from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.records import build_record
-from service.telemetry.redis_sink import STREAM_KEY, RedisSink, record_key
+from service.telemetry.redis_keys import STREAM_KEY, feedback_key, record_key
+from service.telemetry.redis_sink import RedisSink
 from service.telemetry.redis_store import RedisRecordStore
 from service.telemetry.sinks import MemorySink
+from service.telemetry.stats_figures import Baseline
 from service.telemetry.store import MemoryRecordStore
 from tests.support.images import encode, png_bytes
 from tests.support.servers import RedisServer, free_port, wait_until

@@ -23,7 +23,7 @@ import pytest
 import redis as redis_py
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.telemetry.redis_sink import STREAM_KEY
+from service.telemetry.redis_keys import STREAM_KEY
 from tests.support.images import png_bytes
 from tests.support.servers import (
     RedisServer,

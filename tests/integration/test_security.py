@@ -23,7 +23,7 @@ import pytest
 import redis as redis_py
 from PIL import Image
 
-from service.telemetry.redis_sink import record_key
+from service.telemetry.redis_keys import record_key
 from tests.support.images import encode, noise_image, png_bytes
 from tests.support.servers import (
     RedisServer,

@@ -10,24 +10,26 @@ from audits.contracts.records import AuditRecord
 from audits.contracts.types import ClaimSpan, Condition, ItemFlags
 from audits.science.drift import BernoulliCusum, CusumState
 from audits.science.stats import wilson_interval
-from service.telemetry.drift_monitor import (
+from service.telemetry.counting import (
+    add_counts,
+    bucket_resolution,
+    bucket_ttls,
+    record_increments,
+    window_buckets,
+    window_label,
+)
+from service.telemetry.drift_monitor import DriftMonitor
+from service.telemetry.stats_figures import (
     MIN_FEEDBACK,
     P0_MAX,
     P0_MIN,
     Baseline,
-    DriftMonitor,
-    add_counts,
-    bucket_resolution,
-    bucket_ttls,
     counts_from,
     drift_figures,
     feedback_figures,
     local_view,
     rate_figure,
-    record_increments,
-    window_buckets,
     window_figures,
-    window_label,
 )
 
 CLAIM = ClaimSpan(start=0, end=6, text="opacity", category="finding", trigger="shows")

@@ -1,0 +1,90 @@
+"""Counter increments of audit records and the time buckets of the rolling windows."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from audits.contracts.records import AuditRecord
+from audits.contracts.types import COUNTERFACTUALS
+
+log = logging.getLogger(__name__)
+
+
+BUCKETS_PER_WINDOW = 60
+MIN_BUCKET_S = 60
+
+
+def bucket_resolution(window_s: int) -> int:
+    return max(MIN_BUCKET_S, math.ceil(window_s / BUCKETS_PER_WINDOW))
+
+
+def bucket_ttls(windows_s: Iterable[int]) -> dict[int, int]:
+    """Bucket resolution -> TTL (the longest window read at that resolution plus two buckets)."""
+    ttls: dict[int, int] = {}
+    for window in windows_s:
+        resolution = bucket_resolution(window)
+        ttls[resolution] = max(ttls.get(resolution, 0), window + 2 * resolution)
+    return ttls
+
+
+def window_buckets(now: float, window_s: int) -> range:
+    """Indices of the buckets that overlap ``(now - window_s, now]``."""
+    resolution = bucket_resolution(window_s)
+    return range(math.floor((now - window_s) / resolution), math.floor(now / resolution) + 1)
+
+
+def window_label(window_s: int) -> str:
+    if window_s % 3600 == 0:
+        return f"{window_s // 3600}h"
+    if window_s % 60 == 0:
+        return f"{window_s // 60}m"
+    return f"{window_s}s"
+
+
+def record_increments(record: AuditRecord) -> dict[str, int]:
+    """Counter increments of one audit (zeros left out): totals, flips, HVR and claims."""
+    flags = record.flags
+    inc: dict[str, int] = {"audits": 1}
+    for condition in record.conditions:
+        inc[f"run_{condition.value}"] = 1
+    for condition in record.skipped:
+        inc[f"skipped_{condition.value}"] = 1
+    for condition in COUNTERFACTUALS:
+        flip = flags.flips.get(condition)
+        if flip is not None:
+            inc[f"{condition.value}_n"] = 1
+            inc[f"{condition.value}_k"] = int(flip)
+    if flags.hvr is not None:
+        inc["hvr_n"] = 1
+        inc["hvr_k"] = int(flags.hvr)
+    inc["claim_k"] = int(len(flags.claim_spans) > 0)
+    return {field: value for field, value in inc.items() if value}
+
+
+def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for field, value in more.items():
+        total[field] = total.get(field, 0) + value
+
+
+def int_fields(mapping: Mapping[Any, Any]) -> dict[str, int]:
+    """A Redis hash of integers (bytes or str) as ``{str: int}``; non-integers are skipped."""
+    out: dict[str, int] = {}
+    for key, value in mapping.items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        try:
+            out[name] = int(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def str_fields(mapping: Mapping[Any, Any]) -> dict[str, str]:
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
+        for k, v in mapping.items()
+    }
