@@ -19,11 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from service.telemetry.baseline_admin import clear_baseline, read_drift, reset_cusum, set_baseline
-from service.telemetry.counting import str_fields
-from service.telemetry.redis_keys import STREAM_KEY
+from service.telemetry.redis_keys import STREAM_KEY, connect
 from service.telemetry.stats_figures import Baseline, drift_figures
 
 
@@ -86,18 +83,18 @@ async def first_flips(client: Any, model: str, count: int, page: int = 1000) -> 
         if not entries:
             break
         for _entry_id, raw in entries:
-            fields = str_fields(raw)
+            fields = raw
             if fields.get("model") == model and fields.get("flip_shuffled") in ("0", "1"):
                 flips.append(int(fields["flip_shuffled"]))
                 if len(flips) == count:
                     break
         last = entries[-1][0]
-        start = "(" + (last.decode() if isinstance(last, bytes) else last)
+        start = "(" + last
     return flips
 
 
 async def calibrate(args: argparse.Namespace, url: str, min_audits: int) -> dict[str, Any]:
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    client = connect(url, socket_connect_timeout=5, socket_timeout=10)
     try:
         action = "show"
         if args.from_first is not None:

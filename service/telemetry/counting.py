@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import COUNTERFACTUALS
@@ -69,22 +68,12 @@ def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
         total[field] = total.get(field, 0) + value
 
 
-def int_fields(mapping: Mapping[Any, Any]) -> dict[str, int]:
-    """A Redis hash of integers (bytes or str) as ``{str: int}``; non-integers are skipped."""
+def int_fields(mapping: Mapping[str, str]) -> dict[str, int]:
+    """A Redis hash of integers as ``{field: int}``; non-integers are skipped."""
     out: dict[str, int] = {}
-    for key, value in mapping.items():
-        name = key.decode() if isinstance(key, bytes) else str(key)
+    for name, value in mapping.items():
         try:
             out[name] = int(value)
         except (TypeError, ValueError):
             continue
     return out
-
-
-def str_fields(mapping: Mapping[Any, Any]) -> dict[str, str]:
-    return {
-        (k.decode() if isinstance(k, bytes) else str(k)): (
-            v.decode() if isinstance(v, bytes) else str(v)
-        )
-        for k, v in mapping.items()
-    }

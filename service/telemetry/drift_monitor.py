@@ -250,7 +250,7 @@ class DriftMonitor:
 
 
 def _texts(values: Sequence[Any] | None) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values or ()]
+    return [str(v) for v in values or ()]
 
 
 def _flip_text(flip: bool | None) -> str:

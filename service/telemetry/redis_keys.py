@@ -1,4 +1,4 @@
-"""Every Redis key the service writes or reads, in one place (DESIGN.md section 4).
+"""Every Redis key the service writes or reads, and the client that reads them (DESIGN.md s.4).
 
 - ``grounding:audits``: the stream of audit records (XADD MAXLEN ~);
 - ``grounding:audit:<request_id>``: the record hash behind ``GET /audits/{id}`` and ``/feedback``;
@@ -8,6 +8,10 @@
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
 
 STREAM_KEY = "grounding:audits"
 
@@ -46,3 +50,9 @@ def bucket_key(model: str, resolution_s: int, index: int) -> str:
 
 def feedback_key(model: str) -> str:
     return f"grounding:feedback:{model}"
+
+
+def connect(url: str, **options: Any) -> aioredis.Redis:
+    """The service's Redis client: replies decoded to ``str`` (``decode_responses``), so no
+    module decodes bytes by hand."""
+    return aioredis.Redis.from_url(url, decode_responses=True, **options)

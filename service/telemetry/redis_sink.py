@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -43,7 +42,7 @@ from audits.contracts.records import AuditRecord
 from service.settings import Settings
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.prometheus import EXPORTER
-from service.telemetry.redis_keys import STREAM_KEY, record_key
+from service.telemetry.redis_keys import STREAM_KEY, connect, record_key
 from service.telemetry.redis_scripts import write_record_lua
 from service.telemetry.stats_figures import RedisHealth
 
@@ -226,7 +225,7 @@ class RedisSink:
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._client = aioredis.Redis.from_url(
+        self._client = connect(
             self.url,
             socket_connect_timeout=min(1.0, self._socket_timeout_s),
             socket_timeout=self._socket_timeout_s,

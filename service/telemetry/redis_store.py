@@ -23,7 +23,6 @@ from typing import Any
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.parsing import normalize_answer
 from service.identity import answer_fingerprint
-from service.telemetry.counting import str_fields
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_keys import feedback_key, record_key
 from service.telemetry.redis_scripts import feedback_lua
@@ -51,7 +50,7 @@ class RedisRecordStore:
         raw = await self._sink.call(
             lambda client: client.hgetall(record_key(request_id)), self._timeout_s
         )
-        return str_fields(raw)
+        return dict(raw)
 
     async def get(self, request_id: str) -> dict[str, str] | None:
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +16,6 @@ from audits.science.stats import paired_bootstrap_diff, wilson_interval
 from service.telemetry.counting import (
     add_counts,
     record_increments,
-    str_fields,
 )
 
 log = logging.getLogger(__name__)
@@ -137,8 +135,7 @@ class Baseline(BaseModel):
         }
 
     @classmethod
-    def from_hash(cls, mapping: Mapping[Any, Any]) -> Baseline | None:
-        fields = str_fields(mapping)
+    def from_hash(cls, fields: Mapping[str, str]) -> Baseline | None:
         if "p0" not in fields:
             return None
         return cls(

@@ -146,8 +146,7 @@ def test_baseline_builds_the_service_detector_and_round_trips() -> None:
     assert baseline.detector() == expected
     assert (baseline.w_flip, baseline.w_stable) == (expected.w_flip, expected.w_stable)
     assert baseline.h == pytest.approx(6.5248)
-    as_bytes = {k.encode(): v.encode() for k, v in baseline.to_hash().items()}
-    assert Baseline.from_hash(as_bytes) == baseline
+    assert Baseline.from_hash(baseline.to_hash()) == baseline
     assert Baseline.from_hash({}) is None
 
 
