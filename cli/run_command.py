@@ -19,8 +19,10 @@ from pathlib import Path
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import COUNTERFACTUALS, Condition
 from audits.offline.http_client import AuditRequestError, HttpAuditClient
-from audits.offline.runner import DEFAULT_BATCH_ITEMS, RunMismatchError, run_audit
-from audits.reports.report import markdown_table
+from audits.offline.local_auditor import DEFAULT_BATCH_ITEMS
+from audits.offline.records import RunMismatchError
+from audits.offline.runner import run_audit
+from audits.reports.markdown import markdown_table
 
 API_KEY_ENV = "GROUNDING_API_KEY"
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from audits.data.predictions import audits_from_predictions, read_predictions
-from audits.reports.report import markdown_table, write_reports
+from audits.reports.markdown import markdown_table
+from audits.reports.writer import write_reports
 from audits.science.metrics import compute_metrics
 
 

@@ -14,7 +14,7 @@ from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
-from audits.science.parsing import final_answer
+from audits.science.parsing import final_answer, question_kind
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
@@ -184,7 +184,12 @@ class GroundingCore:
         return PredictResponse(
             request_id=request.request_id,
             model=self.model,
-            answer=final_answer(raw, request.options),
+            answer=final_answer(
+                raw,
+                request.options,
+                kind=question_kind(request.question, request.options),
+                question=request.question,
+            ),
             raw_output=raw,
             audit=AuditDecision(sampled=sampled, queued=sampled, reason=reason),
         )

@@ -93,5 +93,7 @@ class ItemAudit(BaseModel):
     reference: str | None = None
     options: dict[str, str] | None = None
     modality: str | None = None
+    shuffled_reference: str | None = None
+    """The reference answer of the item whose image served as this item's shuffled image."""
     outcomes: dict[Condition, ConditionOutcome] = Field(default_factory=dict)
     flags: ItemFlags

@@ -28,7 +28,7 @@ import httpx
 
 from audits.contracts.http import AuditReport
 from audits.contracts.types import Condition, ConditionOutcome, ItemFlags
-from audits.offline.runner import AuditJob, ItemRecord
+from audits.offline.records import AuditJob, ItemRecord
 from audits.science.flags import compute_flags
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def flags_from_report(
     options: Mapping[str, str] | None = None,
     reference: str | None = None,
     f1_threshold: float | None = None,
+    question: str | None = None,
 ) -> ItemFlags:
     """The item's flags recomputed locally from the report's raw outputs and scores."""
     return compute_flags(
@@ -96,6 +97,7 @@ def flags_from_report(
         options=options,
         reference=reference,
         f1_threshold=f1_threshold,
+        question=question,
     )
 
 
@@ -122,7 +124,7 @@ def _b64_file(path: str | Path) -> str:
 
 
 class HttpAuditClient:
-    """An ``audits.offline.runner.Auditor`` that sends every item to ``POST {url}/audit``."""
+    """An ``audits.offline.records.Auditor`` that sends every item to ``POST {url}/audit``."""
 
     group_size = 1
 

@@ -1,32 +1,51 @@
-"""Visual-claim detection: which sentences of a model's reasoning describe the image.
+"""Visual-claim detection: which sentences of a model output describe the image.
 
-Deterministic and explainable (DESIGN.md section 3). The text is split into sentences; a
-sentence is a claim when it attributes a lexicon term (finding, anatomy, appearance,
-density/intensity, size/shape, location, modality) to the image:
+Deterministic and explainable (DESIGN.md section 3, "Visual-claim detection"). The unit is the
+sentence, anywhere in the output (the reasoning block, an explanation after the answer, a short
+answer that states a finding) except the bare answer token itself ("B", "yes", or a short answer
+phrase inside ``<answer>`` tags or after "Answer:").
 
-- the term comes with a perception cue ("shows", "is seen", "there is", "I can see", ...) or
-  an explicit deictic reference to the image ("this CT", "on the image", "here"); or
-- the sentence describes this patient's anatomy ("The heart is enlarged", "The lungs are clear")
-  or localizes a finding ("Bilateral pleural effusions").
+Pipeline, per sentence:
 
-Negated findings ("no effusion is seen") are claims: they assert what the image shows. Not claims:
-questions; hedged meta statements about seeing the image ("I cannot see the image", "as an AI");
-hypotheticals ("if there is an effusion ..."); and general clinical knowledge ("pneumonia is
-usually treated with antibiotics"), unless the sentence also points at this image. A hedge
-followed by "but"/"however" is judged on what follows ("I can't see the image well, but there
-appears to be an effusion").
+1. Sentence splitting: pysbd (rule-based, the splitter medspaCy ships with), run per line, plus a
+   split at semicolons; offsets index the input.
+2. Sentence kinds that are never claims: questions, meta/hedge statements ("I cannot see the
+   image", "As an AI", "Please consult ..."), restated questions ("The question asks ..."), answer
+   statements ("The right answer is C, consolidation." -- unless a reason about the image follows:
+   "The answer is B because the CT shows a mass"), and generic modality prefixes ("On T2-weighted
+   MRI, fluid appears bright.").
+3. Targets: lexicon terms (``claim_lexicon``): findings, devices, density, size/shape,
+   appearance/normal words, location, anatomy, modality/view.
+4. Context: ConText (``claim_context``, Harkema et al. 2009) drops every target inside the scope
+   of a historical, hypothetical/plan, experiencer or generic (textbook) trigger.
+5. The sentence is a claim when an unmodified target remains that is specific enough: a strong
+   term (finding, device, specific density/shape word, a measurement) alone -- radiology reports
+   are terse ("Mild cardiomegaly.", "No pneumothorax."); negated findings are claims -- or a weak
+   word (left, clear, normal, large) or anatomy with anatomy / a perception cue / a reference to
+   the image; a modality or view only when said of this image ("This is an axial CT").
 
 A detector is anything with ``detect(text) -> list[ClaimSpan]`` (``ClaimDetector``), so a judge
-model can replace the lexicon later behind the same interface.
+model can replace the rules behind the same interface.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
+import pysbd
+
 from audits.contracts.types import UNPARSED, ClaimSpan
+from audits.science.claim_context import DEFAULT_CONTEXT, ConText
+from audits.science.claim_lexicon import (
+    ANATOMY,
+    CATEGORY_ORDER,
+    MODALITY,
+    STRONG_CATEGORIES,
+    WEAK_CATEGORIES,
+)
 from audits.science.parsing import normalize_answer, parse_output
 
 
@@ -45,153 +64,48 @@ def _alternation(words: Iterable[str]) -> str:
     return "|".join(_term_pattern(t) for t in terms)
 
 
-def _terms(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
+def _term_re(terms: Iterable[str], extra: str = "") -> re.Pattern[str]:
+    body = _alternation(terms) + (f"|{extra}" if extra else "")
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
 
 
-FINDINGS = _terms(
-    """
-    effusion, effusions, nodule, nodules, mass, masses, lesion, lesions, opacity,
-    opacities, opacification, consolidation, consolidations, fracture, fractures,
-    pneumothorax, cardiomegaly, edema, oedema, atelectasis, infiltrate, infiltrates,
-    infiltration, calcification, calcifications, calcified, cyst, cysts, cystic, tumor,
-    tumors, tumour, tumours, abscess, hemorrhage, haemorrhage, bleed, hematoma, haematoma,
-    infarct, infarction, aneurysm, dissection, stenosis, occlusion, thrombus, embolus,
-    emboli, embolism, pneumonia, pneumoperitoneum, free air, free fluid, air-fluid level,
-    air-fluid levels, dilatation, obstruction, herniation, hernia, metastasis, metastases,
-    lymphadenopathy, adenopathy, enlargement, thickening, scarring, fibrosis, emphysema,
-    bulla, bullae, cavity, cavitation, granuloma, granulomas, mass effect, midline shift,
-    collapse, blunting, widening, narrowing, displacement, deviation, erosion, destruction,
-    dislocation, ascites, splenomegaly, hepatomegaly, hydronephrosis, hydrocephalus, stone,
-    stones, calculus, calculi, polyp, ulcer, ulceration, diverticulitis, appendicitis,
-    ileus, pneumatosis, ground-glass, reticulation, honeycombing, air bronchogram,
-    air bronchograms, kerley lines, necrosis, inflammation, atypia, mitoses,
-    mitotic figures, pleomorphism, hyperplasia, dysplasia, carcinoma, adenocarcinoma,
-    lymphoma, granulation tissue, giant cells, lymphocytes, neutrophils, macrophages,
-    keratin pearls, abnormality, abnormalities, foreign body, pacemaker, catheter,
-    endotracheal tube, chest tube, stent, surgical clips, hardware, artifact, shadow,
-    shadowing, infiltrative
-    """
-)
-DENSITY = _terms(
-    """
-    hyperdense, hypodense, isodense, hyperintense, hypointense, isointense, hyperechoic,
-    hypoechoic, anechoic, isoechoic, echogenic, hyperattenuating, hypoattenuating,
-    radiopaque, radiolucent, lucent, lucency, lucencies, opaque, dense, densities, density,
-    attenuation, enhancement, enhancing, signal intensity, high signal, low signal, bright,
-    dark, sclerotic, lytic, eosinophilic, basophilic, hyperchromatic, hazy, haziness,
-    whiteout
-    """
-)
-SIZE_SHAPE = _terms(
-    """
-    round, rounded, oval, ovoid, irregular, spiculated, lobulated, smooth, well-defined,
-    ill-defined, well-circumscribed, circumscribed, enlarged, large, small, tiny, massive,
-    diffuse, focal, multifocal, multiple, solitary, wedge-shaped, linear, elongated,
-    thickened, dilated, distended, collapsed, blunted, widened, narrowed, asymmetric,
-    asymmetrical, patchy, nodular, reticular, heterogeneous, homogeneous, mottled, streaky,
-    cavitary
-    """
-)
-APPEARANCE = _terms(
-    """
-    normal, abnormal, clear, unremarkable, intact, preserved, obscured, silhouette,
-    silhouetting, opacified, displaced, deviated, shifted, elevated, flattened,
-    hyperinflated, hyperexpanded, expanded, aerated, well aerated, sharp, blurred, effaced,
-    herniated
-    """
-)
-LOCATION = _terms(
-    """
-    left, right, bilateral, bilaterally, unilateral, upper lobe, lower lobe, middle lobe,
-    lingula, apex, apical, basal, bibasilar, base, bases, hilar, hilum, perihilar,
-    peripheral, subpleural, retrocardiac, costophrenic, costophrenic angle,
-    costophrenic angles, mediastinal, paratracheal, anterior, posterior, lateral, medial,
-    superior, inferior, proximal, distal, cortical, subcortical, periventricular,
-    frontal lobe, parietal lobe, temporal lobe, occipital lobe, right-sided, left-sided,
-    midline, quadrant
-    """
-)
-ANATOMY = _terms(
-    """
-    lung, lungs, heart, cardiac silhouette, liver, kidney, kidneys, spleen, brain, bone,
-    bones, rib, ribs, spine, vertebra, vertebrae, vertebral body, pleura, pleural space,
-    diaphragm, hemidiaphragm, trachea, bowel, colon, stomach, bladder, gallbladder,
-    pancreas, aorta, ventricle, ventricles, sinus, sinuses, skull, femur, humerus, pelvis,
-    hip, knee, shoulder, chest, abdomen, thorax, mediastinum, soft tissue, soft tissues,
-    lung fields, lung field, lobe, hemithorax, airway, airways, esophagus, thyroid, breast,
-    uterus, ovary, prostate, appendix, mucosa, epithelium, stroma, gland, glands, tissue,
-    cells, nuclei, white matter, gray matter, grey matter, cortex, heart size, cardiac,
-    pulmonary vasculature, vessels, clavicle, scapula, mandible, orbit, cerebellum,
-    basal ganglia, sulci
-    """
-)
-MODALITY = _terms(
-    """
-    x-ray, x-rays, xray, radiograph, radiographs, chest film, film, ct, ct scan,
-    computed tomography, mri, mr image, magnetic resonance, ultrasound, sonogram,
-    sonography, mammogram, angiogram, fluoroscopy, pet, pet-ct, histology,
-    histological section, micrograph, photomicrograph, h&e, h&e stain, biopsy slide, axial,
-    coronal, sagittal, pa view, ap view, lateral view, t1-weighted, t2-weighted, flair,
-    contrast-enhanced
-    """
+_SIZE_MEASURE = (
+    r"\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:mm|cm|ml|millimet(?:er|re)s?|"
+    r"centimet(?:er|re)s?)\b"
 )
 
-CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("finding", FINDINGS),
-    ("density", DENSITY),
-    ("size_shape", SIZE_SHAPE),
-    ("appearance", APPEARANCE),
-    ("location", LOCATION),
-    ("anatomy", ANATOMY),
-    ("modality", MODALITY),
+_STRONG_RES = tuple(
+    (name, _term_re(terms, _SIZE_MEASURE if name == "size_shape" else ""))
+    for name, terms in STRONG_CATEGORIES
 )
-"""Categories in priority order: a sentence's category is that of its highest-priority term."""
-
-_SIZE_MEASURE = r"\d+(?:\.\d+)?\s*(?:mm|cm|millimet(?:er|re)s?|centimet(?:er|re)s?)\b"
-_CATEGORY_RES = tuple(
-    (
-        name,
-        re.compile(
-            rf"(?<![\w-])(?:{_alternation(terms)}"
-            + (f"|{_SIZE_MEASURE}" if name == "size_shape" else "")
-            + r")(?![\w-])",
-            re.IGNORECASE,
-        ),
-    )
-    for name, terms in CATEGORY_TERMS
-)
-_TERM_RE = dict(_CATEGORY_RES)
-_ANATOMY_RE = _TERM_RE["anatomy"]
-_LOCATION_RE = _TERM_RE["location"]
+_WEAK_RES = tuple((name, _term_re(terms)) for name, terms in WEAK_CATEGORIES)
+_ANATOMY_RE = _term_re(ANATOMY)
+_MODALITY_RE = _term_re(MODALITY)
 
 _IMAGE_NOUNS = (
     r"(?:image|images|picture|scan|scans|film|radiograph|x-?ray|ct|mri|slice|view|section|"
-    r"slide|micrograph|photomicrograph|ultrasound|sonogram|mammogram|angiogram|study|exam)"
+    r"slide|micrograph|photomicrograph|ultrasound|sonogram|mammogram|angiogram|study|exam|cxr)"
 )
 _DEICTIC = re.compile(
     rf"\b(?:this|these|the|given|provided|current|attached|above|present)\s+(?:[\w\-]+\s+){{0,2}}"
-    rf"{_IMAGE_NOUNS}\b|\b(?:this|it)\s+is\s+an?\s+(?:[\w\-]+\s+){{0,3}}{_IMAGE_NOUNS}\b"
-    r"|\b(?:here|in this case|in this patient|on imaging|the patient's)\b",
+    rf"{_IMAGE_NOUNS}\b|\b(?:this|it)\s+(?:is|appears\s+to\s+be|seems\s+to\s+be)\s+"
+    rf"(?:an?\s+)?(?:[\w\-]+\s+){{0,3}}(?:{_IMAGE_NOUNS}|plane)\b"
+    r"|\b(?:here|in\s+this\s+case|in\s+this\s+patient|on\s+imaging|the\s+patient's)\b"
+    r"|^\s*(?:yes|no)?[,.]?\s*(?:this|it)\s+(?:is|shows|appears|looks|seems)\b"
+    r"|\b(?:is|are)\s+displayed\b"
+    r"|^(?:[\w-]+\s+){0,3}(?:views?|projections?|films?|radiographs?)\s+of\s+the\b",
     re.IGNORECASE,
 )
 _PERCEPTION = re.compile(
     r"\b(?:show|shows|showing|shown|demonstrates?|demonstrating|demonstrated|reveals?|revealing|"
     r"revealed|displays?|depicts?|depicted|seen|"
     r"i\s+(?:can\s+|could\s+|do\s+not\s+|don't\s+|cannot\s+|can't\s+)?"
-    r"(?:see|notice|observe|identify)|we\s+(?:can\s+)?see|noted|notable|"
+    r"(?:see|notice|observe|identify)|(?:we|you)\s+(?:can\s+)?see|noted|notable|"
     r"visible|visuali[sz]ed|identified|observed|appears?|appearing|evident|apparent|"
     r"there\s+(?:is|are|was|were|appears?|seems?|may\s+be|might\s+be|could\s+be)|there's|"
-    r"evidence\s+of|consistent\s+with|compatible\s+with|suggestive\s+of|looks?|findings?|"
-    r"impression|highlighted|outlined|delineated|present)\b",
+    r"evidence\s+of|consistent\s+with|compatible\s+with|suggestive\s+of|looks?|"
+    r"impression|highlighted|outlined|delineated|present|located|measures?|measuring)\b",
     re.IGNORECASE,
-)
-_DESCRIPTIVE = re.compile(
-    r"\b(?:is|are|appears?|looks?|seems?|remains?|has|have|contains?)\b|\b(?:with|without)\b",
-    re.IGNORECASE,
-)
-_DEFINITE_ANATOMY = re.compile(
-    r"\b(?:the|this|both|left|right|bilateral)\s+(?:[\w\-]+\s+){0,2}$", re.IGNORECASE
 )
 
 _IMG = (
@@ -214,86 +128,119 @@ _HEDGES = re.compile(
     rf"|\bi\s+(?:do\s+not|don't|cannot|can't)\s+have\s+(?:access\s+to\s+)?(?:the|an|this|any)\s+"
     rf"{_IMG}"
     rf"|\b(?:would|will)\s+need\s+(?:to\s+see\s+)?(?:the|an|this)\s+{_IMG}"
-    r"|\bbased\s+(?:only\s+|solely\s+|purely\s+)?on\s+(?:the\s+)?(?:question|text|wording)",
+    r"|\bbased\s+(?:only\s+|solely\s+|purely\s+)?on\s+(?:the\s+)?(?:question|text|wording)"
+    r"|\b(?:i'm|i\s+am)\s+(?:sorry|not\s+(?:able|sure|a\s+doctor))"
+    r"|\b(?:cannot|can't|can\s+not|unable\s+to)\s+(?:give|provide|make|offer)\s+(?:a\s+|any\s+)?"
+    r"(?:specific\s+|definitive\s+|medical\s+)?(?:diagnosis|interpretation|answer|opinion)"
+    r"|\bi\s+can\s+help\s+you\b",
     re.IGNORECASE,
 )
 _CONTRAST = re.compile(r"\b(?:but|however|although|though|yet|nevertheless)\b", re.IGNORECASE)
-_HYPOTHETICAL = re.compile(
-    r"\b(?:if|whether|unless|assuming|suppose|supposing|in\s+case)\b[^,;:]*", re.IGNORECASE
-)
-_GENERIC = re.compile(
-    r"\b(?:typically|usually|generally|commonly|often|classically|characteristically|"
-    r"frequently|in\s+general|tends?\s+to|is\s+defined\s+as|are\s+defined\s+as|refers?\s+to|"
-    r"is\s+caused\s+by|are\s+caused\s+by|caused\s+by|treated|treatment|therapy|"
-    r"associated\s+with|risk\s+factors?|most\s+common|is\s+a\s+common|is\s+a\s+type\s+of|"
-    r"is\s+a\s+condition|characterized\s+by|known\s+as|patients|people|individuals|adults|"
-    r"children|incidence|prevalence|prognosis|diagnosed\s+by|"
-    r"(?:is|are)\s+(?:more\s+|less\s+|very\s+|most\s+)?(?:common|rare|frequent|uncommon)|"
-    r"(?:can|could|would|may|might|will)\s+(?:be\s+)?(?:seen|visible|shown|show|reveal|"
-    r"demonstrate|appear|visualized|identified|look|detected)|helps?\s+to|is\s+used|"
-    r"are\s+used|useful|best\s+(?:test|modality|imaging)|modality\s+of\s+choice)\b",
+_META_START = re.compile(
+    r"^(?:please|let\s+me|let's|let\s+us|i\s+will|i'll|i\s+need\s+to|we\s+need\s+to|"
+    r"first,?\s+(?:let|we|i)|step\s+\d|can\s+you|could\s+you|how\s+do|what\s+|why\s+|"
+    r"which\s+)\b",
     re.IGNORECASE,
 )
-_META_QUESTION = re.compile(
-    r"\b(?:the\s+)?question\s+(?:asks|is\s+asking|is\s+about|refers|mentions|wants)\b|"
-    r"\bthe\s+(?:options|choices)\s+(?:are|include)\b",
+_RESTATED = re.compile(
+    r"\b(?:the\s+)?question\s+(?:asks|is\s+asking|is\s+about|is\s+whether|is\s+which|"
+    r"is\s+what|refers|mentions|wants|states|says)\b|\bwe\s+(?:are|were)\s+asked\b"
+    r"|\b(?:asked|asks)\s+(?:to|whether|if|which|what)\b"
+    r"|\bthe\s+(?:options|choices)\s+(?:are|include)\b|\bchoose\s+(?:from|between|among)\b",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?;][\"')\]])\s+|(?<=[.!?;])\s+|\n+")
+_ANSWER_STATEMENT = re.compile(
+    r"\b(?:the\s+|my\s+)?(?:right|correct|best|final|most\s+likely|likely)?\s*"
+    r"(?:answer|option|choice)\s*(?:is|would\s+be|should\s+be|=|:)"
+    r"|\bfinal\s+answer\b"
+    r"|\bi\s+(?:would|will|'d|'ll)?\s*(?:choose|select|pick|go\s+with)\b"
+    r"|\b(?:option|choice)\s+\(?[A-E]\)?(?![\w-])",
+    re.IGNORECASE,
+)
+_REASON = re.compile(
+    r"\b(?:because|since|as|given\s+that|due\s+to\s+the|which\s+shows?)\b", re.IGNORECASE
+)
+_GENERIC_PREFIX = re.compile(
+    r"^(?:on|in|with)\s+(?:[\w-]+\s+){0,2}(?:mri|mr|ct|radiographs?|x-?rays?|ultrasound|"
+    r"images|imaging|films?|sequences?)\s*,",
+    re.IGNORECASE,
+)
+_DETERMINED = re.compile(r"\b(?:the|this|these|there|a|an|it|its)\b", re.IGNORECASE)
+_DEFINITIONAL = re.compile(
+    r"^(?!(?:the|this|that|these|those|there|it|its|here|a|an|one|some|both|no|yes|in|on|based|"
+    r"i|we|you)\b)[\w\s/-]{1,60}?\s(?:is|are)\s+(?:a|an)\s+(?!\d)",
+    re.IGNORECASE,
+)
+_LEADING = re.compile(
+    r"^(?:\s|[-*\u2022>#]+\s|\(?\d{1,2}[.)]\s|(?:human|assistant|user|gpt|model|ai)\s*:|"
+    r"(?:findings|finding|impression|impressions|conclusion|interpretation|report|results?|"
+    r"rationale|reasoning|explanation|opinion)\s*:)+",
+    re.IGNORECASE,
+)
+_REPORT_HEADER = re.compile(r"^\W*(?:findings|impressions?)\s*:", re.IGNORECASE)
+_ANSWER_HEADER = re.compile(r"^(?:final\s+)?answer\s*[:：]\s*", re.IGNORECASE)
+_ANSWER_TOKEN = re.compile(
+    r"^(?:\(?[A-Ea-e]\)[.:,]?\s*|[A-E][.:,](?:\s+|$)|yes\b[,.!:;]?\s*|no\s*[,.!:;]\s*)",
+    re.IGNORECASE,
+)
+_REJECT_HEADER = re.compile(r"^(?:comparison|technique|dictated|signed|exam|examination)\s*:")
+_CLAUSE = re.compile(
+    r"\b(?:is|are|was|were|there|shows?|seen|noted|appears?|has|have|demonstrates?|reveals?|"
+    r"because|with|without)\b",
+    re.IGNORECASE,
+)
+_SEMICOLON = re.compile(r";\s+")
+_TAG = re.compile(r"</?\s*(?:think|answer|reasoning|thinking|output|response)\s*>", re.IGNORECASE)
+_ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.IGNORECASE | re.DOTALL)
+
+_SEGMENTER = pysbd.Segmenter(language="en", clean=False)
+
+
+def _regex_sentences(text: str, offset: int) -> list[tuple[int, int]]:
+    """pysbd's sentences of one line, mapped back onto offsets (pysbd keeps the text verbatim)."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for segment in _SEGMENTER.segment(text):
+        piece = segment.strip()
+        if not piece:
+            continue
+        at = text.find(piece, pos)
+        if at < 0:  # pysbd altered the text: fall back to the rest of the line as one sentence
+            out.append((offset + pos, offset + len(text)))
+            return out
+        out.append((offset + at, offset + at + len(piece)))
+        pos = at + len(piece)
+    return out
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence, trimmed of surrounding whitespace."""
+    """(start, end) of each sentence, trimmed of surrounding whitespace.
+
+    Lines and tag boundaries (``<think>``, ``</answer>`` ...) end sentences; within a line pysbd
+    splits (abbreviations and decimals such as "Dr.", "vs.", "3.5 cm" stay inside); a semicolon
+    also ends a clause-sentence.
+    """
+    masked = _TAG.sub(lambda m: "\n" * len(m.group(0)), text)
     spans: list[tuple[int, int]] = []
     pos = 0
-    for m in _SENTENCE_END.finditer(text):
-        spans.append((pos, m.start()))
-        pos = m.end()
-    spans.append((pos, len(text)))
+    for line in masked.split("\n"):
+        if line.strip():
+            for start, end in _regex_sentences(line, pos):
+                cut = start
+                for m in _SEMICOLON.finditer(masked, start, end):
+                    spans.append((cut, m.start() + 1))
+                    cut = m.end()
+                spans.append((cut, end))
+        pos += len(line) + 1
     out = []
     for start, end in spans:
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
-        if end > start:
+        if end > start and any(ch.isalnum() for ch in text[start:end]):
             out.append((start, end))
     return out
-
-
-def _mask(text: str, pattern: re.Pattern[str]) -> str:
-    return pattern.sub(lambda m: " " * len(m.group(0)), text)
-
-
-def _first_term(sentence: str) -> tuple[str, str] | None:
-    for name, pattern in _CATEGORY_RES:
-        m = pattern.search(sentence)
-        if m is not None:
-            return name, m.group(0)
-    return None
-
-
-def _describes_anatomy(sentence: str) -> bool:
-    """'The heart is enlarged': specific anatomy described with an appearance term."""
-    if _DESCRIPTIVE.search(sentence) is None:
-        return False
-    has_appearance = any(
-        _TERM_RE[name].search(sentence) is not None
-        for name in ("finding", "density", "size_shape", "appearance")
-    )
-    if not has_appearance:
-        return False
-    return any(
-        _DEFINITE_ANATOMY.search(sentence[: m.start()]) is not None
-        for pattern in (_ANATOMY_RE, _LOCATION_RE)
-        for m in pattern.finditer(sentence)
-    )
-
-
-def _localized_finding(sentence: str) -> bool:
-    return _TERM_RE["finding"].search(sentence) is not None and (
-        _LOCATION_RE.search(sentence) is not None
-    )
 
 
 def _plain_quotes(text: str) -> str:
@@ -301,47 +248,162 @@ def _plain_quotes(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
 
 
-def classify_sentence(sentence: str) -> tuple[str, str] | None:
-    """(category, trigger term) when the sentence is a visual claim, else None."""
-    body = _plain_quotes(sentence)
-    if body.rstrip().endswith("?"):
-        return None
-    hedge = _HEDGES.search(body)
-    if hedge is not None:
-        contrast = _CONTRAST.search(body, hedge.end())
-        if contrast is None:
-            return None
-        body = body[contrast.end() :]
-        if _HEDGES.search(body) is not None:
-            return None
-    if _META_QUESTION.search(body) is not None:
-        return None
-    body = _mask(body, _HYPOTHETICAL)
-    term = _first_term(body)
-    if term is None:
-        return None
-    deictic = _DEICTIC.search(body) is not None
-    if _GENERIC.search(body) is not None and not deictic:
-        return None
-    if term[0] == "modality" and not deictic:
-        # A bare modality word is only a claim when it is said of this image ("this is a CT").
-        return None
-    if deictic or _PERCEPTION.search(body) is not None:
-        return term
-    if _describes_anatomy(body) or _localized_finding(body):
-        return term
-    return None
+def _is_bare_answer(text: str) -> bool:
+    """A short answer phrase with no clause: "B", "yes", "left pleural effusion"."""
+    words = re.findall(r"[\w'-]+", text)
+    return len(words) <= 5 and _CLAUSE.search(text) is None
+
+
+@dataclass(frozen=True)
+class _Target:
+    category: str
+    term: str
+    start: int
+    end: int
+    strength: str  # "strong" | "weak" | "anatomy" | "modality"
+
+
+def _targets(body: str) -> list[_Target]:
+    found: list[_Target] = []
+    for strength, table in (
+        ("strong", _STRONG_RES),
+        ("weak", _WEAK_RES),
+        ("anatomy", (("anatomy", _ANATOMY_RE),)),
+        ("modality", (("modality", _MODALITY_RE),)),
+    ):
+        for name, pattern in table:
+            for m in pattern.finditer(body):
+                found.append(_Target(name, m.group(0), m.start(), m.end(), strength))
+    # A longer term wins over a term inside it ("lateral view" over "lateral").
+    found.sort(key=lambda t: (t.start, -(t.end - t.start)))
+    kept: list[_Target] = []
+    for t in found:
+        inside = kept and kept[-1].start <= t.start and t.end <= kept[-1].end
+        if inside and (t.end - t.start) < (kept[-1].end - kept[-1].start):
+            continue
+        kept.append(t)
+    return kept
+
+
+def _strip_leading(body: str) -> tuple[str, bool]:
+    """Drop bullets, turn markers, section headers and a leading answer token.
+
+    Returns the rest and whether it followed an "Answer:" header.
+    """
+    after_answer = False
+    while True:
+        before = body
+        body = _LEADING.sub("", body).lstrip()
+        header = _ANSWER_HEADER.match(body)
+        if header is not None:
+            after_answer = True
+            body = body[header.end() :]
+        token = _ANSWER_TOKEN.match(body)
+        if token is not None:
+            body = body[token.end() :]
+        if body == before:
+            return body, after_answer
 
 
 class LexiconClaimDetector:
-    """The default detector: curated lexicon + perception cues, no model, no network."""
+    """The default detector: lexicon targets + ConText + sentence kinds; no model, no network."""
+
+    def __init__(self, context: ConText = DEFAULT_CONTEXT) -> None:
+        self.context = context
+
+    def classify(self, sentence: str) -> tuple[str, str] | None:
+        """(category, trigger term) when the sentence is a visual claim, else None."""
+        body, after_answer = _strip_leading(_plain_quotes(sentence).strip())
+        if not body or not any(ch.isalpha() for ch in body):
+            return None
+        if after_answer and _is_bare_answer(body):
+            return None
+        if body.rstrip().endswith("?") or _META_START.search(body) is not None:
+            return None
+        if _REJECT_HEADER.search(body.lower()) is not None:
+            return None
+        need_cue = False
+        hedge = _HEDGES.search(body)
+        if hedge is not None:
+            contrast = _CONTRAST.search(body, hedge.end())
+            if contrast is None:
+                return None
+            body = body[contrast.end() :]
+            if _HEDGES.search(body) is not None:
+                return None
+            need_cue = True
+        if _RESTATED.search(body) is not None:
+            return None
+        answer = _ANSWER_STATEMENT.search(body)
+        if answer is not None:
+            reason = _REASON.search(body, answer.end())
+            if reason is None:
+                return None
+            body = body[reason.end() :]
+            need_cue = True
+        report = _REPORT_HEADER.match(sentence) is not None
+        return self._classify_body(body, need_cue, report)
+
+    def _classify_body(self, body: str, need_cue: bool, report: bool) -> tuple[str, str] | None:
+        # A report's FINDINGS / IMPRESSION section is about this study by construction.
+        deictic = report or _DEICTIC.search(body) is not None
+        perception = _PERCEPTION.search(body) is not None
+        if need_cue and not (deictic or perception):
+            return None
+        if not deictic:
+            prefix = _GENERIC_PREFIX.match(body)
+            if prefix is not None and _DETERMINED.search(body, prefix.end()) is None:
+                return None
+            if _DEFINITIONAL.match(body) is not None:
+                return None
+        modifiers = self.context.modifiers(body)
+        targets = [
+            t
+            for t in _targets(body)
+            if not self.context.categories_for(modifiers, t.start, t.end)
+            # a generic trigger does not outweigh an explicit reference to this image
+            or (deictic and self.context.categories_for(modifiers, t.start, t.end) == {"GENERIC"})
+        ]
+        if not targets:
+            return None
+        kinds = {t.strength for t in targets}
+        strong_finding = any(t.strength == "strong" for t in targets)
+        qualifying: list[_Target] = []
+        for t in targets:
+            if t.strength == "strong":
+                ok = True
+            elif t.strength == "weak":
+                ok = (
+                    "anatomy" in kinds
+                    or strong_finding
+                    or deictic
+                    or perception
+                    or (sum(1 for x in targets if x.strength == "weak") >= 2)
+                )
+            elif t.strength == "anatomy":
+                ok = deictic or perception or "weak" in kinds or strong_finding
+            else:
+                ok = deictic
+            if ok:
+                qualifying.append(t)
+        if not qualifying:
+            return None
+        best = min(qualifying, key=lambda t: (CATEGORY_ORDER.index(t.category), t.start))
+        return best.category, best.term
 
     def detect(self, text: str) -> list[ClaimSpan]:
         if not text:
             return []
+        skip = [
+            (m.start(1), m.end(1))
+            for m in _ANSWER_TAG.finditer(text)
+            if _is_bare_answer(_TAG.sub(" ", m.group(1)))
+        ]
         spans: list[ClaimSpan] = []
         for start, end in split_sentences(text):
-            found = classify_sentence(text[start:end])
+            if any(a <= start and end <= b for a, b in skip):
+                continue
+            found = self.classify(text[start:end])
             if found is not None:
                 category, trigger = found
                 spans.append(
@@ -359,8 +421,17 @@ class LexiconClaimDetector:
 DEFAULT_DETECTOR: ClaimDetector = LexiconClaimDetector()
 
 
+def classify_sentence(sentence: str) -> tuple[str, str] | None:
+    """(category, trigger term) when the sentence is a visual claim, else None."""
+    return LexiconClaimDetector.classify(DEFAULT_DETECTOR, sentence)  # type: ignore[arg-type]
+
+
 def detect_visual_claims(text: str) -> list[ClaimSpan]:
-    """Visual-claim spans of ``text`` (offsets index ``text``) with the default detector."""
+    """Visual-claim spans of ``text`` (offsets index ``text``) with the default detector.
+
+    ``text`` may be a whole model output: tags are sentence boundaries and a bare answer token
+    (inside ``<answer>`` tags or after "Answer:") is never a claim.
+    """
     return DEFAULT_DETECTOR.detect(text)
 
 

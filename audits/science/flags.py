@@ -10,7 +10,17 @@ Conventions:
   argmax of ``option_logps`` (score mode, closed questions; ties go to the first letter), else
   none (score-only open question: only ``delta_logp`` is known).
 - Skipped conditions land in ``ItemFlags.skipped`` with their reason and never produce a flip.
-- Two ``UNPARSED`` answers are the same class (no flip); ``UNPARSED`` vs a real answer flips.
+- The question kind (``question_kind``: closed, multiple-choice or open) decides how answers are
+  extracted and compared. Closed and multiple-choice answers flip and are correct on an exact
+  match after normalization. Open answers (DESIGN.md "Final answers from real outputs") flip
+  when the content-token F1 of the two answers is below ``OPEN_FLIP_F1_THRESHOLD`` (or the
+  ``f1_threshold`` passed in), and are correct when they recall at least
+  ``OPEN_RECALL_THRESHOLD`` of the reference's content tokens (LLaVA-Med's open recall), or
+  reach ``f1_threshold`` against it when one is given. With no question, options or reference
+  the kind is unknown: two yes/no or letter answers compare exactly, anything else as open.
+- An ``UNPARSED`` answer (no answer at all) is recorded in ``answers`` and counted by the
+  aggregates, but a flip against it is unknown: the condition is left out of ``flips``.
+  Correctness of an ``UNPARSED`` answer is False (no answer is not the right answer).
 - ``delta_logp_c = logp_real - logp_c`` from ``logp`` when both conditions carry it, else from
   ``option_logps`` at the real answer's letter. It is flagged when below the threshold (default
   ``DEFAULT_DELTA_LOGP_THRESHOLD`` = 1.0 nat: the real image makes the answer less than
@@ -37,9 +47,25 @@ from audits.contracts.types import (
     ItemFlags,
 )
 from audits.science.claims import ClaimDetector, detect_visual_claims, is_modality_skeptic
-from audits.science.parsing import answers_match, final_answer, locate_reasoning, normalize_answer
+from audits.science.parsing import (
+    OPEN_FLIP_F1_THRESHOLD,
+    OPEN_RECALL_THRESHOLD,
+    Kind,
+    answers_match,
+    directions_swapped,
+    final_answer,
+    normalize_answer,
+    open_answer_correct,
+    open_answers_differ,
+    question_kind,
+    token_f1,
+)
 
 DEFAULT_DELTA_LOGP_THRESHOLD = 1.0
+
+
+def _categorical(answer: str) -> bool:
+    return answer in ("yes", "no") or (len(answer) == 1 and answer.isalpha() and answer.isupper())
 
 
 @dataclass
@@ -50,6 +76,8 @@ class FlagContext:
     options: Mapping[str, str] | None = None
     reference: str | None = None
     f1_threshold: float | None = None
+    question: str | None = None
+    kind: Kind | None = None
     answers: dict[Condition, str] = field(default_factory=dict)
     skipped: dict[Condition, str] = field(default_factory=dict)
     claim_spans: list[ClaimSpan] = field(default_factory=list)
@@ -61,13 +89,26 @@ class FlagContext:
             return None
         return real.output
 
+    def open_answers(self, a: str, b: str) -> bool:
+        """Whether two answers are compared by the open-answer rule (token F1)."""
+        if self.kind == "open":
+            return True
+        return self.kind is None and not (_categorical(a) and _categorical(b))
+
+    @property
+    def flip_f1_threshold(self) -> float:
+        return OPEN_FLIP_F1_THRESHOLD if self.f1_threshold is None else self.f1_threshold
+
     def flip(self, condition: Condition) -> bool | None:
-        """flip_c, or None when it is unknown (skipped, not run, or no answer on either side)."""
+        """flip_c, or None when it is unknown (skipped, not run, or no answer on either side,
+        ``UNPARSED`` included: a missing answer is not a changed answer)."""
         real = self.answers.get(Condition.REAL)
         other = self.answers.get(condition)
-        if real is None or other is None:
+        if real is None or other is None or UNPARSED in (real, other):
             return None
-        return not answers_match(real, other, f1_threshold=self.f1_threshold)
+        if self.open_answers(real, other):
+            return open_answers_differ(real, other, threshold=self.flip_f1_threshold)
+        return not answers_match(real, other)
 
     def flips(self) -> dict[Condition, bool]:
         out: dict[Condition, bool] = {}
@@ -124,10 +165,15 @@ class AnswerFlipCheck:
         }
         if self.condition in ctx.skipped:
             meta["skipped"] = ctx.skipped[self.condition]
+        real, other = meta["answer_real"], meta["answer"]
+        threshold: float | None = None
+        if isinstance(real, str) and isinstance(other, str) and ctx.open_answers(real, other):
+            threshold = ctx.flip_f1_threshold
         return CheckResult(
             name=self.name,
             flagged=bool(value),
             score=None if value is None else float(value),
+            threshold=threshold,
             meta=meta,
         )
 
@@ -219,9 +265,14 @@ def _argmax_letter(option_logps: Mapping[str, float]) -> str | None:
     return next(key for key, value in scored if value == best)
 
 
-def _answer(outcome: ConditionOutcome, options: Mapping[str, str] | None) -> str | None:
+def _answer(
+    outcome: ConditionOutcome,
+    options: Mapping[str, str] | None,
+    kind: Kind | None = None,
+    question: str | None = None,
+) -> str | None:
     if outcome.output is not None:
-        return final_answer(outcome.output, options)
+        return final_answer(outcome.output, options, kind=kind, question=question)
     if outcome.option_logps:
         letter = _argmax_letter(outcome.option_logps)
         if letter is not None:
@@ -259,17 +310,11 @@ def default_checks(
 
 
 def _claim_spans(output: str | None, detector: ClaimDetector | None) -> list[ClaimSpan]:
+    """Claims anywhere in the real output: the reasoning, an explanation after the answer, or a
+    short answer that states a finding; the bare answer token itself is never a claim."""
     if not output:
         return []
-    start, end = locate_reasoning(output)
-    reasoning = output[start:end]
-    if not reasoning:
-        return []
-    found = detector.detect(reasoning) if detector is not None else detect_visual_claims(reasoning)
-    return [
-        span.model_copy(update={"start": span.start + start, "end": span.end + start})
-        for span in found
-    ]
+    return detector.detect(output) if detector is not None else detect_visual_claims(output)
 
 
 def build_context(
@@ -279,18 +324,21 @@ def build_context(
     reference: str | None = None,
     f1_threshold: float | None = None,
     claim_detector: ClaimDetector | None = None,
+    question: str | None = None,
 ) -> FlagContext:
     ctx = FlagContext(
         outcomes={Condition(c): o for c, o in outcomes.items()},
         options=options,
         reference=reference,
         f1_threshold=f1_threshold,
+        question=question,
+        kind=question_kind(question, options, reference),
     )
     for condition, outcome in ctx.outcomes.items():
         if outcome.skipped:
             ctx.skipped[condition] = outcome.skip_reason or "skipped"
             continue
-        answer = _answer(outcome, options)
+        answer = _answer(outcome, options, ctx.kind, question)
         if answer is not None:
             ctx.answers[condition] = answer
     ctx.claim_spans = _claim_spans(ctx.real_output, claim_detector)
@@ -304,9 +352,25 @@ def _correctness(ctx: FlagContext) -> dict[Condition, bool] | None:
     if reference == UNPARSED:
         return None
     return {
-        condition: answers_match(answer, reference, f1_threshold=ctx.f1_threshold)
+        condition: answer_correct(answer, reference, kind=ctx.kind, f1_threshold=ctx.f1_threshold)
         for condition, answer in ctx.answers.items()
     }
+
+
+def answer_correct(
+    answer: str, reference: str, *, kind: str | None, f1_threshold: float | None = None
+) -> bool:
+    """Whether a normalized final answer is right: exact for closed and multiple-choice
+    questions; reference-token recall (or token-F1 with ``f1_threshold``) for open ones."""
+    if kind != "open":
+        return answers_match(answer, reference, f1_threshold=f1_threshold)
+    if answer == UNPARSED:
+        return False
+    if open_answer_correct(answer, reference, threshold=OPEN_RECALL_THRESHOLD):
+        return True
+    if f1_threshold is None or directions_swapped(answer, reference):
+        return False
+    return token_f1(answer, reference) >= f1_threshold
 
 
 def compute_flags(
@@ -317,14 +381,20 @@ def compute_flags(
     f1_threshold: float | None = None,
     claim_detector: ClaimDetector | None = None,
     checks: Sequence[FlagCheck] | None = None,
+    question: str | None = None,
 ) -> ItemFlags:
-    """All per-item flags of one audited item; ``checks`` defaults to ``default_checks()``."""
+    """All per-item flags of one audited item; ``checks`` defaults to ``default_checks()``.
+
+    ``question`` (optional) sets the question kind together with ``options`` and ``reference``
+    (``question_kind``); pass it whenever it is known.
+    """
     ctx = build_context(
         outcomes,
         options=options,
         reference=reference,
         f1_threshold=f1_threshold,
         claim_detector=claim_detector,
+        question=question,
     )
     delta_logp: dict[Condition, float] = {}
     for condition in COUNTERFACTUALS:
@@ -394,6 +464,7 @@ def audit_item(
         reference=facts.answer,
         f1_threshold=f1_threshold,
         claim_detector=claim_detector,
+        question=facts.question,
     )
     return ItemAudit(
         id=item_id,

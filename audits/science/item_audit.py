@@ -17,7 +17,7 @@ from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import AuditMode, Condition, ConditionOutcome, ItemFlags
 from audits.science.counterfactuals import blank_like
 from audits.science.flags import compute_flags
-from audits.science.parsing import final_answer
+from audits.science.parsing import final_answer, question_kind
 
 Step = Callable[[VLMBackend], None]
 
@@ -113,7 +113,12 @@ class ItemAuditRun:
     def _score(self, backend: VLMBackend) -> None:
         started = time.perf_counter()
         production = self.outputs[Condition.REAL]
-        answer = final_answer(production, self.spec.options)
+        answer = final_answer(
+            production,
+            self.spec.options,
+            kind=question_kind(self.spec.question, self.spec.options, self.spec.reference),
+            question=self.spec.question,
+        )
         candidates = score_candidates(answer, self.spec.options)
         texts = list(dict.fromkeys([production, *candidates.values()]))  # each text scored once
         rows = [(condition, text) for condition in self.inputs for text in texts]
@@ -147,6 +152,11 @@ class ItemAuditRun:
                 logp=self.logps.get(condition),
                 option_logps=self.option_logps.get(condition) or None,
             )
-        flags = compute_flags(outcomes, options=self.spec.options, reference=self.spec.reference)
+        flags = compute_flags(
+            outcomes,
+            options=self.spec.options,
+            reference=self.spec.reference,
+            question=self.spec.question,
+        )
         duration = (time.perf_counter() - self._started) * 1000
         return ItemAuditResult(outcomes, flags, dict(self.timings_ms), duration)

@@ -1,8 +1,10 @@
 """Aggregate grounding metrics (DESIGN.md section 3, "Aggregates") per benchmark and overall.
 
-Rates carry Wilson intervals; differences and ratios carry paired percentile-bootstrap
-intervals over the items that have both quantities. Anything that cannot be computed (no
-references, no counterfactual answers, no generated text) is ``None``, never an error.
+Rates carry Wilson intervals. Differences are paired (the items scored under both conditions)
+and carry the paired n, the two paired accuracies and Newcombe's hybrid score interval, which
+keeps its width on small or all-agreeing samples; blank retention carries the MOVER-R interval.
+The McNemar test is the exact binomial one. Anything that cannot be computed (no references, no
+counterfactual answers, no generated text) is ``None``, never an error.
 """
 
 from __future__ import annotations
@@ -16,7 +18,24 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, UNPARSED, Condition, ItemAudit
-from audits.science.stats import bootstrap_ratio, mcnemar, paired_bootstrap_diff, wilson_interval
+from audits.science.parsing import (
+    OPEN_FLIP_F1_THRESHOLD,
+    OPEN_RECALL_THRESHOLD,
+    normalize_answer,
+    open_answers_differ,
+    question_kind,
+)
+from audits.science.stats import (
+    MCNEMAR_METHOD,
+    MOVER_METHOD,
+    NEWCOMBE_METHOD,
+    PairedCounts,
+    mcnemar,
+    mover_ratio,
+    newcombe_paired_diff,
+    paired_bootstrap_diff,
+    wilson_interval,
+)
 
 OVERALL = "Overall"
 HIST_BINS = 20
@@ -35,7 +54,7 @@ class Rate(BaseModel):
 
 
 class Diff(BaseModel):
-    """A paired difference of means with its bootstrap interval over ``n`` items."""
+    """A paired difference ``first - second`` over the ``n`` items that have both values."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -43,17 +62,25 @@ class Diff(BaseModel):
     lo: float
     hi: float
     n: int
+    first: Rate | None = None
+    """The first accuracy on the paired items (it can differ from the unpaired column)."""
+    second: Rate | None = None
+    method: str = "paired percentile bootstrap"
 
 
 class Ratio(BaseModel):
-    """A paired ratio of means with its bootstrap interval over ``n`` items."""
+    """A ratio ``first / second`` of accuracies over the ``n`` items that have both values."""
 
     model_config = ConfigDict(frozen=True)
 
     value: float
     lo: float
     hi: float
+    """``inf`` when the denominator's interval reaches 0."""
     n: int
+    first: Rate | None = None
+    second: Rate | None = None
+    method: str = MOVER_METHOD
 
 
 class McNemarResult(BaseModel):
@@ -68,6 +95,7 @@ class McNemarResult(BaseModel):
     b: int
     c: int
     p_value: float
+    method: str = MCNEMAR_METHOD
 
 
 class ConditionCounts(BaseModel):
@@ -122,6 +150,11 @@ class BenchmarkMetrics(BaseModel):
     p_invariant_given_claim: Rate | None
     image_invariant_rate: Rate | None
     modality_skeptic_rate: Rate | None
+    oracle_is: Rate | None = None
+    """Chance baseline: the share of shuffled pairs whose reference answers differ, what a
+    perfectly grounded model would score as IS (needs both references)."""
+    hvrr_should_change: Rate | None = None
+    """HVRR over the items whose shuffled counterfactual should change the answer."""
     mcnemar: McNemarResult | None
     delta_logp: dict[Condition, DeltaLogpSummary | None]
 
@@ -130,6 +163,18 @@ class AuditMetrics(BaseModel):
     n_boot: int
     seed: int
     alpha: float
+    thresholds: dict[str, float] = {
+        "open_recall": OPEN_RECALL_THRESHOLD,
+        "open_flip_f1": OPEN_FLIP_F1_THRESHOLD,
+    }
+    """Open answers: correct at reference-token recall >= open_recall; two open answers differ
+    (a flip) at token-F1 < open_flip_f1."""
+    methods: dict[str, str] = {
+        "rates": "Wilson score interval",
+        "differences": NEWCOMBE_METHOD,
+        "blank_retention": MOVER_METHOD,
+        "mcnemar": MCNEMAR_METHOD,
+    }
     overall: BenchmarkMetrics
     benchmarks: dict[str, BenchmarkMetrics]
     """Per benchmark, sorted by name."""
@@ -229,11 +274,32 @@ def paired_diff(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> Diff | None:
-    """``mean(a) - mean(b)`` over paired items with a bootstrap interval; None for no items."""
+    """``mean(a) - mean(b)`` over paired items; None for no items.
+
+    0/1 outcomes (accuracies) get Newcombe's paired score interval and their paired rates;
+    other values (e.g. probabilities) a paired percentile bootstrap.
+    """
     if len(a) == 0:
         return None
+    if all(v in (0.0, 1.0) for v in (*a, *b)):
+        counts = PairedCounts.of(a, b)
+        value, lo, hi = newcombe_paired_diff(counts, alpha=alpha)
+        return Diff(
+            value=value,
+            lo=lo,
+            hi=hi,
+            n=counts.n,
+            first=_rate_k(counts.first, counts.n, alpha),
+            second=_rate_k(counts.second, counts.n, alpha),
+            method=NEWCOMBE_METHOD,
+        )
     value, lo, hi = paired_bootstrap_diff(a, b, n_boot=n_boot, seed=seed, alpha=alpha)
     return Diff(value=value, lo=lo, hi=hi, n=len(a))
+
+
+def _rate_k(k: int, n: int, alpha: float) -> Rate:
+    lo, hi = wilson_interval(k, n, z=NormalDist().inv_cdf(1 - alpha / 2))
+    return Rate(value=k / n, lo=lo, hi=hi, n=n, k=k)
 
 
 _plain = str.__str__  # a Condition's value as a plain str (C-level, no enum descriptor)
@@ -258,6 +324,7 @@ class _View:
     image_invariant: bool | None
     hvr: bool
     modality_skeptic: bool
+    oracle_flip: bool | None
 
     @classmethod
     def of(cls, item: ItemAudit) -> _View:
@@ -287,7 +354,20 @@ class _View:
             image_invariant=flags.image_invariant,
             hvr=hvr,
             modality_skeptic=flags.modality_skeptic,
+            oracle_flip=oracle_flip(item),
         )
+
+
+def oracle_flip(item: ItemAudit) -> bool | None:
+    """Whether the shuffled image's correct answer differs from the item's own: what a
+    perfectly grounded model's flip would be. None without both reference answers."""
+    ref, other = item.reference, item.shuffled_reference
+    if ref is None or other is None:
+        return None
+    kind = question_kind(item.question, item.options, ref)
+    if kind == "open":
+        return open_answers_differ(ref, other)
+    return normalize_answer(ref, item.options) != normalize_answer(other, item.options)
 
 
 def _rate(flags: Iterable[bool], s: _Settings) -> Rate | None:
@@ -313,11 +393,19 @@ def _ratio(views: Sequence[_View], num: str, den: str, s: _Settings) -> Ratio | 
     a, b = _paired(views, num, den)
     if not a:
         return None
-    result = bootstrap_ratio(a, b, n_boot=s.n_boot, seed=s.seed, alpha=s.alpha)
+    counts = PairedCounts.of(a, b)
+    result = mover_ratio(counts.first, counts.n, counts.second, counts.n, alpha=s.alpha)
     if result is None:
         return None
     value, lo, hi = result
-    return Ratio(value=value, lo=lo, hi=hi, n=len(a))
+    return Ratio(
+        value=value,
+        lo=lo,
+        hi=hi,
+        n=counts.n,
+        first=_rate_k(counts.first, counts.n, s.alpha),
+        second=_rate_k(counts.second, counts.n, s.alpha),
+    )
 
 
 def _counts(views: Sequence[_View], c: str) -> ConditionCounts:
@@ -401,6 +489,11 @@ def _benchmark_metrics(name: str, views: Sequence[_View], s: _Settings) -> Bench
         ),
         image_invariant_rate=_rate((bool(v.image_invariant) for v in known), s),
         modality_skeptic_rate=_rate((v.modality_skeptic for v in views if v.has_text), s),
+        oracle_is=_rate(
+            (v.oracle_flip for v in views if v.oracle_flip is not None and _SHUFFLED in v.ran),
+            s,
+        ),
+        hvrr_should_change=_rate((v.hvr for v in known if v.has_text and v.oracle_flip), s),
         mcnemar=_mcnemar(views),
         delta_logp={c: _deltas(views, c.value) for c in COUNTERFACTUALS},
     )

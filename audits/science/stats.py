@@ -1,11 +1,20 @@
-"""Interval estimates and tests used by every aggregate."""
+"""Interval estimates and tests used by every aggregate.
+
+Wilson intervals and the exact McNemar test come from statsmodels; the paired-difference
+interval (Newcombe 1998, method 10) and the ratio interval (MOVER-R, Donner & Zou 2012) are
+built from those Wilson limits, as their papers define them. Bootstrap intervals remain for
+quantities with no closed form (text-perturbation deltas, online feedback).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
+from statsmodels.stats.proportion import proportion_confint
 
 Z_95 = 1.959963984540054
 # resample cells (distinct pairs x resamples) per bootstrap chunk, to bound memory
@@ -16,11 +25,111 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     """Wilson score interval for a binomial proportion; (0, 1) when n == 0."""
     if n <= 0:
         return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    alpha = math.erfc(z / math.sqrt(2))
+    lo, hi = proportion_confint(successes, n, alpha=alpha, method="wilson")
+    # the closed form is exactly 0 at k = 0 and 1 at k = n; keep float noise out of reports
+    lo = 0.0 if successes == 0 else max(0.0, float(lo))
+    hi = 1.0 if successes == n else min(1.0, float(hi))
+    return (lo, hi)
+
+
+@dataclass(frozen=True)
+class PairedCounts:
+    """A 2x2 table of paired binary outcomes: ``both`` = 1 under the first and the second
+    condition, ``first_only``, ``second_only``, ``neither``."""
+
+    both: int
+    first_only: int
+    second_only: int
+    neither: int
+
+    @classmethod
+    def of(cls, a: Sequence[float], b: Sequence[float]) -> PairedCounts:
+        x, y = _as_pair(a, b)
+        x1, y1 = x > 0.5, y > 0.5
+        return cls(
+            both=int(np.sum(x1 & y1)),
+            first_only=int(np.sum(x1 & ~y1)),
+            second_only=int(np.sum(~x1 & y1)),
+            neither=int(np.sum(~x1 & ~y1)),
+        )
+
+    @property
+    def n(self) -> int:
+        return self.both + self.first_only + self.second_only + self.neither
+
+    @property
+    def first(self) -> int:
+        return self.both + self.first_only
+
+    @property
+    def second(self) -> int:
+        return self.both + self.second_only
+
+
+NEWCOMBE_METHOD = "Newcombe hybrid score interval for paired proportions (1998, method 10)"
+MOVER_METHOD = "MOVER-R ratio interval from Wilson limits (Donner & Zou 2012)"
+MCNEMAR_METHOD = "exact binomial McNemar test, two-sided"
+
+
+def newcombe_paired_diff(
+    counts: PairedCounts, *, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """``p1 - p2`` for paired proportions with Newcombe's hybrid score interval (method 10).
+
+    Unlike a bootstrap it keeps a non-zero width when every pair agrees or n is small.
+    """
+    n = counts.n
+    if n == 0:
+        raise ValueError("paired counts are empty")
+    z = _z(alpha)
+    p1, p2 = counts.first / n, counts.second / n
+    l1, u1 = wilson_interval(counts.first, n, z)
+    l2, u2 = wilson_interval(counts.second, n, z)
+    a, b, c, d = counts.both, counts.first_only, counts.second_only, counts.neither
+    denominator = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = 0.0 if denominator == 0 else (a * d - b * c) / math.sqrt(denominator)
+    delta = p1 - p2
+    lower = delta - math.sqrt(
+        max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    )
+    upper = delta + math.sqrt(
+        max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    )
+    return delta, max(-1.0, lower), min(1.0, upper)
+
+
+def mover_ratio(
+    k1: int, n1: int, k2: int, n2: int, *, alpha: float = 0.05
+) -> tuple[float, float, float] | None:
+    """``p1 / p2`` with the MOVER-R interval from the two Wilson intervals; None when p2 = 0.
+
+    The accuracies are treated as independent, which for positively correlated paired
+    outcomes gives a wider (conservative) interval. The upper limit is ``inf`` when the
+    Wilson interval of ``p2`` reaches 0.
+    """
+    if n1 <= 0 or n2 <= 0 or k2 == 0:
+        return None
+    z = _z(alpha)
+    t1, t2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, z)
+    l2, u2 = wilson_interval(k2, n2, z)
+    value = t1 / t2
+    lower_disc = (t1 * t2) ** 2 - l1 * u2 * (2 * t1 - l1) * (2 * t2 - u2)
+    lower_den = u2 * (2 * t2 - u2)
+    lower = (t1 * t2 - math.sqrt(max(0.0, lower_disc))) / lower_den if lower_den > 0 else 0.0
+    upper_disc = (t1 * t2) ** 2 - u1 * l2 * (2 * t1 - u1) * (2 * t2 - l2)
+    upper_den = l2 * (2 * t2 - l2)
+    upper = (t1 * t2 + math.sqrt(max(0.0, upper_disc))) / upper_den if upper_den > 0 else math.inf
+    return value, max(0.0, min(lower, value)), max(upper, value)
+
+
+def _z(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must be in (0, 1)")
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1 - alpha / 2)
 
 
 def _as_pair(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,29 +216,18 @@ def bootstrap_ratio(
 
 
 def mcnemar(b: int, c: int, *, exact: bool = True) -> float:
-    """Two-sided McNemar p-value from the discordant counts ``b`` and ``c``.
+    """Two-sided McNemar p-value from the discordant counts ``b`` and ``c`` (statsmodels).
 
-    ``exact``: binomial test of ``min(b, c)`` under Binomial(b + c, 1/2) (valid for any count);
-    otherwise the chi-square statistic with continuity correction, 1 degree of freedom.
+    ``exact``: binomial test of ``min(b, c)`` under Binomial(b + c, 1/2) (valid for any count,
+    the default here); otherwise the chi-square statistic with continuity correction.
     Returns 1.0 when there are no discordant pairs.
     """
     if b < 0 or c < 0:
         raise ValueError("discordant counts must be >= 0")
-    n = b + c
-    if n == 0:
+    if b + c == 0:
         return 1.0
-    if not exact:
-        stat = (abs(b - c) - 1) ** 2 / n if b != c else 0.0
-        return float(min(1.0, math.erfc(math.sqrt(stat / 2))))
-    k = min(b, c)
-    log_half_n = n * math.log(0.5)
-    log_terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n
-        for i in range(k + 1)
-    ]
-    top = max(log_terms)
-    tail = math.exp(top) * math.fsum(math.exp(t - top) for t in log_terms)
-    return float(min(1.0, 2 * tail))
+    result = _sm_mcnemar([[0, b], [c, 0]], exact=exact, correction=True)
+    return float(min(1.0, result.pvalue))
 
 
 def pass_at_k_unbiased(n: int, c: int, k: int) -> float:

@@ -21,8 +21,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from audits.contracts.types import UNPARSED
+from audits.science.flags import answer_correct
 from audits.science.metrics import Diff, Rate, paired_diff, rate_of
-from audits.science.parsing import answers_match, final_answer, normalize_answer, parse_output
+from audits.science.parsing import (
+    answers_match,
+    final_answer,
+    normalize_answer,
+    parse_output,
+    question_kind,
+)
 from audits.science.stats import entropy, letter_distribution, pass_at_k_unbiased
 
 YES_NO = frozenset({"yes", "no"})
@@ -287,12 +294,17 @@ def is_correct(
     options: Mapping[str, str] | None = None,
     *,
     f1_threshold: float | None = None,
+    question: str | None = None,
 ) -> bool:
-    """Whether the final answer of a raw output matches the reference answer."""
-    answer = final_answer(output, options)
+    """Whether the final answer of a raw output matches the reference answer (the flags' rule:
+    exact for closed and multiple-choice, reference-token recall for open questions)."""
+    kind = question_kind(question, options, reference)
+    answer = final_answer(output, options, kind=kind, question=question)
     if answer == UNPARSED:
         return False
-    return answers_match(answer, normalize_answer(reference, options), f1_threshold=f1_threshold)
+    return answer_correct(
+        answer, normalize_answer(reference, options), kind=kind, f1_threshold=f1_threshold
+    )
 
 
 class SampledAccuracy(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
 from audits.science.drift import BernoulliCusum, CusumState, DriftStatus, drift_status
-from audits.science.stats import paired_bootstrap_diff, wilson_interval
+from audits.science.stats import PairedCounts, newcombe_paired_diff, wilson_interval
 from service.telemetry.counting import (
     add_counts,
     record_increments,
@@ -193,7 +193,7 @@ class FeedbackFigures(BaseModel):
     accuracy: dict[str, RateFigure] | None
     """Per condition, once ``n >= min_feedback``."""
     vrs: DiffFigure | None
-    """Acc_real - Acc_shuffled over requests judged under both, paired bootstrap 95% interval."""
+    """Acc_real - Acc_shuffled over requests judged under both, Newcombe paired 95% interval."""
 
 
 def feedback_figures(counts: Mapping[str, int]) -> FeedbackFigures:
@@ -206,17 +206,16 @@ def feedback_figures(counts: Mapping[str, int]) -> FeedbackFigures:
         for c in ALL_CONDITIONS
         if counts.get(f"n_{c.value}", 0) > 0
     }
-    real: list[int] = []
-    shuffled: list[int] = []
-    for r in (0, 1):
-        for s in (0, 1):
-            times = max(0, counts.get(f"pair_{r}{s}", 0))
-            real += [r] * times
-            shuffled += [s] * times
+    pairs = PairedCounts(
+        both=max(0, counts.get("pair_11", 0)),
+        first_only=max(0, counts.get("pair_10", 0)),
+        second_only=max(0, counts.get("pair_01", 0)),
+        neither=max(0, counts.get("pair_00", 0)),
+    )
     vrs = None
-    if real:
-        value, lo, hi = paired_bootstrap_diff(real, shuffled, n_boot=2000, seed=0)
-        vrs = DiffFigure(value=value, lo=lo, hi=hi, n=len(real))
+    if pairs.n:
+        value, lo, hi = newcombe_paired_diff(pairs)
+        vrs = DiffFigure(value=value, lo=lo, hi=hi, n=pairs.n)
     return FeedbackFigures(n=n, accuracy=accuracy, vrs=vrs)
 
 

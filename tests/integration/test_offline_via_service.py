@@ -41,5 +41,15 @@ def test_run_against_a_served_model_writes_the_report(
     assert len(rows) == n_items
     report = json.loads((out / "report.json").read_text())
     overall = report["metrics"]["overall"]
-    assert overall["image_sensitivity"]["n"] == n_items, "every item ran the shuffled condition"
+    shuffled = overall["conditions"]["shuffled"]
+    assert shuffled["run"] == n_items, "every item ran the shuffled condition"
+    # the random demo model writes gibberish: an item whose real or shuffled answer is
+    # <unparsed> has no known flip, and is counted beside IS rather than folded into it
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    unknown = sum(
+        1
+        for item in items
+        if "<unparsed>" in (item["flags"]["answers"].get(c) for c in ("real", "shuffled"))
+    )
+    assert overall["image_sensitivity"]["n"] == n_items - unknown
     assert (out / "report.html").stat().st_size > 1000

@@ -15,7 +15,8 @@ from audits.contracts.types import (
     ItemAudit,
     ItemFlags,
 )
-from audits.reports.report import CONDITION_COLOURS, write_reports
+from audits.reports.svg import CONDITION_COLOURS
+from audits.reports.writer import write_reports
 from audits.science.metrics import compute_metrics
 
 CHROMIUM = Path("/usr/bin/chromium")

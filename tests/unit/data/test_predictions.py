@@ -137,7 +137,9 @@ def test_audits_from_predictions_item_by_item(tmp_path: Path) -> None:
     assert (q1.visual_claim, q1.image_invariant, q1.hvr) == (True, False, False)
     assert (q2.visual_claim, q2.image_invariant, q2.hvr) == (True, True, True)
     assert q3.answers == {R: "B", S: "B", B: UNPARSED}
-    assert q3.flips == {S: False, B: True}
+    # an unparseable answer is its own class but never a flip (DESIGN: shown beside IS)
+    assert q3.flips == {S: False}
+    assert (q3.visual_claim, q3.image_invariant, q3.hvr) == (True, True, True)
     assert q3.skipped == {N: "not requested"}
     assert by_id["q3"].options == OPTIONS and by_id["q3"].benchmark == "slake"
     assert q4.correct == {R: False, S: True, B: False}
@@ -159,14 +161,14 @@ def test_metrics_from_predictions_number_by_number(tmp_path: Path) -> None:
     assert m.vrs is not None and m.vrs.value == pytest.approx(0.0)
     assert m.mcnemar is not None and (m.mcnemar.b, m.mcnemar.c) == (1, 1)
     assert kn(m.image_sensitivity) == (2, 4)
-    assert kn(m.is_blank) == (1, 4)
+    assert kn(m.is_blank) == (0, 3)  # q3's unparsed blank answer is left out
     assert kn(m.flip_rate[N]) == (0, 2)
     assert m.blank_retention is not None and m.blank_retention.value == pytest.approx(2 / 3)
     assert m.multimodal_gain is not None and m.multimodal_gain.value == 0.0
     assert kn(m.visual_claim_rate) == (3, 4)
-    assert kn(m.image_invariant_rate) == (1, 4)
-    assert kn(m.hvrr) == (1, 4)
-    assert kn(m.p_invariant_given_claim) == (1, 3)
+    assert kn(m.image_invariant_rate) == (2, 4)  # q2, q3
+    assert kn(m.hvrr) == (2, 4)  # q2 and q3: claims, no answer change
+    assert kn(m.p_invariant_given_claim) == (2, 3)
     assert (m.conditions[N].run, m.conditions[N].skipped) == (2, 1)
     assert m.conditions[B].unparsed == 1
     slake = metrics.benchmarks["slake"]
@@ -203,7 +205,7 @@ def test_score_cli_writes_reports(tmp_path: Path, capsys: pytest.CaptureFixture[
     for name in ("report.json", "report.md", "report.html", "items.jsonl"):
         assert (out / name).is_file()
     document = json.loads((out / "report.json").read_text())
-    assert document["metrics"]["overall"]["hvrr"]["k"] == 1
+    assert document["metrics"]["overall"]["hvrr"]["k"] == 2
     assert len((out / "items.jsonl").read_text().splitlines()) == 4
 
 

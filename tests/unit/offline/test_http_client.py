@@ -26,7 +26,9 @@ from audits.offline.http_client import (
     outcomes_from_report,
     retry_after_seconds,
 )
-from audits.offline.runner import NO_PARTNER, RESULTS_NAME, AuditJob, ItemRecord, run_audit
+from audits.offline.planning import RESULTS_NAME
+from audits.offline.records import NO_PARTNER, AuditJob, ItemRecord
+from audits.offline.runner import run_audit
 from service.http.interfaces import AuditJSON
 
 KEY = "secret-key"

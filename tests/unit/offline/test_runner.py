@@ -15,16 +15,9 @@ from audits.contracts.backend import VLMInput
 from audits.contracts.types import ALL_CONDITIONS, Condition, ConditionOutcome
 from audits.data.manifest import ManifestItem, read_manifest, write_manifest
 from audits.data.phantom import make_phantom
-from audits.offline.runner import (
-    NO_PARTNER,
-    RESULTS_NAME,
-    AuditJob,
-    ItemRecord,
-    RunMismatchError,
-    file_sha256,
-    run_audit,
-    shuffled_partners,
-)
+from audits.offline.planning import RESULTS_NAME, file_sha256, shuffled_partners
+from audits.offline.records import NO_PARTNER, AuditJob, ItemRecord, RunMismatchError
+from audits.offline.runner import run_audit
 from tests.support.images import noise_image
 
 

@@ -8,14 +8,10 @@ from pathlib import Path
 import pytest
 
 from audits.contracts.types import ClaimSpan, Condition, ConditionOutcome, ItemAudit, ItemFlags
-from audits.reports.report import (
-    fmt_diff,
-    fmt_p,
-    fmt_rate,
-    html_report,
-    markdown_table,
-    write_reports,
-)
+from audits.reports.format import fmt_diff, fmt_p, fmt_rate
+from audits.reports.html import html_report
+from audits.reports.markdown import markdown_table
+from audits.reports.writer import write_reports
 from audits.science.metrics import AuditMetrics, Diff, Rate, compute_metrics
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE

@@ -7,6 +7,8 @@ import pytest
 from audits.contracts.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
 from audits.science.flags import (
     DEFAULT_DELTA_LOGP_THRESHOLD,
+    OPEN_FLIP_F1_THRESHOLD,
+    OPEN_RECALL_THRESHOLD,
     AnswerFlipCheck,
     FlagContext,
     compute_flags,
@@ -131,18 +133,49 @@ def test_only_skipped_counterfactuals_leave_invariance_unknown() -> None:
     assert fields["visual_claims"] == 1
 
 
-def test_unparsed_real_answer() -> None:
+def test_unparsed_answers_are_recorded_but_never_flip() -> None:
+    # DESIGN "Final answers from real outputs": <unparsed> is only for outputs with no answer
+    # (refusal, boilerplate, empty); a flip against it is unknown, not a flip.
+    refusal = "I'm sorry, I cannot interpret medical images."
+    flags = compute_flags(
+        {R: gen(R, refusal), S: gen(S, "As an AI, I cannot help."), B: gen(B, "Answer: yes")},
+        reference="yes",
+    )
+    assert flags.answers == {R: UNPARSED, S: UNPARSED, B: "yes"}
+    assert flags.flips == {}
+    assert flags.image_invariant is None
+    assert flags.hvr is None
+    assert flags.correct == {R: False, S: False, B: True}
+    fields = flags_to_record_fields(flags)
+    assert fields["flip_shuffled"] == "" and fields["flip_blank"] == ""
+
+
+def test_unparsed_counterfactual_is_left_out_of_flips() -> None:
+    flags = compute_flags(
+        {
+            R: gen(R, CLAIMING.format("Yes")),
+            S: gen(S, "I'm sorry, I cannot see the image."),
+            B: gen(B, ""),
+            N: gen(N, PLAIN.format("no")),
+        },
+        question="Is there a pleural effusion?",
+    )
+    assert flags.answers == {R: "yes", S: UNPARSED, B: UNPARSED, N: "no"}
+    assert flags.flips == {N: True}
+    assert flags.image_invariant is False
+    check = by_name(flags.checks)["flip_shuffled"]
+    assert not check.flagged and check.score is None
+
+
+def test_a_long_output_without_a_marker_still_answers() -> None:
+    # The old parser left this <unparsed> and counted it as a flip against any answer.
     long_text = (
         "The image shows the chest with findings in the lower zones that are hard to "
         "characterize further without a comparison study."
     )
-    flags = compute_flags(
-        {R: gen(R, long_text), S: gen(S, long_text + " More."), B: gen(B, "Answer: yes")}
-    )
-    assert flags.answers[R] == UNPARSED
-    # two unparsed outputs are the same class; unparsed vs an answer is a flip
-    assert flags.flips == {S: False, B: True}
-    assert flags.image_invariant is False
+    flags = compute_flags({R: gen(R, long_text), S: gen(S, long_text + " More.")})
+    assert flags.answers[R] != UNPARSED
+    assert flags.flips == {S: False}
 
 
 def test_score_mode_argmax_and_delta_logp() -> None:
@@ -217,14 +250,88 @@ def test_modality_skeptic_needs_a_committed_answer() -> None:
     assert compute_flags({R: gen(R, output)}).modality_skeptic is False
 
 
-def test_f1_threshold_applies_to_flips_and_correctness() -> None:
+def test_open_answer_direction_swap_flips_and_is_wrong() -> None:
+    # token F1 of "left upper lobe" vs "left lower lobe" is 2/3, above OPEN_FLIP_F1_THRESHOLD,
+    # but the swapped direction makes it another answer; recall 2/3 < OPEN_RECALL_THRESHOLD.
     outcomes = {R: gen(R, "left upper lobe"), S: gen(S, "left lower lobe")}
     strict = compute_flags(outcomes, reference="the left lower lobe")
     loose = compute_flags(outcomes, reference="the left lower lobe", f1_threshold=0.6)
     assert strict.flips == {S: True}
     assert strict.correct == {R: False, S: True}
+    assert loose.flips == {S: True}
+    assert loose.correct == {R: False, S: True}
+
+
+def test_f1_threshold_applies_to_open_flips_and_correctness() -> None:
+    # content-token F1 of the two answers: P 2/3, R 2/4 -> 4/7 ~ 0.571
+    outcomes = {R: gen(R, "pancreatic head mass"), S: gen(S, "pancreatic head cystic lesion")}
+    default = compute_flags(outcomes, reference="pancreatic head mass")
+    assert default.flips == {S: False}  # 0.571 >= OPEN_FLIP_F1_THRESHOLD (0.5)
+    assert default.correct == {R: True, S: False}  # S recalls 2/3 < 0.67
+    strict = compute_flags(outcomes, reference="pancreatic head mass", f1_threshold=0.6)
+    assert strict.flips == {S: True}
+    assert strict.correct == {R: True, S: False}
+    loose = compute_flags(outcomes, reference="pancreatic head mass", f1_threshold=0.5)
     assert loose.flips == {S: False}
-    assert loose.correct == {R: True, S: True}
+    assert loose.correct == {R: True, S: True}  # token F1 4/7 >= 0.5 also matches
+    check = by_name(strict.checks)["flip_shuffled"]
+    assert check.flagged and check.threshold == 0.6
+
+
+def test_open_flips_by_token_f1_and_correctness_by_recall() -> None:
+    question = "Where is the mass located?"
+    reference = "periampullary region of the pancreas"
+    flags = compute_flags(
+        {
+            R: gen(R, "The mass is located in the periampullary region of the pancreas."),
+            S: gen(S, "Human: The mass is in the right lobe of the liver."),
+            B: gen(
+                B,
+                "The mass is seen in the periampullary region of the pancreas, near the duodenum.",
+            ),
+            N: gen(N, "<think>Likely pancreatic.</think><answer>Pancreas</answer>"),
+        },
+        question=question,
+        reference=reference,
+    )
+    assert flags.flips == {S: True, B: False, N: True}
+    # recall of {periampullary, region, pancreas}: 3/3, 0/3, 3/3, 1/3
+    assert flags.correct == {R: True, S: False, B: True, N: False}
+    assert OPEN_FLIP_F1_THRESHOLD == 0.5
+    assert OPEN_RECALL_THRESHOLD == 0.67
+    assert by_name(flags.checks)["flip_shuffled"].threshold == OPEN_FLIP_F1_THRESHOLD
+
+
+def test_closed_question_answers_from_real_styles() -> None:
+    flags = compute_flags(
+        {
+            R: gen(R, "Human: Yes, the diaphragm is obscured on the left."),
+            S: gen(S, "No, the diaphragm is clearly seen."),
+            B: gen(B, "Sí, el diafragma está oculto."),
+            N: gen(N, "The diaphragm is obscured by the effusion."),
+        },
+        question="Is the diaphragm obscured?",
+        reference="yes",
+    )
+    assert flags.answers == {R: "yes", S: "no", B: "yes", N: "yes"}
+    assert flags.flips == {S: True, B: False, N: False}
+    assert flags.correct == {R: True, S: False, B: True, N: True}
+    assert by_name(flags.checks)["flip_shuffled"].threshold is None
+
+
+def test_multiple_choice_real_styles() -> None:
+    flags = compute_flags(
+        {
+            R: gen(R, "The right answer is C, normal."),
+            S: gen(S, "It could be A, but the best answer is B."),
+            B: gen(B, "\\boxed{C}"),
+            N: gen(N, "A round opacity is seen. Pleural effusion."),
+        },
+        options=OPTIONS,
+        reference="C",
+    )
+    assert flags.answers == {R: "C", S: "B", B: "C", N: "A"}
+    assert flags.flips == {S: True, B: False, N: True}
 
 
 def test_empty_reference_gives_no_correctness() -> None:
@@ -257,8 +364,9 @@ def test_custom_detector_and_extra_check() -> None:
         claim_detector=EveryWord(),
         checks=[AnswerFlipCheck(S), AlwaysFlag()],
     )
+    # a detector sees the whole output (claims may follow the answer); offsets index it
     span = flags.claim_spans[0]
-    assert output[span.start : span.end] == "Let me think about the question."
+    assert (span.start, span.end) == (0, len(output))
     assert flags.hvr is True
     assert [c.name for c in flags.checks] == ["flip_shuffled", "always"]
     assert flags.checks[1].meta == {"n": 2}
@@ -285,3 +393,16 @@ def test_record_fields_schema() -> None:
         "modality_skeptic": 0,
         "image_invariant": 0,
     }
+
+
+def test_claims_after_the_answer_and_in_a_short_answer_are_found() -> None:
+    after = "Answer: B. The CT shows a large mass in the right kidney."
+    flags = compute_flags({R: gen(R, after), S: gen(S, "Answer: B")}, options={"A": "x", "B": "y"})
+    assert flags.visual_claim and flags.hvr is True
+    span = flags.claim_spans[0]
+    assert "large mass" in after[span.start : span.end]
+    short = "Yes, there is a left pleural effusion."
+    flags = compute_flags({R: gen(R, short), S: gen(S, "yes")})
+    assert flags.visual_claim and flags.answers[R] == "yes"
+    bare = compute_flags({R: gen(R, "<answer>yes</answer>"), S: gen(S, "no")})
+    assert bare.claim_spans == []

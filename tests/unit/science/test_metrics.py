@@ -202,7 +202,11 @@ def test_benchmark_with_one_item_and_no_reference() -> None:
     assert tiny.vrs is None and tiny.blank_retention is None and tiny.mcnemar is None
     assert tiny.image_sensitivity is not None and tiny.image_sensitivity.value == 1.0
     one = metrics.benchmarks["one"]
-    assert one.vrs is not None and (one.vrs.value, one.vrs.lo, one.vrs.hi) == (1.0, 1.0, 1.0)
+    # one pair: the paired interval keeps its width (a bootstrap collapsed to (1, 1, 1))
+    assert one.vrs is not None and (one.vrs.value, one.vrs.hi, one.vrs.n) == (1.0, 1.0, 1)
+    assert one.vrs.lo < 0.5
+    assert one.vrs.first is not None and one.vrs.first.value == 1.0
+    assert one.vrs.second is not None and one.vrs.second.value == 0.0
     assert one.blank_retention is not None and one.blank_retention.value == 1.0
     assert metrics.overall.n_items == 2 and metrics.overall.n_with_reference == 1
     assert metrics.overall.image_sensitivity is not None
@@ -347,3 +351,55 @@ def test_sampled_accuracy_acc1_and_pass_at_k() -> None:
         sampled_accuracy(samples, k=5)
     assert is_correct("<answer>(B)</answer>", "pleural effusion", OPTS)
     assert not is_correct("no idea, really, it is a long story that goes nowhere", "B", OPTS)
+
+
+def test_oracle_is_and_hvrr_where_the_answer_should_change() -> None:
+    def item(i: int, real: str, shuffled: str, ref: str, other: str, claim: bool) -> ItemAudit:
+        base = make_item(f"o{i}", {R: real, S: shuffled}, claim=claim)
+        return base.model_copy(update={"reference": ref, "shuffled_reference": other})
+
+    items = [
+        # partner's reference differs: a grounded model should flip
+        item(0, "yes", "no", "yes", "no", claim=True),  # flipped: not hvr
+        item(1, "yes", "yes", "yes", "no", claim=True),  # invariant with a claim: hvr
+        item(2, "no", "no", "no", "yes", claim=False),  # invariant, no claim
+        # partner's reference is the same: no flip expected
+        item(3, "yes", "yes", "yes", "yes", claim=True),  # hvr, but the answer should not change
+    ]
+    m = compute_metrics(items, n_boot=50).overall
+    assert m.oracle_is is not None and (m.oracle_is.k, m.oracle_is.n) == (3, 4)
+    assert m.image_sensitivity is not None and m.image_sensitivity.value == 0.25
+    assert m.hvrr is not None and (m.hvrr.k, m.hvrr.n) == (2, 4)
+    # restricted to items 0-2, whose shuffled image should change the answer
+    assert m.hvrr_should_change is not None
+    assert (m.hvrr_should_change.k, m.hvrr_should_change.n) == (1, 3)
+
+
+def test_open_references_differ_by_token_f1_for_the_oracle() -> None:
+    same = make_item("p", {R: "x", S: "x"}).model_copy(
+        update={
+            "question": "Where is the mass?",
+            "reference": "pancreatic head",
+            "shuffled_reference": "head of the pancreas",
+        }
+    )
+    other = make_item("q", {R: "x", S: "x"}).model_copy(
+        update={
+            "question": "Where is the mass?",
+            "reference": "left lower lobe",
+            "shuffled_reference": "right lower lobe",
+        }
+    )
+    m = compute_metrics([same, other], n_boot=50).overall
+    assert m.oracle_is is not None and (m.oracle_is.k, m.oracle_is.n) == (1, 2)
+
+
+def test_metrics_state_thresholds_and_methods() -> None:
+    item = make_item("a", {R: "yes", S: "no", B: "yes", N: "yes"}, correct=(1, 0, 1, 1))
+    metrics = compute_metrics([item], n_boot=50)
+    assert set(metrics.thresholds) == {"open_recall", "open_flip_f1"}
+    assert "Newcombe" in metrics.methods["differences"]
+    assert "exact" in metrics.methods["mcnemar"]
+    vrs = metrics.overall.vrs
+    assert vrs is not None and vrs.first is not None and vrs.second is not None
+    assert (vrs.first.value, vrs.second.value, vrs.n) == (1.0, 0.0, 1)

@@ -1,0 +1,232 @@
+"""ConText-style context for visual-claim targets: historical, hypothetical, experiencer, generic.
+
+This is the ConText algorithm (Harkema H, Dowling JN, Thornblade T, Chapman WW. "ConText: an
+algorithm for determining negation, experiencer, and temporal status from clinical reports."
+J Biomed Inform 2009;42(5):839-851), the same one medspaCy's ``ConTextComponent`` implements,
+written compactly because medspaCy itself does not fit this service (it pins spaCy < 3.8, which
+forces numpy < 2 on this venv, and pulls QuickUMLS with ~280 MB of native dependencies).
+
+How it works, as in the paper: a *trigger* term (``"history of"``, ``"if"``, ``"recommend"``,
+``"typically"``) carries a category and a direction. Its *scope* runs from the trigger forward,
+backward or both ways, to the end of the sentence or the nearest *termination* term (``"but"``,
+``"however"``, ``", which"``, a semicolon). A *pseudo-trigger* is a phrase that contains a trigger
+but is not one (``"no history"``... here ``"if any"``, ``"whether or not"`` are not hypothetical);
+triggers inside it are ignored. A *target* (a finding, anatomy, appearance term found by the
+claim lexicon) is modified by every trigger whose scope covers it.
+
+Negation is deliberately not a category here: a negated finding ("No pneumothorax.") is still a
+statement about the image, so it is a visual claim (DESIGN.md section 3). The categories are:
+
+- ``HISTORICAL``: clinical history / indication ("history of", "indication:", "presenting with").
+- ``HYPOTHETICAL``: conditionals, plans and recommendations ("if", "would", "recommend",
+  "consider", "follow-up", "to evaluate").
+- ``EXPERIENCER``: someone other than this image is the subject (the user's own account, "I have
+  been experiencing", family members).
+- ``GENERIC``: textbook knowledge about a disease or modality, not about this image
+  ("typically", "is defined as", "most cases of"); an extension of ConText's idea to the
+  generic/specific distinction, with the same trigger/scope machinery.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Direction = Literal["forward", "backward", "bidirectional"]
+
+HISTORICAL = "HISTORICAL"
+HYPOTHETICAL = "HYPOTHETICAL"
+EXPERIENCER = "EXPERIENCER"
+GENERIC = "GENERIC"
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """A trigger: regex ``pattern`` (case-insensitive, word-bounded) of ``category``."""
+
+    category: str
+    pattern: str
+    direction: Direction = "bidirectional"
+
+
+@dataclass(frozen=True)
+class Modifier:
+    category: str
+    trigger: str
+    start: int
+    end: int
+    scope_start: int
+    scope_end: int
+
+    def covers(self, start: int, end: int) -> bool:
+        return self.scope_start <= start and end <= self.scope_end
+
+
+def _rules(category: str, direction: Direction, patterns: str) -> list[ContextRule]:
+    return [
+        ContextRule(category, p.strip(), direction)
+        for p in patterns.strip().split("\n")
+        if p.strip() and not p.strip().startswith("#")
+    ]
+
+
+# One pattern per line; plain regex, matched with word boundaries at both ends.
+DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
+    _rules(
+        HISTORICAL,
+        "bidirectional",
+        r"""
+        (?:clinical\s+|medical\s+|past\s+|prior\s+|known\s+)?history
+        hx\s+of
+        indications?\s*:
+        (?:reason\s+for\s+(?:the\s+)?(?:exam|study|examination|referral)|clinical\s+(?:information|indication|details|note|notes))\s*:?
+        the\s+(?:clinical\s+)?(?:note|notes|referral|request|question|vignette|case|stem)\s+(?:says|states|mentions|describes|reports|notes|indicates)
+        (?:is|was)\s+(?:involved|admitted|referred|brought)
+        present(?:s|ed|ing)\s+with
+        (?:complain(?:s|ed|ing)?|complaint)\s+of
+        (?:reports|reported|describes|denies|denied)
+        (?:underwent|had\s+undergone|was\s+treated|were\s+treated|treated\s+in)
+        (?:is|was)\s+an?\s+\d+[\s-]*(?:year|yr|month)s?[\s-]*old
+        (?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|several|many|a\s+few)\s+(?:days?|weeks?|months?|years?)\s+ago
+        """,
+    )
+    + _rules(
+        HYPOTHETICAL,
+        "forward",
+        r"""
+        if
+        unless
+        in\s+case
+        assuming
+        suppos(?:e|ing)
+        should\s+(?:the|there|this|it|a|an)
+        to\s+(?:evaluate|assess|rule\s+out|exclude|confirm|characteri[sz]e|determine|check|look|identify|differentiate|distinguish|answer)
+        rule\s+out
+        r/o
+        (?:evaluate|assess|look|search)\s+for
+        """,
+    )
+    + _rules(
+        HYPOTHETICAL,
+        "bidirectional",
+        r"""
+        would
+        (?:recommend|recommended|recommends|recommendation|suggest\s+(?:comparison|correlation|follow|further|repeat)|consider|considered|advised|advise|warranted)
+        follow[\s-]*up
+        further\s+(?:evaluation|imaging|workup|work-up|assessment|investigation|characteri[sz]ation)
+        (?:clinical|radiologic|radiographic)\s+correlation
+        correlation\s+with
+        (?:could|may|might|can)\s+be\s+(?:obtained|performed|done|ordered|considered|warranted|helpful|useful)
+        (?:is|are)\s+(?:needed|necessary|required|recommended|warranted)
+        consult(?:ation|ing)?
+        (?:healthcare|health\s+care|medical)\s+professional
+        repeat\s+(?:imaging|study|radiograph|film|ct|mri|exam)
+        """,
+    )
+    + _rules(
+        EXPERIENCER,
+        "bidirectional",
+        r"""
+        i\s+(?:have|had|am|was|'ve|'m|feel|felt|got)(?!\s+(?:noted|seen|found|identified|observed|looked|reviewed|examined))
+        i'm\s+(?:using|having|experiencing|suffering)
+        i\s+have\s+been
+        my\s+(?:chest|doctor|physician|mother|father|x-?ray|scan|ct|mri|symptoms|pain|report|image|images)
+        (?:mother|father|sister|brother|sibling|aunt|uncle|grandmother|grandfather|family\s+history)
+        """,
+    )
+    + _rules(
+        GENERIC,
+        "bidirectional",
+        r"""
+        typically
+        usually
+        commonly
+        classically
+        characteristically
+        frequently
+        generally
+        often
+        in\s+general
+        in\s+most\s+(?:cases|patients)
+        most\s+cases\s+of
+        (?:is|are)\s+most\s+(?:often|commonly|frequently)
+        tends?\s+to
+        (?:is|are)\s+(?:usually\s+|often\s+|typically\s+)?defined\s+as
+        refers?\s+to
+        (?:is|are)\s+characteri[sz]ed\s+by
+        (?:is|are)\s+known\s+as
+        (?:is|are)\s+(?:best|most\s+reliably|easily)\s+(?:detected|seen|visuali[sz]ed|assessed|demonstrated|evaluated|imaged)
+        (?:is|are)\s+(?:a|an)\s+(?:clinical|medical|surgical|radiological|radiologic|common|rare|serious|life-threatening)\s+(?:emergency|condition|disease|finding|sign|cause|complication|entity|disorder)
+        (?:is|are)\s+(?:a|an)\s+(?:type|form|kind|sign|cause|complication|feature)\s+of
+        (?:have|has)\s+a\s+(?:broad|wide|narrow|long)\s+differential
+        differential\s+(?:diagnosis\s+)?(?:includes|that\s+includes)
+        (?:can|could|may)\s+be\s+(?:due|caused|related|attributed|associated)\s+to
+        (?:can|could|may)\s+be\s+caused\s+by
+        various\s+(?:factors|causes|conditions|reasons)
+        (?:is|are)\s+(?:caused|associated)\s+(?:by|with)
+        associated\s+with\s+(?:long-standing|chronic|a\s+history|an\s+increased|increased)
+        risk\s+factors?
+        once\s+(?:roughly\s+|about\s+|approximately\s+)?\d+
+        (?:causes|cause|produces|produce|requires|require)\s+(?:bilateral\s+|immediate\s+|an?\s+|the\s+)?
+        (?:is|are)\s+(?:more|less)\s+likely
+        (?:is|are)\s+(?:common|rare|uncommon|frequent)\s+in
+        in\s+(?:adults|children|patients|elderly|people|individuals)
+        (?:is|are)\s+(?:used|useful)\s+(?:to|for|in)
+        modality\s+of\s+choice
+        helps?\s+(?:to\s+)?(?:localize|distinguish|differentiate|identify|diagnose|detect)
+        (?:we\s+)?(?:would|will)\s+(?:expect|be\s+expected)
+        """,
+    )
+)
+
+TERMINATORS = re.compile(
+    r"\b(?:but|however|although|though|whereas|while|yet|nevertheless|now|currently|"
+    r"which|meaning|indicating|suggesting|and\s+therefore|so\s+that)\b|[;]",
+    re.IGNORECASE,
+)
+PSEUDO = re.compile(
+    r"\b(?:if\s+any|if\s+present|whether\s+or\s+not|no\s+history|history\s+and\s+physical|"
+    r"if\s+available|as\s+if|even\s+if|would\s+(?:say|conclude|describe|note)|"
+    r"i\s+would\s+choose|would\s+be\s+(?:yes|no|[a-e])\b)",
+    re.IGNORECASE,
+)
+
+
+class ConText:
+    """Find context modifiers in a sentence and the categories that modify a target span."""
+
+    def __init__(self, rules: tuple[ContextRule, ...] = DEFAULT_RULES) -> None:
+        self.rules = rules
+        self._compiled = [
+            (rule, re.compile(rf"(?<![\w-]){rule.pattern}(?![\w-])", re.IGNORECASE))
+            for rule in rules
+        ]
+
+    def modifiers(self, sentence: str) -> list[Modifier]:
+        pseudo = [(m.start(), m.end()) for m in PSEUDO.finditer(sentence)]
+        stops = [(m.start(), m.end()) for m in TERMINATORS.finditer(sentence)]
+        found: list[Modifier] = []
+        for rule, pattern in self._compiled:
+            for m in pattern.finditer(sentence):
+                if any(a <= m.start() and m.end() <= b for a, b in pseudo):
+                    continue
+                scope_start, scope_end = m.start(), m.end()
+                if rule.direction in ("forward", "bidirectional"):
+                    after = [a for a, _ in stops if a >= m.end()]
+                    scope_end = min(after) if after else len(sentence)
+                if rule.direction in ("backward", "bidirectional"):
+                    before = [b for _, b in stops if b <= m.start()]
+                    scope_start = max(before) if before else 0
+                found.append(
+                    Modifier(rule.category, m.group(0), m.start(), m.end(), scope_start, scope_end)
+                )
+        return found
+
+    @staticmethod
+    def categories_for(modifiers: list[Modifier], start: int, end: int) -> set[str]:
+        """Categories of the modifiers whose scope covers the target ``[start, end)``."""
+        return {m.category for m in modifiers if m.covers(start, end)}
+
+
+DEFAULT_CONTEXT = ConText()
