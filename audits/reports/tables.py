@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
-from audits.reports.format import fmt_diff, fmt_p, fmt_rate, fmt_ratio
-from audits.science.metrics import PAPER_REFERENCE, AuditMetrics, BenchmarkMetrics, PaperFigure
+from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, Condition
+from audits.reports.format import NA, fmt_diff, fmt_p, fmt_rate, fmt_ratio
+from audits.reports.sections import ReportSection
+from audits.science.metrics import (
+    PAPER_REFERENCE,
+    AuditMetrics,
+    BenchmarkMetrics,
+    Diff,
+    PaperFigure,
+    Ratio,
+)
 
 COLUMNS: tuple[str, ...] = (
     "Benchmark",
@@ -15,11 +23,14 @@ COLUMNS: tuple[str, ...] = (
     "Acc_no_image",
     "VRS",
     "IS",
+    "Oracle IS",
+    "Unparsed real/shuf",
     "IS_blank",
     "Blank retention",
     "Multimodal gain",
     "Claim rate",
     "HVRR",
+    "HVRR (should change)",
     "P(inv|claim)",
     "McNemar p",
 )
@@ -35,11 +46,14 @@ def metric_row(m: BenchmarkMetrics) -> list[str]:
         *(fmt_rate(m.accuracy.get(c)) for c in ALL_CONDITIONS),
         fmt_diff(m.vrs),
         fmt_rate(m.image_sensitivity),
+        fmt_rate(m.oracle_is),
+        f"{m.conditions[Condition.REAL].unparsed}/{m.conditions[Condition.SHUFFLED].unparsed}",
         fmt_rate(m.is_blank),
         fmt_ratio(m.blank_retention),
         fmt_diff(m.multimodal_gain),
         fmt_rate(m.visual_claim_rate),
         fmt_rate(m.hvrr),
+        fmt_rate(m.hvrr_should_change),
         fmt_rate(m.p_invariant_given_claim),
         fmt_p(m.mcnemar.p_value if m.mcnemar is not None else None),
     ]
@@ -90,10 +104,80 @@ def paper_rows() -> list[list[str]]:
     return [[f.metric, f.benchmark, f.model, paper_value(f), f.note] for f in PAPER_REFERENCE]
 
 
+PAIRED_COLUMNS = ("Benchmark", "Figure", "Paired n", "First", "Second", "Value [95% CI]", "Method")
+
+
+def _paired_row(
+    benchmark: str, figure: str, value: Diff | Ratio | None, formatted: str
+) -> list[str] | None:
+    if value is None:
+        return None
+    return [
+        benchmark,
+        figure,
+        str(value.n),
+        fmt_rate(value.first),
+        fmt_rate(value.second),
+        formatted,
+        value.method,
+    ]
+
+
+def paired_section(metrics: AuditMetrics) -> ReportSection:
+    """Every difference beside the paired n and the paired accuracies it is computed from (the
+    unpaired accuracy columns may cover other items), and the McNemar counts."""
+    rows: list[list[str]] = []
+    for m in [*metrics.benchmarks.values(), metrics.overall]:
+        candidates = (
+            _paired_row(m.benchmark, "VRS = Acc_real - Acc_shuffled", m.vrs, fmt_diff(m.vrs)),
+            _paired_row(
+                m.benchmark,
+                "Multimodal gain = Acc_real - Acc_no_image",
+                m.multimodal_gain,
+                fmt_diff(m.multimodal_gain),
+            ),
+            _paired_row(
+                m.benchmark,
+                "Blank retention = Acc_blank / Acc_real",
+                m.blank_retention,
+                fmt_ratio(m.blank_retention),
+            ),
+        )
+        rows += [row for row in candidates if row is not None]
+        if m.mcnemar is not None:
+            mc = m.mcnemar
+            rows.append(
+                [
+                    m.benchmark,
+                    f"McNemar real vs shuffled (b={mc.b}, c={mc.c})",
+                    str(mc.n),
+                    NA,
+                    NA,
+                    f"p = {fmt_p(mc.p_value)}",
+                    mc.method,
+                ]
+            )
+    return ReportSection(
+        title="Paired differences",
+        header=PAIRED_COLUMNS,
+        rows=tuple(tuple(r) for r in rows),
+        note=(
+            "First and Second are the two accuracies on the paired items only. b: correct with "
+            "the real image only; c: correct with the shuffled image only."
+        ),
+    )
+
+
 def settings_line(metrics: AuditMetrics) -> str:
     level = round(100 * (1 - metrics.alpha))
+    thresholds = metrics.thresholds
     return (
-        f"{level}% intervals: Wilson for rates; paired percentile bootstrap "
-        f"({metrics.n_boot} resamples, seed {metrics.seed}) for VRS, blank retention and "
-        "multimodal gain. VRS and multimodal gain in percentage points."
+        f"{level}% intervals: {metrics.methods['rates']} for rates; "
+        f"{metrics.methods['differences']} for VRS and multimodal gain (percentage points); "
+        f"{metrics.methods['blank_retention']} for blank retention; "
+        f"McNemar: {metrics.methods['mcnemar']}. Open answers: correct at reference-token "
+        f"recall >= {thresholds['open_recall']:.2f}; a flip at token-F1 < "
+        f"{thresholds['open_flip_f1']:.2f}. <unparsed> answers are counted beside IS and never "
+        "counted as flips. Oracle IS: the share of shuffled pairs whose reference answers "
+        "differ (a perfectly grounded model's IS)."
     )

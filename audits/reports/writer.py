@@ -15,6 +15,7 @@ from audits.contracts.types import ItemAudit
 from audits.reports.html import html_report
 from audits.reports.markdown import markdown_report
 from audits.reports.sections import ReportSection
+from audits.reports.tables import paired_section
 from audits.science.metrics import PAPER_REFERENCE, AuditMetrics
 
 
@@ -53,6 +54,7 @@ def write_reports(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sections = [paired_section(metrics), *sections]
     paths = {
         "json": out_dir / "report.json",
         "md": out_dir / "report.md",

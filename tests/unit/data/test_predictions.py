@@ -206,6 +206,13 @@ def test_score_cli_writes_reports(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert (out / name).is_file()
     document = json.loads((out / "report.json").read_text())
     assert document["metrics"]["overall"]["hvrr"]["k"] == 2
+    markdown = (out / "report.md").read_text()
+    # every difference beside its paired n and the paired accuracies, with the method named
+    assert "## Paired differences" in markdown
+    assert "| Overall | VRS = Acc_real - Acc_shuffled | 4 | 75.0% [" in markdown
+    assert "McNemar real vs shuffled (b=1, c=1) | 4 |" in markdown
+    assert "exact binomial McNemar" in markdown and "Newcombe" in markdown
+    assert "recall >= 0.67" in markdown and "token-F1 < 0.50" in markdown
     assert len((out / "items.jsonl").read_text().splitlines()) == 4
 
 
