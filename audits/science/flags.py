@@ -417,28 +417,6 @@ def compute_flags(
     )
 
 
-def _binary(value: bool | None) -> int | str:
-    return "" if value is None else int(value)
-
-
-def flags_to_record_fields(flags: ItemFlags) -> dict[str, str | int | float]:
-    """The flag fields of a ``grounding:audits`` stream entry (DESIGN.md section 4).
-
-    Unknown values (a skipped or unanswered condition, no comparison possible) are written as
-    the empty string, never as 0, so aggregates can leave them out.
-    """
-    fields: dict[str, str | int | float] = {}
-    for condition in COUNTERFACTUALS:
-        fields[f"flip_{condition.value}"] = _binary(flags.flips.get(condition))
-        delta = flags.delta_logp.get(condition)
-        fields[f"delta_logp_{condition.value}"] = "" if delta is None else float(delta)
-    fields["visual_claims"] = len(flags.claim_spans)
-    fields["hvr"] = _binary(flags.hvr)
-    fields["modality_skeptic"] = int(flags.modality_skeptic)
-    fields["image_invariant"] = _binary(flags.image_invariant)
-    return fields
-
-
 class ItemFacts(Protocol):
     """What an item says about itself: a manifest item or the shared fields of predictions."""
 

@@ -88,7 +88,12 @@ def newcombe_paired_diff(
     l2, u2 = wilson_interval(counts.second, n, z)
     a, b, c, d = counts.both, counts.first_only, counts.second_only, counts.neither
     denominator = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = 0.0 if denominator == 0 else (a * d - b * c) / math.sqrt(denominator)
+    # Newcombe's phi: the correlation with a continuity correction when ad > bc, which keeps
+    # the interval from collapsing for perfectly concordant tables such as a = d, b = c = 0
+    concordance = a * d - b * c
+    if concordance > 0:
+        concordance = max(concordance - n / 2, 0.0)
+    phi = 0.0 if denominator == 0 else concordance / math.sqrt(denominator)
     delta = p1 - p2
     lower = delta - math.sqrt(
         max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)

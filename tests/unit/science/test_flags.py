@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from audits.contracts.records import flags_to_record_fields
 from audits.contracts.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
 from audits.science.flags import (
     DEFAULT_DELTA_LOGP_THRESHOLD,
@@ -12,7 +13,6 @@ from audits.science.flags import (
     AnswerFlipCheck,
     FlagContext,
     compute_flags,
-    flags_to_record_fields,
 )
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE

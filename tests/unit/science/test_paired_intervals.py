@@ -70,3 +70,11 @@ def test_mover_ratio_all_retained_is_not_degenerate() -> None:
     assert value == 1.0 and lo < 0.9 and hi > 1.1
     assert mover_ratio(3, 10, 0, 10) is None
     assert math.isinf(mover_ratio(1, 3, 1, 3)[2]) is False
+
+
+def test_perfectly_concordant_balanced_table_keeps_its_width() -> None:
+    # a = d, b = c = 0: the uncorrected phi of 1 collapsed the interval to (0, 0)
+    value, lo, hi = newcombe_paired_diff(
+        PairedCounts(both=1, first_only=0, second_only=0, neither=1)
+    )
+    assert value == 0.0 and lo < -0.1 and hi > 0.1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audits.contracts.records import flags_to_record_fields
 from audits.contracts.types import (
     ALL_CONDITIONS,
     COUNTERFACTUALS,
@@ -13,7 +14,7 @@ from audits.contracts.types import (
     ConditionOutcome,
 )
 from audits.science.claims import detect_visual_claims, is_modality_skeptic
-from audits.science.flags import compute_flags, flags_to_record_fields
+from audits.science.flags import compute_flags
 from audits.science.parsing import (
     answers_match,
     final_answer,
