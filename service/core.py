@@ -346,5 +346,6 @@ def build_report(
         image_invariant=flags.image_invariant,
         hvr=flags.hvr,
         modality_skeptic=flags.modality_skeptic,
+        checks=flags.checks,
         timings_ms={**result.timings_ms, "total": result.duration_ms},
     )

@@ -3,9 +3,9 @@ offline HTTP client. One definition, so the two cannot drift apart."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from audits.contracts.types import ClaimSpan, Condition
+from audits.contracts.types import CheckResult, ClaimSpan, Condition
 
 
 class ConditionReport(BaseModel):
@@ -32,6 +32,8 @@ class AuditReport(BaseModel):
     image_invariant: bool | None
     hvr: bool | None
     modality_skeptic: bool
+    checks: list[CheckResult] = Field(default_factory=list)
+    """Every grounding check's uniform result (name, flagged, score, threshold)."""
     timings_ms: dict[str, float]
 
 

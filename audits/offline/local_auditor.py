@@ -70,19 +70,6 @@ class _PrefetchedBackend:
         return self._table[id(item)]
 
 
-def _pending_generation(run: ItemAuditRun) -> list[VLMInput]:
-    """The inputs ``run``'s generate step will ask for.
-
-    Mirrors the selection in ``ItemAuditRun._generate``, which has no public accessor yet.
-    """
-    return [
-        item
-        for condition, item in run.inputs.items()
-        if condition not in run.outputs
-        and (run.spec.mode != "score" or condition is Condition.REAL)
-    ]
-
-
 @dataclass(frozen=True)
 class _StressInputs:
     letters: tuple[str, ...]
@@ -187,7 +174,7 @@ class LocalAuditor:
             _stress_inputs(job, run.spec.image) if self.stress else None
             for job, run in zip(jobs, runs, strict=True)
         ]
-        wanted = [item for run in runs for item in _pending_generation(run)]
+        wanted = [item for run in runs for item in run.pending_generation()]
         wanted += [x for s in stress if s is not None for x in (s.wrong_caption, s.wrong_think)]
         backend = _PrefetchedBackend(self.backend, wanted)
         records = []

@@ -98,14 +98,21 @@ class ItemAuditRun:
         if self.spec.mode in ("score", "both"):
             yield self._score
 
-    def _generate(self, backend: VLMBackend) -> None:
-        started = time.perf_counter()
-        wanted = [
+    def _to_generate(self) -> list[Condition]:
+        return [
             condition
             for condition in self.inputs
             if condition not in self.outputs
             and (self.spec.mode != "score" or condition is Condition.REAL)
         ]
+
+    def pending_generation(self) -> list[VLMInput]:
+        """The inputs the generate step will ask for (so a caller can batch them ahead)."""
+        return [self.inputs[c] for c in self._to_generate()]
+
+    def _generate(self, backend: VLMBackend) -> None:
+        started = time.perf_counter()
+        wanted = self._to_generate()
         texts = backend.generate([self.inputs[c] for c in wanted])
         self.outputs.update(zip(wanted, texts, strict=True))
         self.timings_ms["generate"] = (time.perf_counter() - started) * 1000
