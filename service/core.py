@@ -13,8 +13,8 @@ from PIL import Image
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
+from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
-from audits.science.parsing import final_answer, question_kind
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool

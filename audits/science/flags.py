@@ -46,20 +46,16 @@ from audits.contracts.types import (
     ItemAudit,
     ItemFlags,
 )
+from audits.science.answer_extraction import Kind, final_answer, question_kind
 from audits.science.claims import ClaimDetector, detect_visual_claims, is_modality_skeptic
-from audits.science.parsing import (
+from audits.science.open_answers import (
     OPEN_FLIP_F1_THRESHOLD,
     OPEN_RECALL_THRESHOLD,
-    Kind,
-    answers_match,
     directions_swapped,
-    final_answer,
-    normalize_answer,
     open_answer_correct,
     open_answers_differ,
-    question_kind,
-    token_f1,
 )
+from audits.science.parsing import answers_match, normalize_answer, token_f1
 
 DEFAULT_DELTA_LOGP_THRESHOLD = 1.0
 

@@ -15,9 +15,9 @@ from PIL import Image
 
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import AuditMode, Condition, ConditionOutcome, ItemFlags
+from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.counterfactuals import blank_like
 from audits.science.flags import compute_flags
-from audits.science.parsing import final_answer, question_kind
 
 Step = Callable[[VLMBackend], None]
 

@@ -18,13 +18,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, UNPARSED, Condition, ItemAudit
-from audits.science.parsing import (
+from audits.science.answer_extraction import question_kind
+from audits.science.open_answers import (
     OPEN_FLIP_F1_THRESHOLD,
     OPEN_RECALL_THRESHOLD,
-    normalize_answer,
     open_answers_differ,
-    question_kind,
 )
+from audits.science.parsing import normalize_answer
 from audits.science.stats import (
     MCNEMAR_METHOD,
     MOVER_METHOD,

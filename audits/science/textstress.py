@@ -21,15 +21,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from audits.contracts.types import UNPARSED
+from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.flags import answer_correct
 from audits.science.metrics import Diff, Rate, paired_diff, rate_of
-from audits.science.parsing import (
-    answers_match,
-    final_answer,
-    normalize_answer,
-    parse_output,
-    question_kind,
-)
+from audits.science.parsing import answers_match, normalize_answer, parse_output
 from audits.science.stats import entropy, letter_distribution, pass_at_k_unbiased
 
 YES_NO = frozenset({"yes", "no"})

@@ -30,8 +30,9 @@ from audits.backends.processor import ImageOnlyQwen2VLProcessor
 from audits.backends.transformers_runtime import TransformersRuntime, chat_prompt
 from audits.contracts.backend import VLMInput
 from audits.data.manifest import ManifestItem, read_manifest
+from audits.science.answer_extraction import final_answer
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
-from audits.science.parsing import final_answer, normalize_answer
+from audits.science.parsing import normalize_answer
 from service.reference.demo_model import (
     CHAT_TEMPLATE,
     IMAGE_SIDE,

@@ -15,20 +15,17 @@ from pathlib import Path
 import pytest
 
 from audits.contracts.types import UNPARSED
-from audits.science.parsing import (
+from audits.science.answer_extraction import extract_answer, final_answer, question_kind
+from audits.science.open_answers import (
     OPEN_FLIP_F1_THRESHOLD,
     OPEN_RECALL_THRESHOLD,
     directions_swapped,
-    extract_answer,
-    final_answer,
-    normalize_answer,
     open_answer_correct,
     open_answers_differ,
     open_f1,
     open_recall,
-    question_kind,
-    token_f1,
 )
+from audits.science.parsing import normalize_answer, token_f1
 
 OPTIONS = {"A": "Pleural effusion", "B": "Pneumothorax", "C": "Consolidation", "D": "Normal"}
 MODALITY = {"A": "CT", "B": "MRI", "C": "Ultrasound", "D": "X-ray"}

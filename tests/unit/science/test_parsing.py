@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from audits.contracts.types import UNPARSED
+from audits.science.answer_extraction import final_answer
 from audits.science.parsing import (
     answers_match,
-    final_answer,
     locate_reasoning,
     normalize_answer,
     parse_output,

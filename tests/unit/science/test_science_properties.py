@@ -13,11 +13,11 @@ from audits.contracts.types import (
     Condition,
     ConditionOutcome,
 )
+from audits.science.answer_extraction import final_answer
 from audits.science.claims import detect_visual_claims, is_modality_skeptic
 from audits.science.flags import compute_flags
 from audits.science.parsing import (
     answers_match,
-    final_answer,
     locate_reasoning,
     normalize_answer,
     parse_output,
