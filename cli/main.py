@@ -56,9 +56,9 @@ def _score() -> ModuleType:
 
 
 def _convert() -> ModuleType:
-    from audits.data import converters
+    from cli import convert_command
 
-    return converters
+    return convert_command
 
 
 def _calibrate() -> ModuleType:
