@@ -18,12 +18,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing system packages: ${need_apt[*]}"
+  running_before=" $(pgrep -x -d ' ' prometheus || true) $(pgrep -x -d ' ' redis-server || true) "
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "${need_apt[@]}" >/dev/null
-  # the Debian packages start their own daemons; the project starts its own instances
+  # the Debian packages start their own daemons; the project starts its own instances, so
+  # stop only the daemons this install started, never a user's own
   $SUDO systemctl disable --now redis-server prometheus >/dev/null 2>&1 || true
-  pkill -x prometheus >/dev/null 2>&1 || true
+  for pid in $(pgrep -x prometheus || true) $(pgrep -x redis-server || true); do
+    case "$running_before" in *" $pid "*) ;; *) $SUDO kill "$pid" >/dev/null 2>&1 || true ;; esac
+  done
 fi
 
 if [ ! -x .venv/bin/python ]; then
