@@ -27,7 +27,7 @@ from audits.science.drift import (
 from audits.science.stats import wilson_interval
 
 P0, P1 = 0.45, 0.30
-# Documented in audits/drift.py and docs/drift.md for the reference case.
+# Documented in audits/science/drift.py and docs/drift.md for the reference case.
 REF_H = 6.5248
 REF_DELAY_MEAN = 123.1
 REF_DELAY_P90 = 200
