@@ -39,7 +39,7 @@ DATASOURCE_UID = "grounding-prom"
 SERVICE_PORT = 3000
 WINDOWS = ("15m", "1h", "6h")
 
-# DESIGN.md section 4 (service/telemetry/prometheus.py), the histogram's series and Prometheus' own `up`.
+# DESIGN.md section 4 (service/telemetry/prometheus.py), the histogram's series and `up`.
 CONTRACT_METRICS = {
     "grounding_requests_total",
     "grounding_mirrored_total",
