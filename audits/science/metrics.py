@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +34,7 @@ from audits.science.stats import (
     newcombe_paired_diff,
     paired_bootstrap_diff,
     wilson_interval,
+    z_for,
 )
 
 OVERALL = "Overall"
@@ -259,11 +259,7 @@ class _Settings(BaseModel):
 def rate_of(flags: Iterable[bool], *, alpha: float = 0.05) -> Rate | None:
     """The share of True values with its Wilson interval; None for no values."""
     values = [bool(v) for v in flags]
-    n, k = len(values), sum(values)
-    if n == 0:
-        return None
-    lo, hi = wilson_interval(k, n, z=NormalDist().inv_cdf(1 - alpha / 2))
-    return Rate(value=k / n, lo=lo, hi=hi, n=n, k=k)
+    return _rate_k(sum(values), len(values), alpha) if values else None
 
 
 def paired_diff(
@@ -298,7 +294,7 @@ def paired_diff(
 
 
 def _rate_k(k: int, n: int, alpha: float) -> Rate:
-    lo, hi = wilson_interval(k, n, z=NormalDist().inv_cdf(1 - alpha / 2))
+    lo, hi = wilson_interval(k, n, z=z_for(alpha))
     return Rate(value=k / n, lo=lo, hi=hi, n=n, k=k)
 
 

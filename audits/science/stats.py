@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
@@ -82,7 +83,7 @@ def newcombe_paired_diff(
     n = counts.n
     if n == 0:
         raise ValueError("paired counts are empty")
-    z = _z(alpha)
+    z = z_for(alpha)
     p1, p2 = counts.first / n, counts.second / n
     l1, u1 = wilson_interval(counts.first, n, z)
     l2, u2 = wilson_interval(counts.second, n, z)
@@ -115,7 +116,7 @@ def mover_ratio(
     """
     if n1 <= 0 or n2 <= 0 or k2 == 0:
         return None
-    z = _z(alpha)
+    z = z_for(alpha)
     t1, t2 = k1 / n1, k2 / n2
     l1, u1 = wilson_interval(k1, n1, z)
     l2, u2 = wilson_interval(k2, n2, z)
@@ -129,11 +130,10 @@ def mover_ratio(
     return value, max(0.0, min(lower, value)), max(upper, value)
 
 
-def _z(alpha: float) -> float:
+def z_for(alpha: float) -> float:
+    """The two-sided normal quantile of a ``1 - alpha`` interval."""
     if not 0 < alpha < 1:
         raise ValueError("alpha must be in (0, 1)")
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(1 - alpha / 2)
 
 
@@ -195,28 +195,6 @@ def paired_bootstrap_diff(
     value = float(x.mean() - y.mean())
     mx, my = _bootstrap_means(x, y, n_boot, seed)
     lo, hi = _percentiles(mx - my, alpha)
-    return value, min(lo, value), max(hi, value)
-
-
-def bootstrap_ratio(
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float, float] | None:
-    """``mean(a) / mean(b)`` (e.g. blank retention Acc_blank / Acc_real) with a paired
-    percentile interval; None when ``mean(b)`` is 0. Resamples whose ``mean(b)`` is 0 are
-    left out of the interval."""
-    x, y = _as_pair(a, b)
-    if y.mean() == 0:
-        return None
-    value = float(x.mean() / y.mean())
-    mx, my = _bootstrap_means(x, y, n_boot, seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(my != 0, mx / np.where(my != 0, my, 1.0), np.nan)
-    lo, hi = _percentiles(ratios, alpha)
     return value, min(lo, value), max(hi, value)
 
 

@@ -6,7 +6,6 @@ import pytest
 from scipy import stats as sps
 
 from audits.science.stats import (
-    bootstrap_ratio,
     entropy,
     letter_distribution,
     mcnemar,
@@ -43,21 +42,6 @@ def test_paired_bootstrap_single_item_and_bad_input() -> None:
         paired_bootstrap_diff([1.0, 0.0], [1.0])
     with pytest.raises(ValueError, match="empty"):
         paired_bootstrap_diff([], [])
-
-
-def test_bootstrap_ratio() -> None:
-    real = [1.0] * 10 + [0.0] * 10
-    blank = [1.0] * 8 + [0.0] * 12
-    result = bootstrap_ratio(blank, real, n_boot=500, seed=1)
-    assert result is not None
-    value, lo, hi = result
-    assert value == pytest.approx(0.8)
-    assert lo <= value <= hi <= 1.0  # blank correct only where real correct: ratio <= 1
-    assert lo < 0.8 < hi
-    assert bootstrap_ratio([1.0, 1.0], [0.0, 0.0]) is None
-    above = bootstrap_ratio([1.0, 1.0], [1.0, 0.0], n_boot=100)
-    assert above is not None
-    assert above[0] == pytest.approx(2.0)  # blank better than real
 
 
 @pytest.mark.parametrize(("b", "c"), [(0, 1), (10, 0), (3, 7), (12, 12), (40, 25), (200, 170)])
