@@ -33,12 +33,14 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
+# constraints.txt pins every package to the versions the suite passed with (README: "Reproducible
+# installs"); a change to it or to pyproject.toml reinstalls
+stamp=.venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   # torch first: an unpinned torch would pull a multi-GB CUDA build (see README for GPUs)
-  .venv/bin/pip install -q "$TORCH_SPEC"
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -c constraints.txt "$TORCH_SPEC"
+  .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
