@@ -236,7 +236,7 @@ def _producer(
     while time.perf_counter() < end:
         scan, question = rng.choice(scans), rng.choice(QUESTIONS)
         started = time.perf_counter()
-        output = engine.submit_production(ProductionInput(question.text, scan.image)).result()
+        output = engine.submit_production(ProductionInput(question.text, scan.image)).result().text
         finished = time.perf_counter()
         with tally.lock:
             tally.latencies.append((started, finished))

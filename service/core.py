@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from audits.contracts.backend import VLMBackend, VLMInput
+from audits.contracts.backend import Generation, GenerationParams, VLMBackend, VLMInput
 from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
 from audits.science.answer_extraction import final_answer, question_kind
@@ -70,12 +70,21 @@ def load_backend(settings: Settings) -> VLMBackend:
 
 @dataclass(frozen=True)
 class ProductionRequest:
-    image: Image.Image
-    image_id: str
+    image: Image.Image | None
+    """None for a text-only chat request: answered, never audited (nothing to vary)."""
+    image_id: str | None
     question: str
     options: dict[str, str] | None
     request_id: str
     audit: bool | None
+    params: GenerationParams = field(default_factory=GenerationParams)
+    """Decoding asked for by the client (OpenAI ``max_tokens``, ``temperature``)."""
+
+    @property
+    def greedy_at_default_length(self) -> bool:
+        """Whether the production output is what an audit's own real condition would produce
+        (greedy, the configured token budget): then the audit reuses it."""
+        return self.params.temperature == 0 and self.params.max_new_tokens is None
 
 
 class GroundingCore:
@@ -150,38 +159,50 @@ class GroundingCore:
 
     def build_request(
         self,
-        image_bytes: bytes,
+        image_bytes: bytes | None,
         question: str,
         *,
         options: Mapping[str, str] | None = None,
         request_id: str | None = None,
         audit: bool | None = None,
+        params: GenerationParams | None = None,
     ) -> ProductionRequest:
         checked_question = self.check_question(question)
         checked_options = self.check_options(options)
-        image = decode_image(image_bytes, self.limits)
+        secret = self.settings.hmac_secret.get_secret_value()
         return ProductionRequest(
-            image=image,
-            image_id=image_id(image_bytes, self.settings.hmac_secret.get_secret_value()),
+            image=None if image_bytes is None else decode_image(image_bytes, self.limits),
+            image_id=None if image_bytes is None else image_id(image_bytes, secret),
             question=checked_question,
             options=checked_options,
             request_id=request_id or new_request_id(),
             audit=audit,
+            params=params or GenerationParams(),
         )
 
     # -- production --------------------------------------------------------------------------
     async def predict(self, request: ProductionRequest) -> PredictResponse:
-        raw = await asyncio.wait_for(
-            self.engine.generate(VLMInput(request.question, request.image)),
+        response, _ = await self.answer(request)
+        return response
+
+    async def answer(self, request: ProductionRequest) -> tuple[PredictResponse, Generation]:
+        """The production answer and its token counts."""
+        generation = await asyncio.wait_for(
+            self.engine.generate_detailed(
+                VLMInput(request.question, request.image), request.params
+            ),
             timeout=self.settings.request_timeout_s,
         )
+        raw = generation.text
         EXPORTER.request_answered(self.model)
-        if request.audit is not None:
+        if request.image is None:
+            sampled, reason = False, "no_image"
+        elif request.audit is not None:
             sampled, reason = request.audit, "forced" if request.audit else "disabled"
         else:
             sampled = sample_decision(request.request_id, self.settings.sample_rate)
             reason = "sampled" if sampled else "not_sampled"
-        return PredictResponse(
+        response = PredictResponse(
             request_id=request.request_id,
             model=self.model,
             answer=final_answer(
@@ -193,9 +214,12 @@ class GroundingCore:
             raw_output=raw,
             audit=AuditDecision(sampled=sampled, queued=sampled, reason=reason),
         )
+        return response, generation
 
     def after_response(self, request: ProductionRequest, response: PredictResponse) -> None:
         """Runs after the production answer is sent: pool the image, queue the audit."""
+        if request.image is None or request.image_id is None:
+            return
         try:
             shuffled = self.pool.draw(exclude_id=request.image_id)
             self.pool.add(request.image_id, request.image)
@@ -220,7 +244,7 @@ class GroundingCore:
             options=request.options,
             shuffled_image=shuffled[1] if shuffled else None,
             shuffled_skip_reason="the shuffle pool has no other image yet",
-            real_output=raw_output,
+            real_output=raw_output if request.greedy_at_default_length else None,
         )
         run = ItemAuditRun(spec)
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import bentoml
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
 from service.core import GroundingCore, InputError, ProductionRequest
 from service.engine.scheduler import AuditQueueFull, EngineStopped
@@ -41,6 +43,18 @@ from service.http.interfaces import (
     PredictResponse,
 )
 from service.http.limits import InFlightLimit
+from service.http.openai_api import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Completed,
+    GroundingInfo,
+    ModelCard,
+    ModelList,
+    OpenAIRequestError,
+    chat_input,
+    error_body,
+    sse_chunks,
+)
 from service.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +83,7 @@ app = FastAPI(
 app.add_middleware(
     InFlightLimit,
     limit=SETTINGS.max_concurrency,
-    paths=("/predict", "/audit"),
+    paths=("/predict", "/audit", "/v1/chat/completions"),
     retry_after_s=1,
 )
 
@@ -117,6 +131,24 @@ AUDIT_BODY = _request_body(
     },
 )
 AUTH = {"security": [{"bearer": []}, {"apiKey": []}]}
+CHAT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": inline_schema(ChatCompletionRequest)}},
+    }
+}
+OPENAI_ERROR = {
+    "description": "OpenAI-style error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "object"}},
+                "required": ["error"],
+            }
+        }
+    },
+}
 
 
 async def _read_input(
@@ -167,6 +199,7 @@ class GroundingService:
     def __init__(self) -> None:
         configure_logging()
         self.core = GroundingCore(SETTINGS)
+        self.started = int(time.time())
 
     @bentoml.on_shutdown
     def drain(self) -> None:
@@ -259,6 +292,97 @@ class GroundingService:
     @app.get("/stats", summary="Rolling grounding figures, drift state and counts")
     async def stats(self) -> dict[str, Any]:
         return await self.core.stats()
+
+    @app.get("/v1/models", response_model=ModelList, summary="OpenAI-compatible: served model")
+    async def models(self) -> ModelList:
+        return ModelList(data=[ModelCard(id=self.core.model, created=self.started)])
+
+    @app.post(
+        "/v1/chat/completions",
+        response_model=ChatCompletion,
+        responses={code: OPENAI_ERROR for code in (400, 401, 404, 413, 415, 503)},
+        openapi_extra=CHAT_BODY,
+        summary="OpenAI-compatible chat completion (production path, mirrored like /predict)",
+    )
+    async def chat_completions(self, request: Request, background: BackgroundTasks) -> Response:
+        try:
+            if SETTINGS.predict_requires_key:
+                require_key(request, SETTINGS.api_keys)
+            if not is_json(request):
+                raise OpenAIRequestError(415, "send the chat request as application/json")
+            limit = body_limit(SETTINGS.max_image_bytes, 1)
+            body = parse_json_model(await read_body_capped(request, limit), ChatCompletionRequest)
+            if body.model != self.core.model:
+                raise OpenAIRequestError(
+                    404,
+                    f"the model `{body.model}` does not exist; this service serves "
+                    f"`{self.core.model}` (GET /v1/models)",
+                    "model",
+                )
+            chat = chat_input(body)
+            production = self.core.build_request(
+                chat.image,
+                chat.question,
+                options=body.options,
+                request_id=body.request_id,
+                audit=body.audit,
+                params=self._decoding(body),
+            )
+            response, generation = await self.core.answer(production)
+        except Exception as exc:
+            return openai_error(exc)
+        background.add_task(self.core.after_response, production, response)
+        completed = Completed(
+            model=self.core.model,
+            text=generation.text,
+            finish_reason=generation.finish_reason,
+            prompt_tokens=generation.prompt_tokens or 0,
+            completion_tokens=generation.completion_tokens or 0,
+            grounding=GroundingInfo(
+                request_id=response.request_id, answer=response.answer, audit=response.audit
+            ),
+        )
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(
+                sse_chunks(completed, include_usage=include_usage),
+                media_type="text/event-stream",
+                headers={**completed.headers(), "Cache-Control": "no-cache"},
+            )
+        return JSONResponse(completed.body().model_dump(), headers=completed.headers())
+
+    @staticmethod
+    def _decoding(body: ChatCompletionRequest) -> GenerationParams:
+        """The request's decoding; the configured budget when unset, capped by the limit."""
+        budget = body.token_budget
+        if budget is not None:
+            budget = min(budget, SETTINGS.max_completion_tokens)
+            if budget == SETTINGS.max_new_tokens:
+                budget = None
+        return GenerationParams(
+            max_new_tokens=budget, temperature=body.temperature or 0.0, seed=body.seed
+        )
+
+
+def openai_error(exc: Exception) -> JSONResponse:
+    """Any refusal on the OpenAI face as OpenAI's error body, with the status /predict gives."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, OpenAIRequestError):
+        status, message, param = exc.status_code, exc.message, exc.param
+    elif isinstance(exc, ImageRejected | InputError):
+        status, message, param = exc.status_code, exc.message, None
+    elif isinstance(exc, HTTPException):
+        status, message, param = exc.status_code, str(exc.detail), None
+        headers = dict(exc.headers or {})
+    elif isinstance(exc, AuditQueueFull | EngineStopped):
+        status, message, param = 503, str(exc), None
+        headers = {"Retry-After": "1"}
+    elif isinstance(exc, asyncio.TimeoutError):
+        status, message, param = 503, "the model did not answer in time; retry later", None
+        headers = {"Retry-After": "2"}
+    else:
+        raise exc
+    return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
 
 
 @app.exception_handler(ImageRejected)

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_new_tokens: int = Field(32, ge=1, le=4096)
+    max_completion_tokens: int = Field(
+        1024, ge=1, le=32768, description="Cap on an OpenAI request's max_tokens"
+    )
 
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(40_000_000, ge=1)

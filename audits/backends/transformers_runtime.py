@@ -16,7 +16,13 @@ from transformers import (
 )
 
 from audits.backends.processor import load_image_only_processor
-from audits.contracts.backend import GenerationInterrupted, VLMBackend, VLMInput
+from audits.contracts.backend import (
+    Generation,
+    GenerationInterrupted,
+    GenerationParams,
+    VLMBackend,
+    VLMInput,
+)
 
 __all__ = ["TransformersRuntime", "VLMBackend", "VLMInput", "chat_prompt"]
 
@@ -57,6 +63,16 @@ class _StopWhen(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: object):
         self.fired = self.fired or self.should_stop()
         return torch.full((input_ids.shape[0],), self.fired, device=input_ids.device)
+
+
+def _stop_token_ids(model: torch.nn.Module, tokenizer: object) -> set[int]:
+    """Token ids that end a generated answer (the generation config's EOS, else the tokenizer's)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = getattr(tokenizer, "eos_token_id", None)
+    if eos is None:
+        return set()
+    return {int(eos)} if isinstance(eos, int) else {int(token) for token in eos}
 
 
 class TransformersRuntime:
@@ -105,17 +121,16 @@ class TransformersRuntime:
         return {key: value.to(self.device) for key, value in encoded.items()}
 
     @torch.inference_mode()
-    def generate(
+    def _generate_tokens(
         self,
         items: Sequence[VLMInput],
         *,
-        max_new_tokens: int | None = None,
-        temperature: float = 0.0,
-        seed: int | None = None,
+        max_new_tokens: int | None,
+        temperature: float,
+        seed: int | None,
         should_stop: Callable[[], bool] | None = None,
-    ) -> list[str]:
-        if not items:
-            return []
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The encoded prompts and the newly generated token ids (one row per item)."""
         inputs = self._encode(items)
         sampling = temperature > 0
         if sampling and seed is not None:
@@ -133,8 +148,54 @@ class TransformersRuntime:
         )
         if stopper is not None and stopper.fired:
             raise GenerationInterrupted("generation stopped for more urgent work")
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return inputs, output[:, inputs["input_ids"].shape[1] :]
+
+    def generate(
+        self,
+        items: Sequence[VLMInput],
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[str]:
+        if not items:
+            return []
+        _, new_tokens = self._generate_tokens(
+            items,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            should_stop=should_stop,
+        )
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    def generate_detailed(
+        self, items: Sequence[VLMInput], params: GenerationParams
+    ) -> list[Generation]:
+        """Outputs with prompt and completion token counts and why decoding ended."""
+        if not items:
+            return []
+        budget = params.max_new_tokens or self.max_new_tokens
+        inputs, new_tokens = self._generate_tokens(
+            items, max_new_tokens=budget, temperature=params.temperature, seed=params.seed
+        )
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        stops = _stop_token_ids(self.model, self.tokenizer)
+        results = []
+        for row, text in enumerate(texts):
+            ids = new_tokens[row].tolist()
+            end = next((i for i, token in enumerate(ids) if token in stops), None)
+            results.append(
+                Generation(
+                    text=text,
+                    prompt_tokens=int(prompt_tokens[row]),
+                    completion_tokens=len(ids) if end is None else end + 1,
+                    finish_reason="length" if end is None and len(ids) >= budget else "stop",
+                )
+            )
+        return results
 
     @torch.inference_mode()
     def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:

@@ -19,6 +19,27 @@ class VLMInput:
     """Text the assistant turn starts with (e.g. a pre-filled reasoning block)."""
 
 
+@dataclass(frozen=True)
+class GenerationParams:
+    """How one production call decodes; ``None`` means the backend's own default."""
+
+    max_new_tokens: int | None = None
+    temperature: float = 0.0
+    """0 is greedy (deterministic)."""
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated output with what an OpenAI-style ``usage`` needs (None when unknown)."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str = "stop"
+    """``stop`` (end of turn) or ``length`` (the token budget ran out)."""
+
+
 class GenerationInterrupted(RuntimeError):
     """``generate`` stopped early because ``should_stop`` said so; no output was kept."""
 
@@ -40,3 +61,23 @@ class VLMBackend(Protocol):
     ) -> list[str]: ...
 
     def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]: ...
+
+
+def generate_detailed(
+    backend: VLMBackend, items: Sequence[VLMInput], params: GenerationParams
+) -> list[Generation]:
+    """Outputs with token counts where the backend can give them (``generate_detailed``),
+    else the plain texts."""
+    detailed = getattr(backend, "generate_detailed", None)
+    if callable(detailed):
+        return detailed(items, params)
+    if params == GenerationParams():
+        texts = backend.generate(items)
+    else:
+        texts = backend.generate(
+            items,
+            max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            seed=params.seed,
+        )
+    return [Generation(text) for text in texts]

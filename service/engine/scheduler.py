@@ -25,7 +25,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from audits.contracts.backend import GenerationInterrupted, VLMBackend, VLMInput
+from audits.contracts.backend import (
+    Generation,
+    GenerationInterrupted,
+    GenerationParams,
+    VLMBackend,
+    VLMInput,
+    generate_detailed,
+)
 from service.engine.stats import SchedulerStats, StatsCallback
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,8 @@ class AuditTask:
 @dataclass
 class _ProductionItem:
     item: VLMInput
-    future: Future[str]
+    future: Future[Generation]
+    params: GenerationParams = field(default_factory=GenerationParams)
 
 
 class InferenceEngine:
@@ -137,17 +145,24 @@ class InferenceEngine:
         return count
 
     # -- submission ------------------------------------------------------------------------
-    def submit_production(self, item: VLMInput) -> Future[str]:
-        future: Future[str] = Future()
+    def submit_production(
+        self, item: VLMInput, params: GenerationParams | None = None
+    ) -> Future[Generation]:
+        future: Future[Generation] = Future()
         with self._cond:
             if not self._accepting:
                 raise EngineStopped("the service is shutting down")
-            self._production.append(_ProductionItem(item, future))
+            self._production.append(_ProductionItem(item, future, params or GenerationParams()))
             self._cond.notify()
         return future
 
+    async def generate_detailed(
+        self, item: VLMInput, params: GenerationParams | None = None
+    ) -> Generation:
+        return await asyncio.wrap_future(self.submit_production(item, params))
+
     async def generate(self, item: VLMInput) -> str:
-        return await asyncio.wrap_future(self.submit_production(item))
+        return (await self.generate_detailed(item)).text
 
     def submit_audit(self, task: AuditTask) -> None:
         """Queue a mirrored audit; never blocks. When full, the oldest queued audit is dropped."""
@@ -205,10 +220,7 @@ class InferenceEngine:
                 if not self._running and not self._production:
                     return
                 if self._production:
-                    batch = [
-                        self._production.popleft()
-                        for _ in range(min(self.max_batch_size, len(self._production)))
-                    ]
+                    batch = self._take_production_batch()
                     task, from_mirror = None, False
                 else:
                     batch = []
@@ -227,6 +239,20 @@ class InferenceEngine:
                 self._on_stats(SchedulerStats(audit_queue_depth=depth))
                 self._run_audit_step(task, from_mirror)
 
+    def _take_production_batch(self) -> list[_ProductionItem]:
+        """The oldest waiting request and, up to the batch size, later ones that decode the
+        same way (one generate call has one token budget and temperature). Holds the lock."""
+        first = self._production.popleft()
+        batch, rest = [first], deque[_ProductionItem]()
+        while self._production:
+            entry = self._production.popleft()
+            if len(batch) < self.max_batch_size and entry.params == first.params:
+                batch.append(entry)
+            else:
+                rest.append(entry)
+        self._production = rest
+        return batch
+
     def _timed(self, work: Callable[[], None]) -> None:
         started = time.monotonic()
         try:
@@ -236,8 +262,9 @@ class InferenceEngine:
 
     def _run_production(self, batch: list[_ProductionItem]) -> None:
         try:
-            outputs: list[str] = []
-            self._timed(lambda: outputs.extend(self.backend.generate([p.item for p in batch])))
+            outputs: list[Generation] = []
+            items, params = [p.item for p in batch], batch[0].params
+            self._timed(lambda: outputs.extend(generate_detailed(self.backend, items, params)))
             for entry, text in zip(batch, outputs, strict=True):
                 entry.future.set_result(text)
         except Exception as exc:  # one bad item must not fail its batch mates

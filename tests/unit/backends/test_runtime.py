@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from audits.backends.transformers_runtime import TransformersRuntime
-from audits.contracts.backend import GenerationInterrupted, VLMInput
+from audits.contracts.backend import GenerationInterrupted, GenerationParams, VLMInput
 from audits.science.counterfactuals import blank_like
 from service.reference.demo_model import write_demo_checkpoint
 from tests.support.images import noise_image
@@ -90,3 +90,17 @@ def test_generation_yields_when_asked_and_is_unchanged_otherwise(
         runtime.generate(items, should_stop=stop_after_three_steps)
     assert len(polls) == 3, "polled once per decoding step, stopped at once"
     assert runtime.generate(items, should_stop=lambda: False) == runtime.generate(items)
+
+
+def test_detailed_generation_counts_tokens_and_says_why_it_stopped(
+    runtime: TransformersRuntime,
+) -> None:
+    items = _items()
+    detailed = runtime.generate_detailed(items, GenerationParams(max_new_tokens=3))
+    assert [d.text for d in detailed] == runtime.generate(items, max_new_tokens=3)
+    for result in detailed:
+        assert 1 <= result.completion_tokens <= 3
+        if result.finish_reason == "length":
+            assert result.completion_tokens == 3
+    no_image = detailed[-1].prompt_tokens
+    assert all(d.prompt_tokens > no_image for d in detailed[:-1]), "image tokens count"

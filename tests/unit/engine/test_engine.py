@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from audits.contracts.backend import GenerationInterrupted, VLMInput
+from audits.contracts.backend import GenerationInterrupted, GenerationParams, VLMInput
 from service.engine.scheduler import AuditTask, InferenceEngine
 
 
@@ -62,7 +62,7 @@ def test_production_completes_while_100_audits_wait_and_overflow_is_counted() ->
 
         production = engine.submit_production(VLMInput("q1"))
         backend.release.set()
-        assert production.result(timeout=10) == "answer to q1"
+        assert production.result(timeout=10).text == "answer to q1"
         assert backend.calls[:2] == ["audit", "production"], "production jumps the audit queue"
     finally:
         backend.release.set()
@@ -84,7 +84,7 @@ def test_waiting_production_goes_before_queued_audits() -> None:
         engine.submit_audit(_audit_task(done, "second"))
         production = engine.submit_production(VLMInput("urgent"))
         backend.release.set()
-        assert production.result(timeout=10) == "answer to urgent"
+        assert production.result(timeout=10).text == "answer to urgent"
     finally:
         engine.stop(grace_s=5)
     first_production = backend.calls.index("production")
@@ -140,7 +140,7 @@ def test_production_interrupts_audit_generation_and_the_audit_runs_again() -> No
         engine.submit_audit(_audit_task(done, "long"))
         assert backend.audit_started.wait(5)
         started = time.monotonic()
-        answer = engine.submit_production(VLMInput("urgent")).result(timeout=10)
+        answer = engine.submit_production(VLMInput("urgent")).result(timeout=10).text
         assert answer == "answer to urgent"
         assert time.monotonic() - started < 5, "production must not wait for the long audit"
         deadline = time.monotonic() + 10
@@ -151,3 +151,46 @@ def test_production_interrupts_audit_generation_and_the_audit_runs_again() -> No
     assert done == ["long:True"], "the interrupted audit ran again and completed"
     assert backend.audit_attempts == 2
     assert engine.preemptions == 1
+
+
+class RecordsDecoding:
+    """Holds the first call until released; records each batch's questions and decoding."""
+
+    model_name = "records-decoding"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[tuple[list[str], int | None]] = []
+
+    def generate(self, items, *, max_new_tokens=None, temperature=0.0, seed=None, **_):
+        if not self.entered.is_set():
+            self.entered.set()
+            self.gate.wait(timeout=10)
+        self.batches.append(([item.question for item in items], max_new_tokens))
+        return [f"{item.question}:{max_new_tokens}" for item in items]
+
+    def score(self, items, answers):
+        return [0.0] * len(items)
+
+
+def test_production_batches_hold_one_decoding_and_keep_arrival_order() -> None:
+    backend = RecordsDecoding()
+    engine = InferenceEngine(backend, max_batch_size=8)
+    engine.start()
+    try:
+        first = engine.submit_production(VLMInput("first"))
+        assert backend.entered.wait(5)
+        short = GenerationParams(max_new_tokens=2)
+        waiting = [
+            engine.submit_production(VLMInput("a")),
+            engine.submit_production(VLMInput("b"), short),
+            engine.submit_production(VLMInput("c")),
+            engine.submit_production(VLMInput("d"), short),
+        ]
+        backend.gate.set()
+        assert first.result(timeout=5).text == "first:None"
+        assert [f.result(timeout=5).text for f in waiting] == ["a:None", "b:2", "c:None", "d:2"]
+        assert backend.batches[1:] == [(["a", "c"], None), (["b", "d"], 2)]
+    finally:
+        engine.stop(grace_s=1)

@@ -144,13 +144,13 @@ def test_a_failing_production_item_does_not_fail_its_batch_mates() -> None:
         assert backend.entered.wait(5)
         mates = [engine.submit_production(VLMInput(q)) for q in ("a", "BAD", "b")]
         backend.gate.set()
-        assert first.result(timeout=5) == "answer:first"
-        assert mates[0].result(timeout=5) == "answer:a"
-        assert mates[2].result(timeout=5) == "answer:b"
+        assert first.result(timeout=5).text == "answer:first"
+        assert mates[0].result(timeout=5).text == "answer:a"
+        assert mates[2].result(timeout=5).text == "answer:b"
         with pytest.raises(ValueError, match="tokenizer"):
             mates[1].result(timeout=5)
         assert backend.batches[:2] == [1, 3], "the three waited and went as one batch"
-        assert engine.submit_production(VLMInput("later")).result(timeout=5) == "answer:later"
+        assert engine.submit_production(VLMInput("later")).result(timeout=5).text == "answer:later"
     finally:
         engine.stop(grace_s=1)
 
