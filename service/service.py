@@ -382,6 +382,8 @@ def openai_error(exc: Exception) -> JSONResponse:
         headers = {"Retry-After": "2"}
     else:
         raise exc
+    if status == 422:  # OpenAI (and vLLM) answer every invalid request with 400
+        status = 400
     return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
 
 

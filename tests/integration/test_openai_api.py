@@ -165,5 +165,18 @@ def test_refusals_are_openai_errors(client: openai.OpenAI, demo_service: ServedS
         timeout=30,
     )
     assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["error"]["message"]
+    empty = httpx.post(
+        f"{demo_service.url}/v1/chat/completions",
+        json={"model": "demo", "messages": user_turn(png_bytes(1), "   ")},
+        timeout=30,
+    )
+    assert empty.status_code == 400 and "empty" in empty.json()["error"]["message"]
     # the worker lives after every refusal
     assert client.chat.completions.create(model="demo", messages=user_turn(png_bytes(2))).choices
+
+
+def test_openapi_documents_the_openai_face(demo_service: ServedService) -> None:
+    paths = httpx.get(f"{demo_service.url}/docs.json", timeout=30).json()["paths"]
+    assert "get" in paths["/v1/models"]
+    body = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"model", "messages", "max_tokens", "stream"} <= set(body["schema"]["properties"])
