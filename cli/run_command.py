@@ -3,6 +3,8 @@
     grounding-audit run --manifest data.jsonl --model ./checkpoint --out audit/
     grounding-audit run --manifest data.jsonl --url http://audit.example:3000 \\
         --api-key "$KEY" --concurrency 16 --out audit/
+    OPENAI_API_KEY=... grounding-audit run --manifest data.jsonl \\
+        --openai-url http://vllm.internal:8000/v1 --model qwen25vl-7b --out audit/
 
 Runs real, shuffled, blank and no_image for every item and writes ``results.jsonl`` (resumable:
 run the same command again after an interruption), ``report.json``, ``report.md``,
@@ -16,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from audits.backends.openai_http import OpenAIBackend, UpstreamError
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import COUNTERFACTUALS, Condition
 from audits.offline.http_client import AuditRequestError, HttpAuditClient
@@ -25,6 +28,7 @@ from audits.offline.runner import run_audit
 from audits.reports.markdown import markdown_table
 
 API_KEY_ENV = "GROUNDING_API_KEY"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 RESUME_HINT = "Results written so far are kept: the same command resumes the run."
 
@@ -50,12 +54,25 @@ def _positive(value: str) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, type=Path, help="data-set manifest (JSONL)")
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--model", type=Path, help="local Hugging Face checkpoint folder")
+    target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help="base URL of a deployed service (POST /audit)")
+    target.add_argument(
+        "--openai-url",
+        help="base URL of any OpenAI-compatible server (vLLM, SGLang, TGI, this service's /v1)",
+    )
+    parser.add_argument(
+        "--model",
+        help="local Hugging Face checkpoint folder; with --openai-url, the served model's name "
+        "(default: the first one GET /v1/models lists)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle and bootstrap seed")
-    parser.add_argument("--mode", choices=("generate", "score", "both"), default="both")
+    parser.add_argument(
+        "--mode",
+        choices=("generate", "score", "both"),
+        help="default: both; with --openai-url, both where the server returns prompt "
+        "log-probabilities, else generate",
+    )
     parser.add_argument(
         "--conditions",
         type=_conditions,
@@ -75,7 +92,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     local = parser.add_argument_group("local model (--model)")
     local.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     local.add_argument("--dtype", default="auto", choices=DTYPES)
-    local.add_argument("--max-new-tokens", type=_positive, default=128)
+    local.add_argument(
+        "--max-new-tokens", type=_positive, default=128, help="also with --openai-url"
+    )
     local.add_argument(
         "--batch-items",
         type=_positive,
@@ -89,17 +108,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     local.add_argument("--pass-k", type=int, default=0, help="Pass@K with K sampled outputs")
     local.add_argument("--temperature", type=float, default=0.7, help="Pass@K temperature")
-    remote = parser.add_argument_group("deployed service (--url)")
-    remote.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV})")
+    remote = parser.add_argument_group("deployed service (--url) or OpenAI server (--openai-url)")
+    remote.add_argument(
+        "--api-key", help=f"API key (default: ${API_KEY_ENV}; with --openai-url ${OPENAI_KEY_ENV})"
+    )
     remote.add_argument("--concurrency", type=_positive, default=8, help="requests in flight")
     remote.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     remote.add_argument("--max-retries", type=int, default=8, help="retries per request")
 
 
 def _auditor(args: argparse.Namespace) -> VLMBackend | HttpAuditClient:
+    if (args.url or args.openai_url) and (args.stress or args.pass_k):
+        raise ValueError("--stress and --pass-k need a local model (--model)")
     if args.url:
-        if args.stress or args.pass_k:
-            raise ValueError("--stress and --pass-k need a local model (--model)")
+        if args.model:
+            raise ValueError("--model is for a local checkpoint or with --openai-url, not --url")
         return HttpAuditClient(
             args.url,
             api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
@@ -107,17 +130,52 @@ def _auditor(args: argparse.Namespace) -> VLMBackend | HttpAuditClient:
             timeout_s=args.timeout,
             max_retries=args.max_retries,
         )
+    if args.openai_url:
+        return OpenAIBackend(
+            args.openai_url,
+            args.model,
+            api_key=args.api_key or os.environ.get(OPENAI_KEY_ENV) or None,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+            max_retries=args.max_retries,
+            max_new_tokens=args.max_new_tokens,
+        )
+    if not args.model:
+        raise ValueError("give --model (a checkpoint folder), --url or --openai-url")
     from audits.backends.transformers_runtime import TransformersRuntime
 
     return TransformersRuntime(
-        args.model, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
+        Path(args.model),
+        device=args.device,
+        dtype=args.dtype,
+        max_new_tokens=args.max_new_tokens,
     )
+
+
+def _mode(args: argparse.Namespace, auditor: object) -> str:
+    """The audit mode: as asked, else both; on an OpenAI server, score only where it returns
+    prompt log-probabilities (asked once, and said)."""
+    if not isinstance(auditor, OpenAIBackend):
+        return args.mode or "both"
+    scoring = auditor.supports_scoring()
+    print(
+        f"{auditor.base}: model {auditor.model_name}; prompt log-probabilities "
+        f"{'returned: score mode available' if scoring else 'not returned: generate mode only'}",
+        file=sys.stderr,
+    )
+    if args.mode in ("score", "both") and not scoring:
+        raise ValueError(
+            f"--mode {args.mode} needs prompt log-probabilities, which {auditor.base} does not "
+            "return; use --mode generate"
+        )
+    return args.mode or ("both" if scoring else "generate")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         auditor = _auditor(args)
-    except (OSError, ValueError) as exc:
+        mode = _mode(args, auditor)
+    except (OSError, ValueError, UpstreamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -126,9 +184,13 @@ def run(args: argparse.Namespace) -> int:
             auditor,
             args.out,
             seed=args.seed,
-            mode=args.mode,
+            mode=mode,
             conditions=args.conditions,
-            batch_items=args.batch_items,
+            batch_items=(
+                max(args.batch_items, args.concurrency)
+                if isinstance(auditor, OpenAIBackend)
+                else args.batch_items
+            ),
             stress=args.stress,
             pass_k=args.pass_k,
             temperature=args.temperature,
@@ -139,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             n_boot=args.n_boot,
             title=args.title,
         )
-    except (OSError, RunMismatchError, ValueError, AuditRequestError) as exc:
+    except (OSError, RunMismatchError, ValueError, AuditRequestError, UpstreamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(RESUME_HINT, file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSp
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
+from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode
 from service.http.imaging import ImageLimits, decode_image
 from service.http.interfaces import AuditDecision, PredictResponse
 from service.identity import answer_fingerprint, image_id, new_request_id, sample_decision
@@ -95,7 +96,21 @@ class GroundingCore:
         extra_sinks: Sequence[AuditSink] = (),
     ) -> None:
         self.settings = settings
-        self.backend = backend or load_backend(settings)
+        on_stats = lambda stats: EXPORTER.record_scheduler(self.model, stats)  # noqa: E731
+        self.engine: InferenceEngine | UpstreamEngine
+        if backend is None and settings.upstream_url:
+            self.engine = build_upstream_engine(settings, on_stats)
+            self.backend = self.engine.backend
+            self.audit_mode = upstream_audit_mode(settings.audit_mode, self.engine.audit_backend)
+        else:
+            self.backend = backend or load_backend(settings)
+            self.engine = InferenceEngine(
+                self.backend,
+                max_batch_size=settings.max_batch_size,
+                audit_queue_size=settings.audit_queue_size,
+                on_stats=on_stats,
+            )
+            self.audit_mode = settings.audit_mode
         self.model = settings.model_name or getattr(self.backend, "model_name", "model")
         self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
         self.pool = ShufflePool(settings.shuffle_pool_size)
@@ -112,18 +127,12 @@ class GroundingCore:
             sinks.append(self.redis_sink)
             self.store = RedisRecordStore(self.redis_sink, secret, fallback=self.store)
         self.sinks = FanOut([*sinks, *extra_sinks])
-        self.engine = InferenceEngine(
-            self.backend,
-            max_batch_size=settings.max_batch_size,
-            audit_queue_size=settings.audit_queue_size,
-            on_stats=lambda stats: EXPORTER.record_scheduler(self.model, stats),
-        )
         self.completions = CompletionWorker(
             capacity=max(64, settings.audit_queue_size), on_dropped=self._count_drop
         )
         EXPORTER.start_model(
             self.model,
-            modes=(settings.audit_mode,),
+            modes=(self.audit_mode,),
             conditions=[c.value for c in settings.audit_conditions if c != Condition.REAL],
         )
         self.engine.start()
@@ -240,7 +249,7 @@ class GroundingCore:
             question=request.question,
             image=request.image,
             conditions=tuple(self.settings.audit_conditions),
-            mode=self.settings.audit_mode,
+            mode=self.audit_mode,
             options=request.options,
             shuffled_image=shuffled[1] if shuffled else None,
             shuffled_skip_reason="the shuffle pool has no other image yet",
@@ -260,7 +269,7 @@ class GroundingCore:
             request_id=request.request_id,
             model=self.model,
             image_id=request.image_id,
-            mode=self.settings.audit_mode,
+            mode=self.audit_mode,
             source="mirror",
             result=result,
             answer_fingerprints={
@@ -281,6 +290,12 @@ class GroundingCore:
         reference: str | None,
         shuffled_image: Image.Image | None,
     ) -> AuditReport:
+        if mode != "generate" and self.audit_mode == "generate" and self.settings.upstream_url:
+            raise InputError(
+                422,
+                f"mode {mode} needs prompt log-probabilities, which the upstream server does not "
+                "return; use mode=generate",
+            )
         if reference is not None and len(reference) > self.settings.max_answer_chars:
             raise InputError(
                 422, f"the reference answer is longer than {self.settings.max_answer_chars} chars"

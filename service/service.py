@@ -21,6 +21,7 @@ from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
 from service.core import GroundingCore, InputError, ProductionRequest
 from service.engine.scheduler import AuditQueueFull, EngineStopped
+from service.engine.upstream import UpstreamFailed
 from service.http.auth import AccessEntry, log_access, require_key
 from service.http.http_io import (
     body_limit,
@@ -369,8 +370,8 @@ def openai_error(exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, OpenAIRequestError):
         status, message, param = exc.status_code, exc.message, exc.param
-    elif isinstance(exc, ImageRejected | InputError):
-        status, message, param = exc.status_code, exc.message, None
+    elif isinstance(exc, ImageRejected | InputError | UpstreamFailed):
+        status, message, param = exc.status_code, str(exc), None
     elif isinstance(exc, HTTPException):
         status, message, param = exc.status_code, str(exc.detail), None
         headers = dict(exc.headers or {})
@@ -395,6 +396,11 @@ async def _image_rejected(_: Request, exc: ImageRejected) -> JSONResponse:
 @app.exception_handler(InputError)
 async def _input_error(_: Request, exc: InputError) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+
+
+@app.exception_handler(UpstreamFailed)
+async def _upstream_failed(_: Request, exc: UpstreamFailed) -> JSONResponse:
+    return JSONResponse({"detail": f"the upstream model server failed: {exc}"}, exc.status_code)
 
 
 @app.exception_handler(AuditQueueFull)

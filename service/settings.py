@@ -36,6 +36,27 @@ class Settings(BaseSettings):
         1024, ge=1, le=32768, description="Cap on an OpenAI request's max_tokens"
     )
 
+    upstream_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible server (vLLM, SGLang, TGI) to forward to instead of "
+        "loading a model here",
+    )
+    upstream_model: str | None = Field(None, description="Its model name; default: the first")
+    upstream_api_key: SecretStr | None = None
+    upstream_timeout_s: float = Field(
+        55.0, gt=0, description="Production: 504 after this; keep below request_timeout_s"
+    )
+    upstream_priority_field: str = Field(
+        "priority", description="Request field that lowers audit priority; empty: none sent"
+    )
+    upstream_audit_priority: int = Field(10, description="Its value on audit requests")
+    upstream_audit_concurrency: int = Field(4, ge=1)
+    upstream_busy_audit_concurrency: int = Field(
+        1, ge=1, description="Audits at once while production requests are in flight"
+    )
+    upstream_audit_retries: int = Field(2, ge=0)
+    upstream_audit_timeout_s: float = Field(120.0, gt=0)
+
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(40_000_000, ge=1)
     max_question_chars: int = Field(4000, ge=1)

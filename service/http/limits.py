@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.http.openai_api import error_body
+
 
 class InFlightLimit:
     def __init__(
@@ -22,9 +24,10 @@ class InFlightLimit:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
-            body = json.dumps(
-                {"detail": f"the service is at its limit of {self.limit} requests in flight"}
-            ).encode()
+            message = f"the service is at its limit of {self.limit} requests in flight"
+            openai_path = scope["path"].startswith("/v1/")
+            refusal = error_body(503, message) if openai_path else {"detail": message}
+            body = json.dumps(refusal).encode()
             await send(
                 {
                     "type": "http.response.start",

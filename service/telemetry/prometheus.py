@@ -64,7 +64,7 @@ IS_DRIFT_ALARM = Gauge(
     multiprocess_mode="livemax",
 )
 
-KNOWN_DROP_REASONS = ("queue_full", "error", "shutdown", "completion_full")
+KNOWN_DROP_REASONS = ("queue_full", "error", "shutdown", "completion_full", "upstream_error")
 KNOWN_SINKS = ("redis", "log", "memory", "prometheus")
 
 

@@ -1,0 +1,268 @@
+"""Upstream mode: the model is served elsewhere (vLLM, SGLang, TGI) behind an OpenAI-compatible
+API, and this engine forwards to it instead of owning a model.
+
+- Production requests are forwarded at once, each on its own thread (up to the service's
+  concurrency limit), with no retries: an upstream error answers ``502``, a timeout ``504``.
+- Audits go to the same server with a lower priority (a request field, vLLM's ``priority``
+  under ``--scheduling-policy priority``; field name and value are settings; production requests
+  carry no such field). At most ``audit_concurrency`` audits run at once, and only
+  ``busy_audit_concurrency`` while production requests are in flight. Upstream failures are
+  retried a few times, then the audit is dropped and counted (reason ``upstream_error``).
+- The queues are those of the in-process engine: mirrored audits bounded (oldest dropped,
+  ``queue_full``), on-demand audits bounded (the caller gets an error when full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from audits.backends.openai_http import OpenAIBackend, UpstreamError
+from audits.contracts.backend import Generation, GenerationParams, VLMInput
+from audits.contracts.types import AuditMode
+from service.engine.scheduler import AuditQueueFull, AuditTask, EngineStopped, _finish
+from service.engine.stats import SchedulerStats, StatsCallback
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class UpstreamFailed(RuntimeError):
+    """The upstream server failed a production request (``502``, or ``504`` on timeout)."""
+
+    def __init__(self, message: str, *, timeout: bool) -> None:
+        super().__init__(message)
+        self.status_code = 504 if timeout else 502
+
+
+class UpstreamEngine:
+    def __init__(
+        self,
+        production: OpenAIBackend,
+        audits: OpenAIBackend,
+        *,
+        production_concurrency: int = 64,
+        audit_concurrency: int = 4,
+        busy_audit_concurrency: int = 1,
+        audit_queue_size: int = 256,
+        interactive_queue_size: int = 16,
+        on_stats: StatsCallback | None = None,
+    ) -> None:
+        self.backend = production
+        self.audit_backend = audits
+        self._production_pool = ThreadPoolExecutor(
+            max_workers=production_concurrency, thread_name_prefix="upstream-production"
+        )
+        self.audit_concurrency = audit_concurrency
+        self.busy_audit_concurrency = min(busy_audit_concurrency, audit_concurrency)
+        self._audit_capacity = audit_queue_size
+        self._interactive_capacity = interactive_queue_size
+        self._audits: deque[AuditTask] = deque()
+        self._interactive: deque[AuditTask] = deque()
+        self._cond = threading.Condition()
+        self._accepting = True
+        self._running = False
+        self._workers: list[threading.Thread] = []
+        self._on_stats = on_stats or (lambda stats: None)
+        self.production_in_flight = 0
+        self.audits_running = 0
+        self.audits_completed = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._cond:
+            if self._running:
+                return
+            self._running = True
+        for index in range(self.audit_concurrency):
+            worker = threading.Thread(
+                target=self._audit_loop, name=f"upstream-audit-{index}", daemon=True
+            )
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self, grace_s: float = 10.0) -> int:
+        """Queued and running audits get ``grace_s``; the rest are dropped (``shutdown``)."""
+        deadline = time.monotonic() + grace_s
+        with self._cond:
+            self._accepting = False
+            self._cond.notify_all()
+            while (self._audits or self._interactive or self.audits_running) and (
+                time.monotonic() < deadline
+            ):
+                self._cond.wait(timeout=0.05)
+            dropped = list(self._interactive) + list(self._audits)
+            self._interactive.clear()
+            self._audits.clear()
+            still_running = self.audits_running
+            self._running = False
+            self._cond.notify_all()
+        for task in dropped:
+            self._report_drop("shutdown")
+            _finish(task, EngineStopped("the service shut down before this audit ran"))
+        for _ in range(still_running):
+            self._report_drop("shutdown")
+        self._production_pool.shutdown(wait=False, cancel_futures=True)
+        self._on_stats(SchedulerStats(audit_queue_depth=0))
+        return len(dropped) + still_running
+
+    # -- production ------------------------------------------------------------------------
+    async def generate_detailed(
+        self, item: VLMInput, params: GenerationParams | None = None
+    ) -> Generation:
+        with self._cond:
+            if not self._accepting:
+                raise EngineStopped("the service is shutting down")
+            self.production_in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(
+                self._production_pool,
+                self.backend.generate_detailed,
+                [item],
+                params or GenerationParams(),
+            )
+            return results[0]
+        except UpstreamError as exc:
+            raise UpstreamFailed(str(exc), timeout=exc.timeout) from exc
+        finally:
+            with self._cond:
+                self.production_in_flight -= 1
+                self._cond.notify_all()
+
+    async def generate(self, item: VLMInput) -> str:
+        return (await self.generate_detailed(item)).text
+
+    # -- audits ----------------------------------------------------------------------------
+    def submit_audit(self, task: AuditTask) -> None:
+        evicted: AuditTask | None = None
+        with self._cond:
+            if not self._accepting:
+                evicted = task
+            else:
+                if len(self._audits) >= self._audit_capacity:
+                    evicted = self._audits.popleft()
+                self._audits.append(task)
+                self._cond.notify()
+            depth = len(self._audits)
+        self._on_stats(SchedulerStats(audit_queue_depth=depth))
+        if evicted is not None:
+            self._report_drop("queue_full" if evicted is not task else "shutdown")
+            _finish(evicted, AuditQueueFull("dropped: the audit queue was full"))
+
+    def submit_interactive(self, task: AuditTask) -> None:
+        with self._cond:
+            if not self._accepting:
+                raise EngineStopped("the service is shutting down")
+            if len(self._interactive) >= self._interactive_capacity:
+                raise AuditQueueFull("too many on-demand audits are waiting; retry shortly")
+            self._interactive.append(task)
+            self._cond.notify()
+
+    @property
+    def audit_queue_depth(self) -> int:
+        with self._cond:
+            return len(self._audits)
+
+    def _may_start_audit(self) -> bool:
+        limit = self.busy_audit_concurrency if self.production_in_flight else self.audit_concurrency
+        return bool(self._interactive or self._audits) and self.audits_running < limit
+
+    def _audit_loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._running and not self._may_start_audit():
+                    self._cond.wait(timeout=0.5)
+                if not self._running:
+                    return
+                from_mirror = not self._interactive
+                task = (self._audits if from_mirror else self._interactive).popleft()
+                self.audits_running += 1
+                depth = len(self._audits)
+            self._on_stats(SchedulerStats(audit_queue_depth=depth))
+            error: BaseException | None = None
+            try:
+                for step in task.steps:
+                    step(self.audit_backend)
+            except Exception as exc:
+                error = exc
+                log.warning("upstream audit failed: %s", exc)
+            with self._cond:
+                self.audits_running -= 1
+                abandoned = not self._running
+                if error is None and not abandoned:
+                    self.audits_completed += 1
+                self._cond.notify_all()
+            if abandoned:  # stop() has counted it already
+                _finish(task, EngineStopped("the service shut down while this audit ran"))
+                continue
+            if error is not None:
+                self._report_drop("upstream_error" if isinstance(error, UpstreamError) else "error")
+            _finish(task, error)
+
+    def _report_drop(self, reason: str) -> None:
+        self._on_stats(
+            SchedulerStats(audit_queue_depth=len(self._audits), audits_dropped={reason: 1})
+        )
+
+
+def build_upstream_engine(settings: Settings, on_stats: StatsCallback) -> UpstreamEngine:
+    """Two clients of the one upstream server: production (no retries, no priority field) and
+    audits (retried, with the lower priority)."""
+    assert settings.upstream_url is not None
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    production = OpenAIBackend(
+        settings.upstream_url,
+        settings.upstream_model,
+        api_key=key,
+        concurrency=settings.max_concurrency,
+        timeout_s=settings.upstream_timeout_s,
+        max_retries=0,
+        max_new_tokens=settings.max_new_tokens,
+    )
+    priority = (
+        {settings.upstream_priority_field: settings.upstream_audit_priority}
+        if settings.upstream_priority_field
+        else {}
+    )
+    audits = OpenAIBackend(
+        settings.upstream_url,
+        production.model_name,
+        api_key=key,
+        concurrency=4 * settings.upstream_audit_concurrency,
+        timeout_s=settings.upstream_audit_timeout_s,
+        max_retries=settings.upstream_audit_retries,
+        max_new_tokens=settings.max_new_tokens,
+        extra_body=priority,
+    )
+    return UpstreamEngine(
+        production,
+        audits,
+        production_concurrency=settings.max_concurrency,
+        audit_concurrency=settings.upstream_audit_concurrency,
+        busy_audit_concurrency=settings.upstream_busy_audit_concurrency,
+        audit_queue_size=settings.audit_queue_size,
+        on_stats=on_stats,
+    )
+
+
+def upstream_audit_mode(wanted: AuditMode, audits: OpenAIBackend) -> AuditMode:
+    """Score mode only where the server returns prompt log-probabilities; said at start-up."""
+    scoring = audits.supports_scoring()
+    log.info(
+        "upstream %s, model %s: prompt log-probabilities %s",
+        audits.base,
+        audits.model_name,
+        "returned (score mode available)" if scoring else "not returned (generate mode only)",
+    )
+    if wanted != "generate" and not scoring:
+        log.warning(
+            "GROUNDING_AUDIT_MODE=%s needs prompt log-probabilities; audits run in generate mode",
+            wanted,
+        )
+        return "generate"
+    return wanted
