@@ -99,7 +99,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--batch-items",
         type=_positive,
         default=DEFAULT_BATCH_ITEMS,
-        help="items per batched generate call (default: %(default)s)",
+        help="items per batched generate call (default: %(default)s); with --openai-url, items "
+        "whose requests go out together (up to --concurrency in flight)",
     )
     local.add_argument(
         "--stress",
@@ -186,11 +187,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             mode=mode,
             conditions=args.conditions,
-            batch_items=(
-                max(args.batch_items, args.concurrency)
-                if isinstance(auditor, OpenAIBackend)
-                else args.batch_items
-            ),
+            batch_items=args.batch_items,
             stress=args.stress,
             pass_k=args.pass_k,
             temperature=args.temperature,

@@ -44,9 +44,9 @@ def _outputs(out: Path) -> dict[str, dict[str, str]]:
 def test_openai_endpoint_audit_equals_the_in_process_audit(
     demo_service: ServedService, demo_model_dir: Path, tmp_path: Path
 ) -> None:
-    manifest = make_phantom(tmp_path / "data", 4, seed=9)
+    manifest = make_phantom(tmp_path / "data", 2, seed=9)
     remote, local = tmp_path / "remote", tmp_path / "local"
-    target = ("--openai-url", f"{demo_service.url}/v1", "--concurrency", "4")
+    target = ("--openai-url", f"{demo_service.url}/v1", "--concurrency", "2", "--batch-items", "2")
 
     refused = _run(manifest, tmp_path / "refused", *target, extra=("--mode", "both"))
     assert refused.returncode == 2
@@ -57,7 +57,7 @@ def test_openai_endpoint_audit_equals_the_in_process_audit(
     assert "generate mode only" in first.stderr, "the detected mode is stated"
     resumed = _run(manifest, remote, *target)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "2 taken from earlier results" in resumed.stdout
+    assert "2 taken from earlier results" in resumed.stdout, "whole groups resume"
 
     in_process = _run(manifest, local, "--model", str(demo_model_dir), extra=("--mode", "generate"))
     assert in_process.returncode == 0, in_process.stderr[-3000:]
