@@ -202,6 +202,13 @@ def chat_input(request: ChatCompletionRequest) -> ChatInput:
     if not images:
         return ChatInput(question, None, None)
     media_type, data = decode_data_uri(images[0].image_url.url)
+    if media_type in DICOM_MEDIA_TYPES:  # the hook: hand the bytes to the DICOM decoder here
+        raise OpenAIRequestError(
+            415,
+            "DICOM data: URIs are not accepted by this build yet; send the rendered image as "
+            "image/png",
+            "messages.content.image_url",
+        )
     return ChatInput(question, data, media_type)
 
 

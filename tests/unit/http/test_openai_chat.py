@@ -106,3 +106,10 @@ def test_stream_chunks_rebuild_the_text_and_end_with_done() -> None:
     finish = [c for c in bodies if c["choices"] and c["choices"][0]["finish_reason"]]
     assert len(finish) == 1 and finish[0]["grounding"]["audit"]["reason"] == "forced"
     assert bodies[-1]["choices"] == [] and bodies[-1]["usage"]["total_tokens"] == 12
+
+
+def test_dicom_data_uris_are_refused_until_dicom_decoding_lands() -> None:
+    dicom = {"type": "image_url", "image_url": {"url": "data:application/dicom;base64,AAAA"}}
+    with pytest.raises(OpenAIRequestError, match="DICOM") as caught:
+        chat_input(request(user(dicom, "Is there a lesion?")))
+    assert caught.value.status_code == 415
