@@ -13,15 +13,16 @@ from PIL import Image
 from audits.contracts.backend import Generation, GenerationParams, VLMBackend, VLMInput
 from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
+from audits.data.dicom import Window, normalize_modality
 from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
 from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode
-from service.http.imaging import ImageLimits, decode_image
+from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision, PredictResponse
-from service.identity import answer_fingerprint, image_id, new_request_id, sample_decision
+from service.identity import answer_fingerprint, new_request_id, pixels_id, sample_decision
 from service.settings import Settings
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.prometheus import EXPORTER
@@ -80,6 +81,8 @@ class ProductionRequest:
     audit: bool | None
     params: GenerationParams = field(default_factory=GenerationParams)
     """Decoding asked for by the client (OpenAI ``max_tokens``, ``temperature``)."""
+    modality: str = "unknown"
+    """Low-cardinality label (``audits.data.dicom.MODALITY_LABELS``)."""
 
     @property
     def greedy_at_default_length(self) -> bool:
@@ -112,7 +115,14 @@ class GroundingCore:
             )
             self.audit_mode = settings.audit_mode
         self.model = settings.model_name or getattr(self.backend, "model_name", "model")
-        self.limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+        self.limits = ImageLimits(
+            settings.max_image_bytes,
+            settings.max_image_pixels,
+            dicom_windows={
+                modality: Window(center, width)
+                for modality, (center, width) in settings.dicom_default_windows.items()
+            },
+        )
         self.pool = ShufflePool(settings.shuffle_pool_size)
         self.memory = MemorySink()
         self.monitor = DriftMonitor(
@@ -175,18 +185,27 @@ class GroundingCore:
         request_id: str | None = None,
         audit: bool | None = None,
         params: GenerationParams | None = None,
+        frame: int | None = None,
+        modality: str | None = None,
     ) -> ProductionRequest:
+        """Checks and decodes one request; ``modality`` (a client's) overrides a DICOM header's."""
         checked_question = self.check_question(question)
         checked_options = self.check_options(options)
         secret = self.settings.hmac_secret.get_secret_value()
+        decoded = (
+            None if image_bytes is None else decode_upload(image_bytes, self.limits, frame=frame)
+        )
         return ProductionRequest(
-            image=None if image_bytes is None else decode_image(image_bytes, self.limits),
-            image_id=None if image_bytes is None else image_id(image_bytes, secret),
+            image=None if decoded is None else decoded.image,
+            image_id=None if decoded is None else pixels_id(decoded.image, secret),
             question=checked_question,
             options=checked_options,
             request_id=request_id or new_request_id(),
             audit=audit,
             params=params or GenerationParams(),
+            modality=normalize_modality(modality)
+            if modality
+            else (decoded.modality if decoded is not None else "unknown"),
         )
 
     # -- production --------------------------------------------------------------------------

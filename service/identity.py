@@ -6,9 +6,18 @@ import hashlib
 import hmac
 import uuid
 
+from PIL import Image
+
 
 def image_id(image_bytes: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), image_bytes, hashlib.sha256).hexdigest()
+
+
+def pixels_id(image: Image.Image, secret: str) -> str:
+    """The id of a decoded image: the keyed HMAC of its pixels (mode, size, pixel bytes), so the
+    same picture in another container, or a DICOM file with edited headers, has one id."""
+    header = f"{image.mode}:{image.width}x{image.height}:".encode()
+    return image_id(header + image.tobytes(), secret)
 
 
 def answer_fingerprint(normalized_answer: str, secret: str) -> str:

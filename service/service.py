@@ -89,7 +89,7 @@ app.add_middleware(
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 422, 429, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422, 429, 503)
 }
 
 
@@ -117,6 +117,8 @@ PREDICT_BODY = _request_body(
         "audit": {"type": "boolean"},
         "request_id": TEXT,
         "options": {"type": "string", "description": "JSON object"},
+        "frame": {"type": "integer", "minimum": 0},
+        "modality": TEXT,
     },
 )
 AUDIT_BODY = _request_body(
@@ -129,6 +131,8 @@ AUDIT_BODY = _request_body(
         "options": {"type": "string", "description": "JSON object"},
         "mode": {"type": "string", "enum": ["generate", "score", "both"]},
         "conditions": {"type": "string", "description": "JSON list"},
+        "frame": {"type": "integer", "minimum": 0},
+        "modality": TEXT,
     },
 )
 AUTH = {"security": [{"bearer": []}, {"apiKey": []}]}
@@ -214,6 +218,8 @@ class GroundingService:
             options=parsed.options,
             request_id=getattr(parsed, "request_id", None),
             audit=getattr(parsed, "audit", None),
+            frame=parsed.frame,
+            modality=parsed.modality,
         )
 
     @app.post(

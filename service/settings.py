@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=1)
     max_question_chars: int = Field(4000, ge=1)
     max_answer_chars: int = Field(2000, ge=1)
+    dicom_default_windows: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
+        default_factory=lambda: {"CT": (40.0, 400.0)},
+        description="VOI window (centre/width, modality units) per modality for DICOM frames "
+        "whose header has none, e.g. CT=40/400,MR=300/600; other modalities use the frame's range",
+    )
 
     sample_rate: float = Field(0.1, ge=0.0, le=1.0, description="Share of requests mirrored")
     audit_mode: AuditMode = "both"
@@ -102,6 +107,31 @@ class Settings(BaseSettings):
     @classmethod
     def _split_keys(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("dicom_default_windows", mode="before")
+    @classmethod
+    def _parse_windows(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        windows: dict[str, tuple[float, float]] = {}
+        for part in _split_csv(value):  # type: ignore[union-attr]
+            modality, _, window = part.partition("=")
+            center, _, width = window.partition("/")
+            try:
+                windows[modality.strip().upper()] = (float(center), float(width))
+            except ValueError:
+                raise ValueError(
+                    f"a DICOM window is MODALITY=CENTRE/WIDTH (e.g. CT=40/400), got {part!r}"
+                ) from None
+        return windows
+
+    @field_validator("dicom_default_windows")
+    @classmethod
+    def _positive_widths(cls, value: dict[str, tuple[float, float]]) -> object:
+        bad = [m for m, (_, width) in value.items() if width < 1]
+        if bad:
+            raise ValueError(f"window widths must be at least 1, not for {bad}")
+        return value
 
     @field_validator("drift_windows_s", mode="before")
     @classmethod

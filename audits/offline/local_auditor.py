@@ -21,6 +21,7 @@ from PIL import Image
 
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import Condition
+from audits.data.images import load_image
 from audits.offline.records import AuditJob, ItemRecord, StressRecord
 from audits.science.item_audit import ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import normalize_answer
@@ -119,11 +120,6 @@ def _sample_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _load_image(path: str) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
-
-
 class LocalAuditor:
     """Audits jobs on an in-process ``VLMBackend``, ``batch_items`` items per generate call."""
 
@@ -149,7 +145,7 @@ class LocalAuditor:
         self.pass_k = pass_k
         self.temperature = temperature
         self.seed = seed
-        self._load = lru_cache(maxsize=max(image_cache, 4 * batch_items))(_load_image)
+        self._load = lru_cache(maxsize=max(image_cache, 4 * batch_items))(load_image)
 
     def audit(self, jobs: Iterable[AuditJob]) -> Iterator[ItemRecord]:
         for _, group in groupby(jobs, key=lambda job: job.index // self.group_size):

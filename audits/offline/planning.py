@@ -1,7 +1,8 @@
 """Planning a run: shuffled partners, prompts, the results file, settings checks, what is left.
 
-- Shuffled: a seeded derangement over the manifest's rows keyed by the image file's SHA-256, so
-  an item is never paired with its own image nor an identical one.
+- Shuffled: a seeded derangement over the manifest's rows keyed by the image file's SHA-256 (for
+  DICOM, of its rendered pixels), so an item is never paired with its own image nor an
+  identical one.
 - Resumable: lines already in ``results.jsonl`` are kept and their items skipped; a half-written
   last line is cut off. ``run.json`` records the settings; resuming with other ones is refused.
 - Batching groups are fixed by manifest position and a group with an unfinished item is
@@ -19,6 +20,7 @@ from itertools import groupby
 from pathlib import Path
 
 from audits.contracts.types import COUNTERFACTUALS, Condition
+from audits.data.images import image_content_key
 from audits.data.manifest import ManifestItem
 from audits.offline.records import ItemRecord, RunMismatchError, RunSettings
 from audits.science.counterfactuals import seeded_derangement
@@ -39,13 +41,14 @@ def file_sha256(path: str | Path) -> str:
 
 
 def image_keys(items: Sequence[ManifestItem]) -> list[str]:
-    """The content hash of every item's image file (each file read once)."""
+    """The content key of every item's image (each file read once): the file's SHA-256, or for
+    DICOM that of its rendered pixels."""
     by_path: dict[str, str] = {}
     keys = []
     for item in items:
         if item.image not in by_path:
             try:
-                by_path[item.image] = file_sha256(item.image)
+                by_path[item.image] = image_content_key(item.image)
             except OSError as exc:
                 raise FileNotFoundError(f"item {item.id!r}: cannot read {item.image}") from exc
         keys.append(by_path[item.image])

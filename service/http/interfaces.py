@@ -9,6 +9,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from audits.contracts.types import Condition
 
 OPTION_LETTER = r"^[A-E]$"
+MODALITY = r"^[A-Za-z]{1,16}$"
+
+FRAME_FIELD = Field(
+    None, ge=0, description="Frame of a multi-frame DICOM image (from 0); default: the middle one"
+)
+MODALITY_FIELD = Field(
+    None,
+    pattern=MODALITY,
+    description="Imaging modality (CT, MR, CR, DX, US, MG, PT, NM, XA; anything else counts as "
+    "other); default: the DICOM header's, else unknown",
+)
 
 
 def _encodable(text: str) -> str:
@@ -31,8 +42,12 @@ class PredictJSON(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    image_base64: str = Field(..., min_length=1, description="The image file, base64-encoded")
+    image_base64: str = Field(
+        ..., min_length=1, description="The image file (PNG, JPEG, ..., DICOM), base64-encoded"
+    )
     question: Text = Field(..., description="The question about the image")
+    frame: int | None = FRAME_FIELD
+    modality: str | None = MODALITY_FIELD
     audit: bool | None = Field(
         None, description="true forces a counterfactual audit, false forbids one; unset: sampled"
     )
@@ -63,6 +78,8 @@ class AuditJSON(BaseModel):
 
     image_base64: str = Field(..., min_length=1)
     question: Text
+    frame: int | None = FRAME_FIELD
+    modality: str | None = MODALITY_FIELD
     reference_answer: Text | None = None
     options: dict[Text, Text] | None = None
     mode: Literal["generate", "score", "both"] = "both"

@@ -24,6 +24,14 @@ import redis as redis_py
 from PIL import Image
 
 from service.telemetry.redis_keys import record_key
+from tests.support.dicom import (
+    PHI_ID,
+    PHI_NAME,
+    SHIPPED_PHI,
+    shipped_bytes,
+    unsupported_syntax,
+    with_patient,
+)
 from tests.support.images import encode, noise_image, png_bytes
 from tests.support.servers import (
     RedisServer,
@@ -171,10 +179,13 @@ def test_image_ids_are_hmacs_under_each_services_secret(
         predict(deployment.url, image, "hmac-same")
         records[deployment.secret] = stored_record(deployment, "hmac-same")
     id_a, id_b = records[SECRET_A]["image_id"], records[SECRET_B]["image_id"]
-    assert id_a == hmac.new(SECRET_A.encode(), image, hashlib.sha256).hexdigest()
-    assert id_b == hmac.new(SECRET_B.encode(), image, hashlib.sha256).hexdigest()
+    with Image.open(io.BytesIO(image)) as decoded:
+        rgb = decoded.convert("RGB")
+    pixels = f"RGB:{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()
+    assert id_a == hmac.new(SECRET_A.encode(), pixels, hashlib.sha256).hexdigest()
+    assert id_b == hmac.new(SECRET_B.encode(), pixels, hashlib.sha256).hexdigest()
     assert id_a != id_b, "the same image under two secrets must get two ids"
-    assert hashlib.sha256(image).hexdigest() not in (id_a, id_b), "never a plain hash"
+    assert hashlib.sha256(pixels).hexdigest() not in (id_a, id_b), "never a plain hash"
     report = httpx.post(
         f"{plain.url}/audit",
         json={"image_base64": _b64(image), "question": "Is there a lesion?", "mode": "score"},
@@ -183,6 +194,101 @@ def test_image_ids_are_hmacs_under_each_services_secret(
     )
     assert report.status_code == 200, report.text
     assert report.json()["image_id"] == id_a
+
+
+# --- DICOM headers ------------------------------------------------------------------------------
+
+
+def test_dicom_headers_never_reach_logs_redis_metrics_or_responses(plain: Deployment) -> None:
+    """DICOM through /predict (multipart and JSON), /audit and refusals; then every Redis key and
+    value, the server log and every response are searched for the files' patient details."""
+    url = plain.url
+    ct = shipped_bytes("CT_small.dcm")
+    edited_ct = with_patient(ct)
+    mr = shipped_bytes("MR_small.dcm")
+    assert SHIPPED_PHI[0].encode() in ct and SHIPPED_PHI[2].encode() in mr
+    bodies: list[bytes] = []
+    first = httpx.post(
+        f"{url}/predict",
+        files={"image": ("ct.dcm", edited_ct, "application/dicom")},
+        data={"question": "Is there a lesion?", "request_id": "dicom-ct", "audit": "true"},
+        timeout=120,
+    )
+    assert first.status_code == 200, first.text
+    second = httpx.post(
+        f"{url}/predict",
+        json={
+            "image_base64": _b64(mr),
+            "question": "Is there a lesion?",
+            "audit": True,
+            "request_id": "dicom-mr",
+        },
+        timeout=120,
+    )
+    assert second.status_code == 200, second.text
+    report = httpx.post(
+        f"{url}/audit",
+        json={
+            "image_base64": _b64(ct),
+            "shuffled_image_base64": _b64(mr),
+            "question": "Is there a lesion?",
+            "mode": "score",
+        },
+        headers=auth(),
+        timeout=120,
+    )
+    assert report.status_code == 200, report.text
+    bodies += [first.content, second.content, report.content]
+    refusals = {
+        "MR_truncated.dcm": 400,
+        "rtplan.dcm": 422,
+        "test-SR.dcm": 422,
+        "waveform_ecg.dcm": 422,
+    }
+    for name, status in refusals.items():
+        refused = httpx.post(
+            f"{url}/predict",
+            files={"image": (name, shipped_bytes(name), "application/dicom")},
+            data={"question": "Is there a lesion?"},
+            timeout=60,
+        )
+        assert refused.status_code == status, (name, refused.text)
+        bodies.append(refused.content)
+    unsupported = httpx.post(
+        f"{url}/predict",
+        json={"image_base64": _b64(with_patient(unsupported_syntax())), "question": "Lesion?"},
+        timeout=60,
+    )
+    assert unsupported.status_code == 415 and "MPEG2" in unsupported.json()["detail"]
+    bodies.append(unsupported.content)
+
+    record = stored_record(plain, "dicom-ct")
+    assert record["image_id"] == report.json()["image_id"], "same pixels, edited headers: one id"
+    stored_record(plain, "dicom-mr")
+    for request_id in ("dicom-ct", "dicom-mr"):
+        bodies.append(httpx.get(f"{url}/audits/{request_id}", headers=auth(), timeout=30).content)
+    for path in ("/stats", "/metrics"):
+        bodies.append(httpx.get(f"{url}{path}", timeout=30).content)
+    time.sleep(0.5)
+    phi = [
+        PHI_NAME,
+        PHI_ID,
+        "Quillfeather",
+        "Zzyzx",
+        "19500101",
+        *SHIPPED_PHI,
+        "Last^First",
+        "id00001",
+        "Test^S R",
+        "642341",
+    ]
+    log = plain.served.log()
+    blob = redis_contents(plain.redis)
+    for value in phi:
+        assert value not in log, f"{value} is in the log"
+        assert value.encode() not in blob, f"{value} is in Redis"
+        for body in bodies:
+            assert value.encode() not in body, f"{value} is in a response"
 
 
 # --- text retention ----------------------------------------------------------------------------

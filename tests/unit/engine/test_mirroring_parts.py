@@ -8,8 +8,10 @@ import pytest
 
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
 from service.engine.shuffle_pool import ShufflePool
-from service.identity import image_id, sample_decision
-from tests.support.images import noise_image, png_bytes
+from service.http.imaging import ImageLimits, decode_upload
+from service.identity import image_id, pixels_id, sample_decision
+from tests.support.dicom import shipped_bytes, with_patient
+from tests.support.images import encode, noise_image, png_bytes
 
 
 def test_sampling_is_deterministic_per_request_id() -> None:
@@ -73,3 +75,20 @@ def test_derangement_never_pairs_an_item_with_its_own_or_an_identical_image() ->
     assert partners == seeded_derangement(keys, seed=7)
     with pytest.raises(ValueError):
         seeded_derangement(["same", "same"], seed=0)
+
+
+def test_image_ids_key_on_decoded_pixels_so_edited_dicom_headers_share_one_id() -> None:
+    """The same pixels under edited patient headers (or re-encoded as PNG) get one id, so the
+    shuffle pool never hands a request its own pixels back."""
+    limits = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)
+    original = decode_upload(shipped_bytes("CT_small.dcm"), limits)
+    edited = decode_upload(with_patient(shipped_bytes("CT_small.dcm")), limits)
+    as_png = decode_upload(encode(original.image), limits)
+    ids = {pixels_id(d.image, "secret-a") for d in (original, edited, as_png)}
+    assert len(ids) == 1
+    other = decode_upload(shipped_bytes("MR_small.dcm"), limits)
+    assert pixels_id(other.image, "secret-a") not in ids
+    assert pixels_id(original.image, "secret-b") not in ids
+    pool = ShufflePool(capacity=4, seed=0)
+    pool.add(pixels_id(original.image, "secret-a"), original.image)
+    assert pool.draw(exclude_id=pixels_id(edited.image, "secret-a")) is None

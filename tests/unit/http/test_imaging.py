@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.http.imaging import ImageLimits, ImageRejected, decode_image
+from service.http.imaging import ImageLimits, ImageRejected, decode_image, decode_upload
+from tests.support.dicom import shipped_bytes, unsupported_syntax
 from tests.support.images import bomb_png, encode, noise_image, png_bytes
 
 LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000)
@@ -76,3 +77,35 @@ def test_sixteen_bit_keeps_its_contrast() -> None:
     image = decode_image(_sixteen_bit(), LIMITS)
     low, high = image.convert("L").getextrema()
     assert high - low > 200
+
+
+@pytest.mark.parametrize(
+    ("data", "frame", "status", "words"),
+    [
+        (shipped_bytes("MR_truncated.dcm"), None, 400, "truncated"),
+        (shipped_bytes("rtplan.dcm"), None, 422, "no pixel data"),
+        (shipped_bytes("waveform_ecg.dcm"), None, 422, "no pixel data"),
+        (unsupported_syntax(), None, 415, "MPEG2"),
+        (shipped_bytes("SC_rgb_rle_2frame.dcm"), 5, 422, "numbered 0 to 1"),
+        (shipped_bytes("JPEG2000.dcm"), None, 413, "limit"),
+        (png_bytes(1), 3, 422, "only DICOM"),
+    ],
+    ids=["truncated", "rt-plan", "waveform", "mpeg2", "no-such-frame", "too-many-pixels", "png"],
+)
+def test_dicom_refusals_map_to_statuses(
+    data: bytes, frame: int | None, status: int, words: str
+) -> None:
+    limits = ImageLimits(max_bytes=2_000_000, max_pixels=200_000)
+    with pytest.raises(ImageRejected) as caught:
+        decode_upload(data, limits, frame=frame)
+    assert caught.value.status_code == status
+    assert words in caught.value.message
+
+
+def test_dicom_upload_decodes_with_its_modality_and_frame() -> None:
+    decoded = decode_upload(shipped_bytes("examples_ybr_color.dcm"), LIMITS, frame=3)
+    summary = (decoded.format, decoded.modality, decoded.frames, decoded.frame)
+    assert summary == ("dicom", "US", 30, 3)
+    assert decoded.image.mode == "RGB" and decoded.image.size == (320, 240)
+    png = decode_upload(png_bytes(2), LIMITS)
+    assert (png.format, png.modality, png.frames) == ("png", "unknown", 1)

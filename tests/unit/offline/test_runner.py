@@ -318,3 +318,35 @@ def test_an_auditor_client_is_used_as_is_and_refuses_local_extras(
     assert result.metrics.overall.image_sensitivity.value == 0.0
     with pytest.raises(ValueError, match="local model"):
         _run(phantom, tmp_path / "no", FakeClient(), stress=True)
+
+
+def test_a_manifest_of_dicom_files_is_audited_and_never_pairs_identical_pixels(
+    tmp_path: Path,
+) -> None:
+    """`.dcm` paths render the DICOM way; the same pixels under another patient's header count
+    as the same image for the derangement."""
+    from tests.support.dicom import shipped_bytes, with_patient
+
+    images = {
+        "ct.dcm": shipped_bytes("CT_small.dcm"),
+        "ct_other_header.dcm": with_patient(shipped_bytes("CT_small.dcm")),
+        "mr.dcm": shipped_bytes("MR_small.dcm"),
+        "us.dcm": shipped_bytes("examples_rgb_color.dcm"),
+    }
+    for name, data in images.items():
+        (tmp_path / name).write_bytes(data)
+    items = [
+        ManifestItem(id=f"q{i}", image=name, question="Is there a lesion?", answer="yes")
+        for i, name in enumerate(images)
+    ]
+    manifest = write_manifest(tmp_path / "manifest.jsonl", items)
+    read = read_manifest(manifest)
+    for seed in range(10):
+        partners = shuffled_partners(read, seed)
+        pairs = {(read[i].image, read[p].image) for i, p in enumerate(partners) if p is not None}
+        ct_pair = {str(tmp_path / "ct.dcm"), str(tmp_path / "ct_other_header.dcm")}
+        assert not any(set(pair) == ct_pair for pair in pairs)
+    _run(manifest, tmp_path / "out")
+    records = _records(tmp_path / "out")
+    assert len(records) == 4
+    assert all(r.outcomes[Condition.REAL].output for r in records)
