@@ -296,6 +296,8 @@ class GroundingCore:
             },
             question=request.question,
             retain_text=self.settings.retain_text,
+            modality=request.modality,
+            question_kind=question_kind(request.question, request.options),
         )
         self.sinks.emit(record)
 

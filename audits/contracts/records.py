@@ -45,6 +45,11 @@ class AuditRecord(BaseModel):
     flags: ItemFlags
     answer_fingerprints: dict[Condition, str] = Field(default_factory=dict)
     duration_ms: float
+    modality: str = "unknown"
+    """Modality label (a fixed small set, ``audits.data.dicom.MODALITY_LABELS``)."""
+    question_kind: str = "unknown"
+    """``closed`` (yes/no), ``mc``, ``open`` or ``unknown``: with the modality, the stratum of
+    the case-mix-aware drift detector."""
     question: str | None = None
     outputs: dict[Condition, str] | None = None
     """Raw outputs; only when the operator turned text retention on."""
@@ -61,6 +66,8 @@ class AuditRecord(BaseModel):
             "image_id": self.image_id,
             "mode": self.mode,
             "source": self.source,
+            "modality": self.modality,
+            "question_kind": self.question_kind,
             "conditions": ",".join(c.value for c in self.conditions),
             "skipped": ",".join(f"{c.value}:{why}" for c, why in self.skipped.items()),
             "duration_ms": f"{self.duration_ms:.1f}",

@@ -38,6 +38,8 @@ from audits.offline.records import AuditJob, Auditor, ItemRecord, RunSettings
 from audits.offline.summaries import (
     StressSummary,
     by_benchmark,
+    by_modality,
+    modality_section,
     sampling_section,
     sampling_summary,
     stress_section,
@@ -205,6 +207,9 @@ def run_audit(
     metrics = compute_metrics(audited, n_boot=n_boot, seed=seed)
     groups = by_benchmark(pairs)
     sections: list[ReportSection] = []
+    modalities = by_modality([item for item, _ in pairs], audited, n_boot=n_boot, seed=seed)
+    if modalities:
+        sections.append(modality_section(modalities))
     text_stress = sampling = None
     if stress:
         text_stress = {

@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
-from audits.contracts.types import Condition
+from audits.contracts.types import Condition, ItemAudit
+from audits.data.dicom import normalize_modality
 from audits.data.manifest import ManifestItem
 from audits.offline.records import ItemRecord
 from audits.reports.format import fmt_diff, fmt_float, fmt_rate
 from audits.reports.sections import ReportSection
-from audits.science.metrics import OVERALL, Rate
+from audits.science.metrics import OVERALL, BenchmarkMetrics, Rate, compute_metrics
 from audits.science.textstress import (
     LetterSummary,
     SampledAccuracy,
@@ -158,3 +159,50 @@ def sampling_section(summaries: Mapping[str, SampledAccuracy]) -> ReportSection:
     )
     data = {k: v.model_dump(mode="json") for k, v in summaries.items()}
     return ReportSection(SAMPLING_TITLE, SAMPLING_COLUMNS, rows, key="sampling", data=data)
+
+
+MODALITY_TITLE = "By modality"
+MODALITY_COLUMNS = ("Modality", "n", "Acc_real", "IS", "IS_blank", "Claim rate", "HVRR")
+
+
+def by_modality(
+    items: Sequence[ManifestItem], audited: Sequence[ItemAudit], *, n_boot: int, seed: int
+) -> dict[str, BenchmarkMetrics]:
+    """Every aggregate per manifest ``modality`` (items without one are ``unknown``); empty when
+    no item names a modality."""
+    if not any(item.modality for item in items):
+        return {}
+    groups: dict[str, list[ItemAudit]] = {}
+    for item, audit in zip(items, audited, strict=True):
+        groups.setdefault(normalize_modality(item.modality), []).append(audit)
+    return {
+        name: compute_metrics(group, n_boot=n_boot, seed=seed).overall.model_copy(
+            update={"benchmark": name}
+        )
+        for name, group in sorted(groups.items())
+    }
+
+
+def modality_section(metrics: Mapping[str, BenchmarkMetrics]) -> ReportSection:
+    rows = tuple(
+        (
+            name,
+            str(m.n_items),
+            fmt_rate(m.accuracy.get(Condition.REAL)),
+            fmt_rate(m.image_sensitivity),
+            fmt_rate(m.is_blank),
+            fmt_rate(m.visual_claim_rate),
+            fmt_rate(m.hvrr),
+        )
+        for name, m in metrics.items()
+    )
+    data = {name: m.model_dump(mode="json") for name, m in metrics.items()}
+    return ReportSection(
+        MODALITY_TITLE,
+        MODALITY_COLUMNS,
+        rows,
+        note="The manifest's modality field, as the service's label (CT, MR, CR, DX, US, MG, PT, "
+        "NM, XA, other, unknown); 95% Wilson intervals.",
+        key="by_modality",
+        data=data,
+    )

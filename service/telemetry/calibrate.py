@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from audits.science.stratified_drift import stratum_of
 from service.telemetry.baseline_admin import clear_baseline, read_drift, reset_cusum, set_baseline
 from service.telemetry.redis_keys import STREAM_KEY, connect
 from service.telemetry.stats_figures import Baseline, drift_figures
@@ -74,23 +75,28 @@ def report_rate(path: Path) -> tuple[float, int | None]:
     return float(rate["value"]), int(rate["n"]) if rate.get("n") is not None else None
 
 
-async def first_flips(client: Any, model: str, count: int, page: int = 1000) -> list[int]:
-    """``flip_shuffled`` of the oldest ``count`` stream entries of ``model`` where it is known."""
-    flips: list[int] = []
+async def first_strata(
+    client: Any, model: str, count: int, page: int = 1000
+) -> dict[str, tuple[int, int]]:
+    """(audits, flips) per stratum (question kind x modality) of the oldest ``count`` stream
+    entries of ``model`` with a known ``flip_shuffled``."""
+    counts: dict[str, tuple[int, int]] = {}
+    seen = 0
     start = "-"
-    while len(flips) < count:
+    while seen < count:
         entries = await client.xrange(STREAM_KEY, min=start, max="+", count=page)
         if not entries:
             break
-        for _entry_id, raw in entries:
-            fields = raw
+        for _entry_id, fields in entries:
             if fields.get("model") == model and fields.get("flip_shuffled") in ("0", "1"):
-                flips.append(int(fields["flip_shuffled"]))
-                if len(flips) == count:
+                stratum = stratum_of(fields.get("question_kind"), fields.get("modality"))
+                n, k = counts.get(stratum, (0, 0))
+                counts[stratum] = (n + 1, k + int(fields["flip_shuffled"]))
+                seen += 1
+                if seen == count:
                     break
-        last = entries[-1][0]
-        start = "(" + last
-    return flips
+        start = "(" + entries[-1][0]
+    return counts
 
 
 async def calibrate(args: argparse.Namespace, url: str, min_audits: int) -> dict[str, Any]:
@@ -100,15 +106,14 @@ async def calibrate(args: argparse.Namespace, url: str, min_audits: int) -> dict
         if args.from_first is not None:
             if args.from_first < 1:
                 raise CalibrationError("--from-first needs N >= 1")
-            flips = await first_flips(client, args.model, args.from_first)
-            if len(flips) < args.from_first:
+            counts = await first_strata(client, args.model, args.from_first)
+            found = sum(n for n, _ in counts.values())
+            if found < args.from_first:
                 raise CalibrationError(
-                    f"the stream holds {len(flips)} audits of {args.model!r} with a shuffled "
+                    f"the stream holds {found} audits of {args.model!r} with a shuffled "
                     f"result; {args.from_first} were asked for"
                 )
-            baseline = Baseline.for_rate(
-                sum(flips) / len(flips), source=f"first:{len(flips)}", n=len(flips)
-            )
+            baseline = Baseline.for_counts(counts, source=f"first:{found}")
             await set_baseline(client, args.model, baseline)
             action = "set"
         elif args.from_report is not None:

@@ -60,7 +60,29 @@ def record_increments(record: AuditRecord) -> dict[str, int]:
         inc["hvr_n"] = 1
         inc["hvr_k"] = int(flags.hvr)
     inc["claim_k"] = int(len(flags.claim_spans) > 0)
+    prefix = modality_prefix(record.modality)
+    for field in ("audits", "shuffled_n", "shuffled_k", "hvr_n", "hvr_k"):
+        if field in inc:
+            inc[prefix + field] = inc[field]
     return {field: value for field, value in inc.items() if value}
+
+
+MODALITY_PREFIX = "mod:"
+
+
+def modality_prefix(modality: str) -> str:
+    """Counter fields of one modality: ``mod:<label>:<field>`` (IS and HVRR per modality)."""
+    return f"{MODALITY_PREFIX}{modality}:"
+
+
+def modality_counts(counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """``{modality: {field: count}}`` from counts holding ``mod:<label>:<field>`` fields."""
+    out: dict[str, dict[str, int]] = {}
+    for name, value in counts.items():
+        if name.startswith(MODALITY_PREFIX):
+            modality, _, field = name[len(MODALITY_PREFIX) :].partition(":")
+            out.setdefault(modality, {})[field] = value
+    return out
 
 
 def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:

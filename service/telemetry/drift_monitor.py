@@ -11,15 +11,18 @@ Each audit record updates, atomically and in the same Lua script that writes the
   ``max(60 s, W / 60)``: one-minute buckets for the 15 min and 1 h windows, 24-minute buckets
   for 24 h, so an update costs one HINCRBY per field and resolution and a read at most 61
   small hashes per window;
-- ``grounding:drift:<model>:cusum``: the one-sided Bernoulli CUSUM on ``flip_shuffled``
-  (``audits.science.drift``), updated inside the script so replicas never race; the statistic is
-  written with ``%.17g`` so it equals the pure Python recursion bit for bit.
+- ``grounding:drift:<model>:cusum``: the case-mix-aware (risk-adjusted) one-sided Bernoulli
+  CUSUM on ``flip_shuffled`` (``audits.science.stratified_drift``): each audit is compared with
+  the baseline of its stratum (question kind x modality), updated inside the script so replicas
+  never race; the statistic is written with ``%.17g`` so it equals the pure Python recursion bit
+  for bit.
 
 The baseline ``grounding:drift:<model>:baseline`` is frozen either by ``grounding-audit
 calibrate`` (first N audits in the stream, an offline report, or a number) or automatically:
 while no baseline is set, the first ``drift_min_audits`` audits with a known ``flip_shuffled``
-are counted in ``grounding:drift:<model>:warmup`` and their flip rate becomes the baseline
-(``source = "auto"``), frozen once by whichever replica sees the count complete (a
+are counted in ``grounding:drift:<model>:warmup`` (in total and per stratum) and become the
+baseline (``source = "auto"``: per-stratum rates for strata with enough audits, the pooled rate
+for the rest, ``Baseline.for_counts``), frozen once by whichever replica sees the count complete (a
 set-if-absent script, so every replica freezes the same value). The CUSUM starts from zero at
 the next audit; its status is ``insufficient_data`` until it has seen ``drift_min_audits``
 audits since the baseline or the last reset. A detector needs ``0 < p0 < 1``: an observed rate
@@ -32,6 +35,7 @@ audits), each with its 95% Wilson interval.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -40,6 +44,7 @@ from typing import Any, Protocol, TypeVar
 
 from audits.contracts.records import AuditRecord
 from audits.science.drift import CusumState
+from audits.science.stratified_drift import stratum_of
 from service.telemetry.baseline_admin import freeze_baseline
 from service.telemetry.counting import (
     add_counts,
@@ -109,7 +114,8 @@ class DriftMonitor:
             counts_key(model),
         ]
         inc = record_increments(record)
-        args = [str(self.min_audits), _flip_text(record.flip_shuffled), str(len(inc))]
+        stratum = stratum_of(record.question_kind, record.modality)
+        args = [str(self.min_audits), _flip_text(record.flip_shuffled), stratum, str(len(inc))]
         for field, value in inc.items():
             args += [field, str(value)]
         for resolution, ttl in self.ttls.items():
@@ -122,10 +128,17 @@ class DriftMonitor:
         values = _texts(result)
         if values and values[0] == "warmup" and int(values[1]) >= self.min_audits:
             n, k = int(values[1]), int(values[2])
-            baseline = Baseline.for_rate(k / n, source="auto", n=n)
+            counts = warmup_strata(await client.hgetall(warmup_key(model))) or {"": (n, k)}
+            baseline = await asyncio.to_thread(Baseline.for_counts, counts, source="auto")
             values = _texts(await freeze_baseline(client, model, baseline))
             if values and values[0] == "cusum":
-                log.info("froze the IS baseline of %s at %.3f from %d audits", model, k / n, n)
+                log.info(
+                    "froze the IS baseline of %s at %.3f from %d audits (%d strata of their own)",
+                    model,
+                    k / n,
+                    n,
+                    len(baseline.strata),
+                )
         if values and values[0] == "cusum":
             EXPORTER.record_drift(model, float(values[1]), values[3] == "1")
 
@@ -247,6 +260,15 @@ class DriftMonitor:
                 update={"baseline": last.baseline, "drift": last.drift, "feedback": last.feedback}
             )
         return report
+
+
+def warmup_strata(fields: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """(audits, flips) per stratum from the warm-up hash's ``n:<stratum>``/``k:<stratum>``."""
+    return {
+        name[2:]: (int(value), int(fields.get(f"k:{name[2:]}", "0")))
+        for name, value in fields.items()
+        if name.startswith("n:") and int(value) > 0
+    }
 
 
 def _texts(values: Sequence[Any] | None) -> list[str]:

@@ -1,7 +1,9 @@
 """Every Prometheus metric of the service, declared once (DESIGN.md section 4).
 
-Labels are fixed and low-cardinality: model, mode, condition, reason, sink. No request ids, no
-text. Under several BentoML workers prometheus_client's multiprocess mode (the directory BentoML
+Labels are fixed and low-cardinality: model, mode, condition, reason, sink, and modality (CT, MR,
+CR, DX, US, MG, PT, NM, XA, other, unknown; ``audits.data.dicom.MODALITY_LABELS``) on the audit,
+flip and claim counters. No request ids, no text.
+Under several BentoML workers prometheus_client's multiprocess mode (the directory BentoML
 sets) sums counters across workers; gauges say how they combine.
 """
 
@@ -12,28 +14,33 @@ from collections.abc import Iterable
 from prometheus_client import Counter, Gauge, Histogram
 
 from audits.contracts.records import AuditRecord
+from audits.data.dicom import MODALITY_LABELS, UNKNOWN_MODALITY, normalize_modality
 from service.engine.stats import SchedulerStats
 
 REQUESTS = Counter("grounding_requests", "Production requests answered", ["model"])
 MIRRORED = Counter("grounding_mirrored", "Production requests sampled for audit", ["model"])
-AUDITS = Counter("grounding_audits", "Completed counterfactual audits", ["model", "mode"])
+AUDITS = Counter(
+    "grounding_audits", "Completed counterfactual audits", ["model", "mode", "modality"]
+)
 AUDITED_CONDITIONS = Counter(
     "grounding_audited_conditions",
     "Audits in which a counterfactual condition ran (denominator of its flip rate)",
-    ["model", "condition"],
+    ["model", "condition", "modality"],
 )
 ANSWER_FLIPS = Counter(
     "grounding_answer_flips",
     "Audits whose answer changed under a condition",
-    ["model", "condition"],
+    ["model", "condition", "modality"],
 )
 VISUAL_CLAIMS = Counter(
-    "grounding_visual_claims", "Audited responses with at least one visual claim", ["model"]
+    "grounding_visual_claims",
+    "Audited responses with at least one visual claim",
+    ["model", "modality"],
 )
 HALLUCINATED_REASONING = Counter(
     "grounding_hallucinated_reasoning",
     "Audited responses with visual claims whose answer did not depend on the image",
-    ["model"],
+    ["model", "modality"],
 )
 AUDITS_DROPPED = Counter(
     "grounding_audits_dropped", "Audits not run, by reason", ["model", "reason"]
@@ -78,13 +85,14 @@ class PrometheusExporter:
         start-up rather than from the first event."""
         REQUESTS.labels(model=model)
         MIRRORED.labels(model=model)
-        VISUAL_CLAIMS.labels(model=model)
-        HALLUCINATED_REASONING.labels(model=model)
-        for mode in modes:
-            AUDITS.labels(model=model, mode=mode)
-        for condition in conditions:
-            AUDITED_CONDITIONS.labels(model=model, condition=condition)
-            ANSWER_FLIPS.labels(model=model, condition=condition)
+        for modality in MODALITY_LABELS:
+            VISUAL_CLAIMS.labels(model=model, modality=modality)
+            HALLUCINATED_REASONING.labels(model=model, modality=modality)
+            for mode in modes:
+                AUDITS.labels(model=model, mode=mode, modality=modality)
+            for condition in conditions:
+                AUDITED_CONDITIONS.labels(model=model, condition=condition, modality=modality)
+                ANSWER_FLIPS.labels(model=model, condition=condition, modality=modality)
         for reason in KNOWN_DROP_REASONS:
             AUDITS_DROPPED.labels(model=model, reason=reason)
         for sink in KNOWN_SINKS:
@@ -107,16 +115,18 @@ class PrometheusExporter:
 
     def record_audit(self, record: AuditRecord) -> None:
         model, flags = record.model, record.flags
-        AUDITS.labels(model=model, mode=record.mode).inc()
+        modality = normalize_modality(record.modality or UNKNOWN_MODALITY)
+        AUDITS.labels(model=model, mode=record.mode, modality=modality).inc()
         for condition in record.conditions:
             if condition in flags.flips:
-                AUDITED_CONDITIONS.labels(model=model, condition=condition.value).inc()
+                labels = {"model": model, "condition": condition.value, "modality": modality}
+                AUDITED_CONDITIONS.labels(**labels).inc()
                 if flags.flips[condition]:
-                    ANSWER_FLIPS.labels(model=model, condition=condition.value).inc()
+                    ANSWER_FLIPS.labels(**labels).inc()
         if flags.visual_claim:
-            VISUAL_CLAIMS.labels(model=model).inc()
+            VISUAL_CLAIMS.labels(model=model, modality=modality).inc()
         if flags.hvr:
-            HALLUCINATED_REASONING.labels(model=model).inc()
+            HALLUCINATED_REASONING.labels(model=model, modality=modality).inc()
         AUDIT_DURATION.labels(model=model, mode=record.mode).observe(record.duration_ms / 1000)
 
     def sink_error(self, sink: str, count: int = 1) -> None:

@@ -18,6 +18,8 @@ def build_record(
     answer_fingerprints: dict[Condition, str],
     question: str | None,
     retain_text: bool,
+    modality: str = "unknown",
+    question_kind: str | None = None,
 ) -> AuditRecord:
     ran = [
         condition
@@ -40,6 +42,8 @@ def build_record(
         flags=result.flags,
         answer_fingerprints=answer_fingerprints,
         duration_ms=result.duration_ms,
+        modality=modality,
+        question_kind=question_kind or "unknown",
         question=question if retain_text else None,
         outputs=outputs if retain_text else None,
     )

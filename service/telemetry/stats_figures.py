@@ -13,8 +13,10 @@ from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
 from audits.science.drift import BernoulliCusum, CusumState, DriftStatus, drift_status
 from audits.science.stats import PairedCounts, newcombe_paired_diff, wilson_interval
+from audits.science.stratified_drift import StratifiedDesign, StratumBaseline, design
 from service.telemetry.counting import (
     add_counts,
+    modality_counts,
     record_increments,
 )
 
@@ -44,6 +46,12 @@ def rate_figure(k: int, n: int) -> RateFigure:
     return RateFigure(value=k / n, lo=lo, hi=hi, n=n, k=k)
 
 
+class ModalityFigures(BaseModel):
+    audits: int
+    IS: RateFigure
+    HVRR: RateFigure
+
+
 class WindowFigures(BaseModel):
     window_s: int
     audits: int
@@ -51,6 +59,8 @@ class WindowFigures(BaseModel):
     IS_blank: RateFigure
     HVRR: RateFigure
     claim_rate: RateFigure
+    by_modality: dict[str, ModalityFigures] = Field(default_factory=dict)
+    """IS and HVRR per modality label with audits in the window, 95% Wilson intervals."""
 
 
 def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:
@@ -64,6 +74,15 @@ def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:
         IS_blank=rate_figure(get("blank_k"), get("blank_n")),
         HVRR=rate_figure(get("hvr_k"), get("hvr_n")),
         claim_rate=rate_figure(get("claim_k"), get("audits")),
+        by_modality={
+            modality: ModalityFigures(
+                audits=fields.get("audits", 0),
+                IS=rate_figure(fields.get("shuffled_k", 0), fields.get("shuffled_n", 0)),
+                HVRR=rate_figure(fields.get("hvr_k", 0), fields.get("hvr_n", 0)),
+            )
+            for modality, fields in sorted(modality_counts(counts).items())
+            if fields.get("audits", 0) > 0
+        },
     )
 
 
@@ -97,6 +116,45 @@ class Baseline(BaseModel):
     """Audits the rate was measured on (None for a number given by hand)."""
     source: str
     set_at: float
+    strata: dict[str, StratumBaseline] = Field(default_factory=dict)
+    """Per-stratum baselines (``<question kind>|<modality>``) of the case-mix-aware CUSUM
+    (``audits.science.stratified_drift``); strata not here use the pooled rate above."""
+
+    @classmethod
+    def for_counts(
+        cls,
+        counts: Mapping[str, tuple[int, int]],
+        *,
+        source: str,
+        now: float | None = None,
+    ) -> Baseline:
+        """The risk-adjusted detector designed from per-stratum (audits, flips)."""
+        detector = design(counts)
+        pooled = detector.pooled
+        return cls(
+            p0=pooled.p0,
+            p1=pooled.p1,
+            h=detector.h,
+            w_flip=pooled.w_flip,
+            w_stable=pooled.w_stable,
+            rate=pooled.rate,
+            n=pooled.n,
+            source=source,
+            set_at=time.time() if now is None else now,
+            strata=detector.strata,
+        )
+
+    def stratified(self) -> StratifiedDesign:
+        """The per-stratum detector (every stratum pooled when the baseline has none)."""
+        pooled = StratumBaseline(
+            p0=self.p0,
+            p1=self.p1,
+            w_flip=self.w_flip,
+            w_stable=self.w_stable,
+            n=self.n or 0,
+            rate=self.rate,
+        )
+        return StratifiedDesign(pooled=pooled, strata=self.strata, h=self.h, min_stratum_n=0)
 
     @classmethod
     def for_rate(
@@ -132,6 +190,18 @@ class Baseline(BaseModel):
             "n": "" if self.n is None else str(self.n),
             "source": self.source,
             "set_at": f"{self.set_at:.3f}",
+            **{
+                f"{part}:{name}": value
+                for name, stratum in self.strata.items()
+                for part, value in (
+                    ("w1", repr(stratum.w_flip)),
+                    ("w0", repr(stratum.w_stable)),
+                    ("p0", repr(stratum.p0)),
+                    ("p1", repr(stratum.p1)),
+                    ("n", str(stratum.n)),
+                    ("rate", repr(stratum.rate)),
+                )
+            },
         }
 
     @classmethod
@@ -148,6 +218,18 @@ class Baseline(BaseModel):
             n=int(fields["n"]) if fields.get("n") else None,
             source=fields.get("source", "unknown"),
             set_at=float(fields.get("set_at") or 0.0),
+            strata={
+                name[3:]: StratumBaseline(
+                    w_flip=float(value),
+                    w_stable=float(fields[f"w0:{name[3:]}"]),
+                    p0=float(fields[f"p0:{name[3:]}"]),
+                    p1=float(fields[f"p1:{name[3:]}"]),
+                    n=int(fields[f"n:{name[3:]}"]),
+                    rate=float(fields[f"rate:{name[3:]}"]),
+                )
+                for name, value in fields.items()
+                if name.startswith("w1:")
+            },
         )
 
 

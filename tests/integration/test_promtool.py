@@ -115,10 +115,10 @@ def contract_series() -> list[dict[str, str]]:
         series += [
             (f"grounding_requests_total{{{base}}}", "0+100x120"),
             (f"grounding_mirrored_total{{{base}}}", "0+10x120"),
-            (f'grounding_audits_total{{{base},mode="generate"}}', "0+4x120"),
-            (f'grounding_audits_total{{{base},mode="score"}}', "0+4x120"),
-            (f"grounding_visual_claims_total{{{base}}}", "0+5x120"),
-            (f"grounding_hallucinated_reasoning_total{{{base}}}", "0+2x120"),
+            (f'grounding_audits_total{{{base},mode="generate",modality="CT"}}', "0+4x120"),
+            (f'grounding_audits_total{{{base},mode="score",modality="CT"}}', "0+4x120"),
+            (f'grounding_visual_claims_total{{{base},modality="CT"}}', "0+5x120"),
+            (f'grounding_hallucinated_reasoning_total{{{base},modality="CT"}}', "0+2x120"),
             (f'grounding_audits_dropped_total{{{base},reason="queue_full"}}', "0+1x120"),
             (
                 f'grounding_sink_errors_total{{job="grounding-audit",instance="{instance}",'
@@ -140,11 +140,11 @@ def contract_series() -> list[dict[str, str]]:
         for condition, flips in (("shuffled", 3), ("blank", 2), ("no_image", 1)):
             series += [
                 (
-                    f'grounding_audited_conditions_total{{{base},condition="{condition}"}}',
+                    f'grounding_audited_conditions_total{{{base},condition="{condition}",modality="CT"}}',
                     "0+8x120",
                 ),
                 (
-                    f'grounding_answer_flips_total{{{base},condition="{condition}"}}',
+                    f'grounding_answer_flips_total{{{base},condition="{condition}",modality="CT"}}',
                     f"0+{flips}x120",
                 ),
             ]

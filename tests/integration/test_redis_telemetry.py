@@ -562,3 +562,47 @@ async def test_core_keeps_answering_through_a_redis_outage(redis: RedisServer) -
     }
     core.shutdown()
     sink.close()
+
+
+async def test_the_lua_cusum_is_case_mix_aware_and_equals_the_stratified_recursion(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    """Warm-up per stratum, automatic freeze with per-stratum baselines, then traffic moves to
+    open MR questions (low IS) with no change in the model: the shared CUSUM equals the
+    stratified recursion in stream order and stays quiet, where the pooled one alarms."""
+    rng = random.Random(11)
+    rates = {("closed", "CT"): 0.7, ("open", "MR"): 0.1}
+    warm = [("closed", "CT"), ("open", "MR")] * 60
+    shifted = [("open", "MR") if rng.random() < 0.9 else ("closed", "CT") for _ in range(400)]
+    records = []
+    for index, (kind, modality) in enumerate(warm + shifted):
+        flip = rng.random() < rates[(kind, modality)]
+        records.append(
+            make_record(index, flip).model_copy(
+                update={"question_kind": kind, "modality": modality}
+            )
+        )
+    sink = make_sink(redis.url, DriftMonitor(windows_s=WINDOWS, min_audits=120))
+    _emit_from(sink, records)
+    assert sink.flush(30)
+
+    entries = stream_entries(client)
+    strata = [f"{e['question_kind']}|{e['modality']}" for e in entries]
+    flips = [int(e["flip_shuffled"]) for e in entries]
+    baseline = Baseline.from_hash(client.hgetall("grounding:drift:m:baseline"))
+    assert baseline is not None and set(baseline.strata) == {"closed|CT", "open|MR"}
+    detector = baseline.stratified()
+    expected = CusumState()
+    for stratum, flip in zip(strata[120:], flips[120:], strict=True):
+        expected = detector.update(expected, stratum, flip)
+    stored = CusumState.from_hash(client.hgetall("grounding:drift:m:cusum"))
+    assert stored == expected, "the Lua CUSUM equals the stratified recursion in stream order"
+    assert not stored.alarm, "a change of case mix alone must not page anyone"
+    pooled = Baseline.for_rate(baseline.rate, source="x").detector()
+    assert pooled.update_many(CusumState(), flips[120:]).alarm, "the pooled CUSUM would have"
+    stats = await sink.monitor.stats("m", redis=sink, records=[], queue_depth=0)
+    by_modality = stats["windows"]["15m"]["by_modality"]
+    assert set(by_modality) == {"CT", "MR"}
+    assert by_modality["MR"]["IS"]["value"] < by_modality["CT"]["IS"]["value"]
+    assert by_modality["CT"]["IS"]["lo"] < by_modality["CT"]["IS"]["value"]
+    sink.close()

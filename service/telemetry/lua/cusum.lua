@@ -1,14 +1,22 @@
--- One CUSUM step (audits.science.drift.BernoulliCusum.update): base = {w_flip, w_stable, h}.
-local function cusum_step(base, cusum_key, flip)
+-- One CUSUM step (audits.science.stratified_drift.StratifiedDesign.update): the increments of
+-- the audit's stratum (fields w1:<stratum>, w0:<stratum> of the baseline hash) or, for a stratum
+-- without its own baseline, the pooled ones (w_flip, w_stable).
+local function cusum_step(baseline_key, cusum_key, flip, stratum)
+  local base = redis.call('HMGET', baseline_key, 'w_flip', 'w_stable', 'h',
+    'w1:' .. stratum, 'w0:' .. stratum)
+  local w_flip, w_stable = base[1], base[2]
+  if base[4] and base[5] then
+    w_flip, w_stable = base[4], base[5]
+  end
   local st = redis.call('HMGET', cusum_key, 'statistic', 'n', 'alarm', 'alarm_at')
   local s = tonumber(st[1] or '0')
   local n = tonumber(st[2] or '0') + 1
   local alarm = st[3] == '1'
   local alarm_at = st[4] or ''
   if flip == '1' then
-    s = s + tonumber(base[1])
+    s = s + tonumber(w_flip)
   else
-    s = s + tonumber(base[2])
+    s = s + tonumber(w_stable)
   end
   if s < 0 then
     s = 0

@@ -335,9 +335,12 @@ def test_a_manifest_of_dicom_files_is_audited_and_never_pairs_identical_pixels(
     }
     for name, data in images.items():
         (tmp_path / name).write_bytes(data)
+    modalities = ["CT", "CT", "MR", None]
     items = [
-        ManifestItem(id=f"q{i}", image=name, question="Is there a lesion?", answer="yes")
-        for i, name in enumerate(images)
+        ManifestItem(
+            id=f"q{i}", image=name, question="Is there a lesion?", answer="yes", modality=m
+        )
+        for i, (name, m) in enumerate(zip(images, modalities, strict=True))
     ]
     manifest = write_manifest(tmp_path / "manifest.jsonl", items)
     read = read_manifest(manifest)
@@ -346,7 +349,15 @@ def test_a_manifest_of_dicom_files_is_audited_and_never_pairs_identical_pixels(
         pairs = {(read[i].image, read[p].image) for i, p in enumerate(partners) if p is not None}
         ct_pair = {str(tmp_path / "ct.dcm"), str(tmp_path / "ct_other_header.dcm")}
         assert not any(set(pair) == ct_pair for pair in pairs)
-    _run(manifest, tmp_path / "out")
+    result = _run(manifest, tmp_path / "out")
     records = _records(tmp_path / "out")
     assert len(records) == 4
     assert all(r.outcomes[Condition.REAL].output for r in records)
+    report = json.loads(result.paths["json"].read_text())
+    by_modality = report["by_modality"]
+    assert {name: m["n_items"] for name, m in by_modality.items()} == {
+        "CT": 2,
+        "MR": 1,
+        "unknown": 1,
+    }
+    assert "By modality" in result.paths["md"].read_text()

@@ -75,6 +75,10 @@ def test_increments_count_known_values_only() -> None:
         "blank_n": 1,
         "hvr_n": 1,
         "claim_k": 1,
+        "mod:unknown:audits": 1,
+        "mod:unknown:shuffled_n": 1,
+        "mod:unknown:shuffled_k": 1,
+        "mod:unknown:hvr_n": 1,
     }
     skipped = record(
         flips={Condition.BLANK: True}, skipped={Condition.SHUFFLED: "empty pool"}, hvr=None
@@ -86,7 +90,15 @@ def test_increments_count_known_values_only() -> None:
         "skipped_shuffled": 1,
         "blank_n": 1,
         "blank_k": 1,
+        "mod:unknown:audits": 1,
     }, "an unknown flip_shuffled or hvr must not enter a denominator"
+    ct = full.model_copy(update={"modality": "CT"})
+    assert {k: v for k, v in record_increments(ct).items() if k.startswith("mod:")} == {
+        "mod:CT:audits": 1,
+        "mod:CT:shuffled_n": 1,
+        "mod:CT:shuffled_k": 1,
+        "mod:CT:hvr_n": 1,
+    }
 
 
 def test_window_buckets_cover_the_window_and_at_most_one_bucket_more() -> None:
@@ -122,6 +134,22 @@ def test_window_figures_use_the_right_denominators() -> None:
     assert figures.claim_rate.n == 40 and figures.claim_rate.value == pytest.approx(0.7)
     assert figures.IS_blank.value is None and figures.IS_blank.n == 0
     assert rate_figure(0, 0).lo is None
+    assert figures.by_modality == {}
+    per_modality = counts | {
+        "mod:CT:audits": 25,
+        "mod:CT:shuffled_n": 20,
+        "mod:CT:shuffled_k": 10,
+        "mod:MR:audits": 15,
+        "mod:MR:shuffled_n": 10,
+        "mod:MR:shuffled_k": 2,
+        "mod:MR:hvr_n": 10,
+        "mod:MR:hvr_k": 4,
+    }
+    by_modality = window_figures(900, per_modality).by_modality
+    assert set(by_modality) == {"CT", "MR"}
+    assert by_modality["CT"].IS.value == pytest.approx(0.5)
+    assert (by_modality["MR"].IS.lo, by_modality["MR"].IS.hi) == wilson_interval(2, 10)
+    assert by_modality["MR"].HVRR.value == pytest.approx(0.4) and by_modality["CT"].HVRR.n == 0
 
 
 def test_local_view_windows_and_models() -> None:
@@ -134,7 +162,15 @@ def test_local_view_windows_and_models() -> None:
     ]
     totals, per_window = local_view(records, "m", [900, 3600, 86400], now)
     assert totals["audits"] == 3
-    assert per_window[900] == {"audits": 1, "run_shuffled": 1, "shuffled_n": 1, "shuffled_k": 1}
+    assert per_window[900] == {
+        "audits": 1,
+        "run_shuffled": 1,
+        "shuffled_n": 1,
+        "shuffled_k": 1,
+        "mod:unknown:audits": 1,
+        "mod:unknown:shuffled_n": 1,
+        "mod:unknown:shuffled_k": 1,
+    }
     assert per_window[3600]["shuffled_n"] == 2 and per_window[3600]["shuffled_k"] == 1
     assert per_window[86400]["shuffled_n"] == 3
     assert counts_from(totals).conditions_run["shuffled"] == 3
@@ -196,9 +232,22 @@ def test_update_plan_lines_keys_up_with_arguments() -> None:
     ]
     assert keys[5:] == ["grounding:drift:m:b60:4321", "grounding:drift:m:b1440:180"]
     inc = record_increments(rec)
-    assert args[:3] == ["50", "0", str(len(inc))]
-    pairs = dict(zip(args[3 : 3 + 2 * len(inc) : 2], args[4 : 4 + 2 * len(inc) : 2], strict=True))
+    assert args[:4] == ["50", "0", "unknown|unknown", str(len(inc))]
+    pairs = dict(zip(args[4 : 4 + 2 * len(inc) : 2], args[5 : 5 + 2 * len(inc) : 2], strict=True))
     assert pairs == {field: str(value) for field, value in inc.items()}
-    assert args[3 + 2 * len(inc) :] == ["3720", "89280"], "one TTL per bucket key"
+    assert args[4 + 2 * len(inc) :] == ["3720", "89280"], "one TTL per bucket key"
     with pytest.raises(ValueError):
         DriftMonitor(windows_s=[0], min_audits=1)
+
+
+def test_a_stratified_baseline_round_trips_and_falls_back_to_the_pooled_rate() -> None:
+    counts = {"closed|CT": (60, 42), "open|MR": (60, 6), "mc|XA": (5, 1)}
+    baseline = Baseline.for_counts(counts, source="auto", now=5.0)
+    assert set(baseline.strata) == {"closed|CT", "open|MR"}
+    assert baseline.rate == pytest.approx(49 / 125) and baseline.n == 125
+    assert Baseline.from_hash(baseline.to_hash()) == baseline
+    detector = baseline.stratified()
+    assert detector.baseline("mc|XA").p0 == baseline.p0
+    assert detector.baseline("closed|CT").p0 == pytest.approx(0.7)
+    pooled_only = Baseline.for_rate(0.45, source="manual", now=5.0)
+    assert pooled_only.strata == {} and Baseline.from_hash(pooled_only.to_hash()) == pooled_only
