@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.http.interfaces import AuditDecision, Text
 
 DICOM_MEDIA_TYPES = frozenset({"application/dicom", "application/dicom+octet-stream"})
-"""Accepted once DICOM decoding lands (it turns the bytes into an image); refused until then."""
+"""DICOM Part 10 data: URIs, rendered like any DICOM upload (``service.http.imaging``)."""
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -146,7 +146,7 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
         raise OpenAIRequestError(
             415,
             f"the data: URI's media type is {media_type or 'missing'}; send image/png, "
-            "image/jpeg, image/webp, image/tiff or image/bmp",
+            "image/jpeg, image/webp, image/tiff, image/bmp or application/dicom",
         )
     try:
         data = base64.b64decode(match.group("data"), validate=True)
@@ -202,13 +202,6 @@ def chat_input(request: ChatCompletionRequest) -> ChatInput:
     if not images:
         return ChatInput(question, None, None)
     media_type, data = decode_data_uri(images[0].image_url.url)
-    if media_type in DICOM_MEDIA_TYPES:  # the hook: hand the bytes to the DICOM decoder here
-        raise OpenAIRequestError(
-            415,
-            "DICOM data: URIs are not accepted by this build yet; send the rendered image as "
-            "image/png",
-            "messages.content.image_url",
-        )
     return ChatInput(question, data, media_type)
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from service.http.imaging import ImageLimits, ImageRejected, decode_upload
 from service.http.interfaces import AuditDecision
 from service.http.openai_api import (
     ChatCompletionRequest,
@@ -17,6 +18,7 @@ from service.http.openai_api import (
     decode_data_uri,
     sse_chunks,
 )
+from tests.support.dicom import shipped_bytes
 
 PNG = b"\x89PNG\r\n\x1a\nfake"
 URI = "data:image/png;base64," + base64.b64encode(PNG).decode()
@@ -108,8 +110,17 @@ def test_stream_chunks_rebuild_the_text_and_end_with_done() -> None:
     assert bodies[-1]["choices"] == [] and bodies[-1]["usage"]["total_tokens"] == 12
 
 
-def test_dicom_data_uris_are_refused_until_dicom_decoding_lands() -> None:
-    dicom = {"type": "image_url", "image_url": {"url": "data:application/dicom;base64,AAAA"}}
-    with pytest.raises(OpenAIRequestError, match="DICOM") as caught:
-        chat_input(request(user(dicom, "Is there a lesion?")))
-    assert caught.value.status_code == 415
+def test_dicom_data_uris_reach_the_dicom_decoder() -> None:
+    """A DICOM data: URI's bytes go to ``decode_upload`` like any upload: rendered, with its
+    modality; a DICOM object without pixels is refused there (422)."""
+    ct = shipped_bytes("CT_small.dcm")
+    url = "data:application/dicom;base64," + base64.b64encode(ct).decode()
+    dicom = {"type": "image_url", "image_url": {"url": url}}
+    chat = chat_input(request(user(dicom, "Is there a lesion?")))
+    assert chat.image == ct
+    limits = ImageLimits(max_bytes=1_000_000, max_pixels=1_000_000)
+    decoded = decode_upload(chat.image, limits)
+    assert (decoded.format, decoded.modality, decoded.image.size) == ("dicom", "CT", (128, 128))
+    with pytest.raises(ImageRejected) as caught:
+        decode_upload(shipped_bytes("rtplan.dcm"), limits)
+    assert caught.value.status_code == 422
