@@ -192,7 +192,7 @@ def main() -> None:
                                     scans,
                                     args,
                                     rate=rate,
-                                    name=f"{name}-{rate:.0%}-r{round_}",
+                                    name=f"{name}-{int(rate * 100)}pct-r{round_}",
                                     metrics_url=url,
                                 )
                             )
