@@ -219,11 +219,19 @@ def main() -> None:
 
 
 def _ratios(label: str, numerator: list[Phase], denominator: list[Phase]) -> dict[str, float]:
+    """Pooled ratios, and the median of per-round ratios (rounds alternate, so a load swing on
+    a shared machine hits both sides of one round alike)."""
     top = Phase([x for p in numerator for x in p.latencies_ms], Counter())
     bottom = Phase([x for p in denominator for x in p.latencies_ms], Counter())
+    pairs = list(zip(numerator, denominator, strict=True))
+    per_round = {
+        q: statistics.median(a.quantile(q) / b.quantile(q) for a, b in pairs) for q in (0.5, 0.99)
+    }
     return {
         f"{label}_p50_ratio": round(top.quantile(0.5) / bottom.quantile(0.5), 3),
         f"{label}_p99_ratio": round(top.quantile(0.99) / bottom.quantile(0.99), 3),
+        f"{label}_p50_ratio_median_of_rounds": round(per_round[0.5], 3),
+        f"{label}_p99_ratio_median_of_rounds": round(per_round[0.99], 3),
         f"{label}_p50_ms": round(top.quantile(0.5), 1),
         f"{label}_baseline_p50_ms": round(bottom.quantile(0.5), 1),
     }
