@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.bench_http import audit_counters, served, wait_for_drained_queue
+from loadtests.bench_http import served
 from loadtests.payloads import QUESTIONS, PayloadPool, ScanImage
 from service.identity import sample_decision
 
@@ -41,6 +42,32 @@ class Phase:
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def audit_counters(url: str) -> Counter[str]:
+    """Mirrored audits, completed ones and dropped ones (every reason), so far."""
+    counts: Counter[str] = Counter()
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "grounding_mirrored_total":
+                counts["submitted"] += int(sample.value)
+            elif sample.name == "grounding_audits_total":
+                counts["completed"] += int(sample.value)
+            elif sample.name == "grounding_audits_dropped_total":
+                counts["dropped"] += int(sample.value)
+    return counts
+
+
+def wait_for_audits(url: str, timeout_s: float = 300) -> None:
+    """Until every mirrored audit has completed or been dropped (running ones included)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        counts = audit_counters(url)
+        if counts["completed"] + counts["dropped"] >= counts["submitted"]:
+            return
+        time.sleep(0.5)
+    print(f"warning: audits still unfinished after {timeout_s:.0f} s at {url}", flush=True)
 
 
 def _predict_request(scan: ScanImage, question: str, request_id: str, audit: bool) -> tuple:
@@ -106,7 +133,7 @@ async def _closed_loop(url, build, scans, *, producers, think_s, duration_s, rat
 
 
 def run_phase(url: str, build, scans, args, *, rate: float, name: str, metrics_url: str) -> Phase:
-    wait_for_drained_queue(metrics_url)
+    wait_for_audits(metrics_url)
     before = audit_counters(metrics_url)
     latencies = asyncio.run(
         _closed_loop(
@@ -121,7 +148,7 @@ def run_phase(url: str, build, scans, args, *, rate: float, name: str, metrics_u
             seed=args.seed,
         )
     )
-    wait_for_drained_queue(metrics_url, timeout_s=180)
+    wait_for_audits(metrics_url)
     after = audit_counters(metrics_url)
     audits = Counter({k: after[k] - before[k] for k in ("submitted", "completed", "dropped")})
     print(
