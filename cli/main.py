@@ -19,6 +19,18 @@ def _build_demo_model() -> ModuleType:
     return demo_model
 
 
+def _build_family_model() -> ModuleType:
+    from service.reference import families
+
+    return families
+
+
+def _check_model() -> ModuleType:
+    from cli import check_model_command
+
+    return check_model_command
+
+
 def _make_phantom() -> ModuleType:
     from audits.data import phantom
 
@@ -75,6 +87,11 @@ def _bench() -> ModuleType:
 
 COMMANDS: dict[str, tuple[Callable[[], ModuleType], str]] = {
     "build-demo-model": (_build_demo_model, "write a tiny random Qwen2-VL checkpoint folder"),
+    "build-family-model": (
+        _build_family_model,
+        "write a tiny random checkpoint of a VLM family (Gemma 3, LLaVA, ...)",
+    ),
+    "check-model": (_check_model, "load a checkpoint folder and probe it as the service would"),
     "make-phantom": (_make_phantom, "write the synthetic phantom VQA data set"),
     "train": (_train, "train a reference model on the phantom data set"),
     "prepare": (_prepare, "build the reference models once and cache them"),

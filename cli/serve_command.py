@@ -1,4 +1,5 @@
-"""`grounding-audit serve`: build the reference model if needed, then `bentoml serve`."""
+"""`grounding-audit serve`: build the reference model if needed, check the checkpoint, then
+`bentoml serve`; a checkpoint the runtime cannot serve stops here with the reason."""
 
 from __future__ import annotations
 
@@ -22,10 +23,20 @@ def run(args: argparse.Namespace) -> int:
         os.environ["GROUNDING_MODEL_PATH"] = str(args.model_path)
     if args.reference_model:
         os.environ["GROUNDING_REFERENCE_MODEL"] = args.reference_model
+    from audits.backends.transformers_runtime import UnsupportedCheckpoint, check_checkpoint
     from service.core import resolve_model_dir
     from service.settings import Settings
 
-    print(f"serving {resolve_model_dir(Settings())}", flush=True)
+    model_dir = resolve_model_dir(Settings())
+    try:
+        config, _ = check_checkpoint(model_dir)
+    except (UnsupportedCheckpoint, FileNotFoundError) as error:
+        print(f"cannot serve: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"serving {model_dir} ({', '.join(config.architectures or [config.model_type])})",
+        flush=True,
+    )
     bentoml = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml), "serve", "service.service:GroundingService"]
     command += ["--port", str(args.port), "--host", args.host]

@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
     AutoConfig,
     AutoModelForImageTextToText,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
     ProcessorMixin,
     StoppingCriteria,
     StoppingCriteriaList,
 )
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-from audits.backends.processor import load_image_only_processor
+from audits.backends.processor import UnsupportedCheckpoint, load_image_only_processor
 from audits.contracts.backend import (
     Generation,
     GenerationInterrupted,
@@ -24,7 +28,15 @@ from audits.contracts.backend import (
     VLMInput,
 )
 
-__all__ = ["TransformersRuntime", "VLMBackend", "VLMInput", "chat_prompt"]
+__all__ = [
+    "TransformersRuntime",
+    "UnsupportedCheckpoint",
+    "VLMBackend",
+    "VLMInput",
+    "chat_prompt",
+    "check_checkpoint",
+    "starts_with_bos",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +67,12 @@ def chat_prompt(processor: ProcessorMixin, item: VLMInput) -> str:
     return prompt + item.prefill
 
 
+def starts_with_bos(tokenizer: PreTrainedTokenizerBase, prompt: str) -> bool:
+    """Whether the chat template wrote the BOS token itself (Gemma 3, Llama 3.2 Vision): then
+    the tokenizer must not add a second one, which would shift every log-probability."""
+    return bool(tokenizer.bos_token) and prompt.startswith(tokenizer.bos_token)
+
+
 class _StopWhen(StoppingCriteria):
     def __init__(self, should_stop: Callable[[], bool]) -> None:
         self.should_stop = should_stop
@@ -75,8 +93,68 @@ def _stop_token_ids(model: torch.nn.Module, tokenizer: object) -> set[int]:
     return {int(eos)} if isinstance(eos, int) else {int(token) for token in eos}
 
 
+def load_config(model_dir: Path) -> PretrainedConfig:
+    """The folder's config, if transformers knows its model type as an image-text-to-text one."""
+    import json
+
+    import transformers
+
+    raw = json.loads((model_dir / "config.json").read_text())
+    model_type = raw.get("model_type", "?")
+    architectures = ", ".join(raw.get("architectures") or ["?"])
+    try:
+        config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    except (ValueError, KeyError) as error:
+        raise UnsupportedCheckpoint(
+            f"{model_dir}: architecture {architectures} (model type {model_type!r}) is not in "
+            f"transformers {transformers.__version__}; convert the checkpoint to a transformers "
+            "model class or upgrade transformers"
+        ) from error
+    if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise UnsupportedCheckpoint(
+            f"{model_dir}: architecture {architectures} (model type {config.model_type!r}) is "
+            f"not an image-text-to-text model in transformers {transformers.__version__}; "
+            "the service needs a vision-language checkpoint"
+        )
+    return config
+
+
+def check_checkpoint(model_dir: Path) -> tuple[PretrainedConfig, ProcessorMixin]:
+    """Config and processor of a folder, without the weights: the cheap start-up checks."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"no Hugging Face checkpoint (config.json) in {model_dir}")
+    config = load_config(model_dir)
+    return config, load_image_only_processor(model_dir, config.model_type)
+
+
+TEXT_ONLY_APART = frozenset({"mllama"})
+"""Cross-attention families: an item without an image skips the cross-attention layers alone,
+but in a batch with images it attends (uniformly, masked rows) to a padding image; so such
+items run in their own batch."""
+
+
+def _by_image_presence(
+    items: Sequence[VLMInput], run: Callable[[list[int]], list[Any]]
+) -> list[Any]:
+    """run(indices) over the items with an image, then over those without; results in order."""
+    results: list[Any] = [None] * len(items)
+    with_image = [i for i, item in enumerate(items) if item.image is not None]
+    without = [i for i, item in enumerate(items) if item.image is None]
+    for group in (with_image, without):
+        if group:
+            for index, result in zip(group, run(group), strict=True):
+                results[index] = result
+    return results
+
+
 class TransformersRuntime:
-    """Greedy, deterministic batched inference over a local checkpoint folder."""
+    """Greedy, deterministic batched inference over a local checkpoint folder.
+
+    Start-up loads the config, processor and model, then runs one probe (a generate step and a
+    score, with and without an image), so a family the runtime cannot serve fails here with
+    ``UnsupportedCheckpoint`` naming its architecture, never on the first request.
+    """
 
     supports_preemption = True
 
@@ -90,15 +168,14 @@ class TransformersRuntime:
         model_name: str | None = None,
     ) -> None:
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise FileNotFoundError(f"no Hugging Face checkpoint (config.json) in {model_dir}")
+        config, self.processor = check_checkpoint(model_dir)
         self.model_dir = model_dir
         self.model_name = model_name or model_dir.name
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_new_tokens = max_new_tokens
-        config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
-        self.processor = load_image_only_processor(model_dir)
+        self.separate_text_only = config.model_type in TEXT_ONLY_APART
+        self.architecture = ", ".join(config.architectures or [type(config).__name__])
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -107,18 +184,43 @@ class TransformersRuntime:
             model_dir, config=config, dtype=self.dtype, local_files_only=True
         ).to(self.device)
         self.model.eval()
-        log.info("loaded %s on %s (%s)", model_dir, self.device, self.dtype)
+        self._probe()
+        log.info("loaded %s (%s) on %s (%s)", model_dir, self.architecture, self.device, self.dtype)
+
+    def _probe(self) -> None:
+        from PIL import Image
+
+        probe = [VLMInput("Is there a lesion?", Image.new("RGB", (64, 48), (90, 90, 90)))]
+        probe.append(VLMInput("Is there a lesion?", None))
+        try:
+            self.generate(probe, max_new_tokens=1)
+            self.score(probe, ["yes", "no"])
+        except Exception as error:
+            raise UnsupportedCheckpoint(
+                f"{self.model_dir}: the runtime cannot serve {self.architecture}: a probe "
+                f"request failed with {type(error).__name__}: {error}"
+            ) from error
 
     def _prompt(self, item: VLMInput) -> str:
         return chat_prompt(self.processor, item)
 
     def _encode(self, items: Sequence[VLMInput]) -> dict[str, torch.Tensor]:
         prompts = [self._prompt(item) for item in items]
-        images = [item.image for item in items if item.image is not None]
+        # one list of images per prompt: processors that pair images with prompts (Gemma 3,
+        # Idefics3, Mllama) need it when some items have no image; the others flatten it
+        images = [[item.image] if item.image is not None else [] for item in items]
+        has_images = any(images)
         encoded = self.processor(
-            text=prompts, images=images or None, padding=True, return_tensors="pt"
+            text=prompts,
+            images=images if has_images else None,
+            padding=True,
+            return_tensors="pt",
+            add_special_tokens=not starts_with_bos(self.tokenizer, prompts[0]),
         )
         return {key: value.to(self.device) for key, value in encoded.items()}
+
+    def _mixes_text_only(self, items: Sequence[VLMInput]) -> bool:
+        return self.separate_text_only and len({item.image is None for item in items}) > 1
 
     @torch.inference_mode()
     def _generate_tokens(
@@ -161,6 +263,17 @@ class TransformersRuntime:
     ) -> list[str]:
         if not items:
             return []
+        if self._mixes_text_only(items):
+            return _by_image_presence(
+                items,
+                lambda group: self.generate(
+                    [items[i] for i in group],
+                    max_new_tokens=max_new_tokens,
+                    temperature=temperature,
+                    seed=seed,
+                    should_stop=should_stop,
+                ),
+            )
         _, new_tokens = self._generate_tokens(
             items,
             max_new_tokens=max_new_tokens,
@@ -176,6 +289,10 @@ class TransformersRuntime:
         """Outputs with prompt and completion token counts and why decoding ended."""
         if not items:
             return []
+        if self._mixes_text_only(items):
+            return _by_image_presence(
+                items, lambda group: self.generate_detailed([items[i] for i in group], params)
+            )
         budget = params.max_new_tokens or self.max_new_tokens
         inputs, new_tokens = self._generate_tokens(
             items, max_new_tokens=budget, temperature=params.temperature, seed=params.seed
@@ -204,6 +321,11 @@ class TransformersRuntime:
             raise ValueError("score needs one answer per item")
         if not items:
             return []
+        if self.separate_text_only and len({item.image is None for item in items}) > 1:
+            return _by_image_presence(
+                items,
+                lambda group: self.score([items[i] for i in group], [answers[i] for i in group]),
+            )
         inputs = self._encode(items)
         answer_ids = [self.tokenizer(a, add_special_tokens=False)["input_ids"] for a in answers]
         width = max(1, max(len(ids) for ids in answer_ids))
@@ -216,13 +338,40 @@ class TransformersRuntime:
             appended_mask[row, : len(ids)] = 1
         appended_mask = appended_mask.to(self.device)
         prompt_len = inputs["input_ids"].shape[1]
-        inputs["input_ids"] = torch.cat([inputs["input_ids"], appended], dim=1)
-        inputs["attention_mask"] = torch.cat([inputs["attention_mask"], appended_mask], dim=1)
-        if "mm_token_type_ids" in inputs:
-            zeros = torch.zeros_like(appended, dtype=inputs["mm_token_type_ids"].dtype)
-            inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], zeros], dim=1)
+        inputs = _append_tokens(inputs, appended, appended_mask)
         logits = self.model(**inputs).logits.float()
         predicting = logits[:, prompt_len - 1 : prompt_len - 1 + width, :]
         logprobs = torch.log_softmax(predicting, dim=-1)
         token_logps = logprobs.gather(-1, appended.unsqueeze(-1)).squeeze(-1) * appended_mask
         return [float(value) for value in token_logps.sum(dim=1).cpu()]
+
+
+_PER_TOKEN_TYPE_IDS = ("token_type_ids", "mm_token_type_ids")
+"""Per-token modality ids (Gemma 3, Qwen-VL): answer tokens are text, type 0."""
+
+
+def _append_tokens(
+    inputs: dict[str, torch.Tensor], appended: torch.Tensor, appended_mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The model inputs of prompt + appended answer tokens, every per-token input extended."""
+    batch, prompt_len = inputs["input_ids"].shape
+    extended = dict(inputs)
+    extended["input_ids"] = torch.cat([inputs["input_ids"], appended], dim=1)
+    extended["attention_mask"] = torch.cat([inputs["attention_mask"], appended_mask], dim=1)
+    for key, value in inputs.items():
+        if key in {"input_ids", "attention_mask"} or value.dim() < 2:
+            continue
+        if tuple(value.shape[:2]) != (batch, prompt_len):
+            continue
+        if key in _PER_TOKEN_TYPE_IDS:
+            extended[key] = torch.cat([value, torch.zeros_like(appended, dtype=value.dtype)], 1)
+        elif key == "cross_attention_mask":
+            # Mllama: answer tokens see the images the last prompt token sees, as in generate
+            last = value[:, -1:].expand(-1, appended.shape[1], *value.shape[2:])
+            extended[key] = torch.cat([value, last], dim=1)
+        else:
+            raise UnsupportedCheckpoint(
+                f"the processor returns a per-token input {key!r} the runtime cannot extend "
+                "over an appended answer"
+            )
+    return extended
