@@ -8,8 +8,13 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 redis.call('DEL', KEYS[2])
 local result = {'cusum', '0', '0', '0', ''}
 for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  -- entries written before strata existed hold the flip alone: the pooled increments apply
+  local flip, stratum = entry, ''
   local sep = string.find(entry, '|', 1, true)
-  result = cusum_step(KEYS[1], KEYS[2], string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1))
+  if sep then
+    flip, stratum = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
+  end
+  result = cusum_step(KEYS[1], KEYS[2], flip, stratum)
 end
 redis.call('DEL', KEYS[3])
 return result
