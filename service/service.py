@@ -56,6 +56,7 @@ from service.http.openai_api import (
     error_body,
     sse_chunks,
 )
+from service.http.route_labels import label_bentoml_metrics_by_route
 from service.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -422,3 +423,7 @@ async def _timeout(_: Request, exc: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "2"},
     )
+
+
+# after every route above is declared: /metrics labels requests by these routes' templates
+label_bentoml_metrics_by_route(app.routes)

@@ -1,0 +1,41 @@
+"""/metrics carries no per-request values: requests to distinct ids and unknown paths add no
+series (BentoML would label its HTTP metrics with the raw path; service/http/route_labels.py)."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import DEMO_API_KEY
+from tests.support.servers import ServedService
+
+
+def series(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_distinct_ids_and_unknown_paths_add_no_series(demo_service: ServedService) -> None:
+    with httpx.Client(base_url=demo_service.url, timeout=30) as client:
+
+        def hit(i: int) -> None:
+            assert client.get(f"/audits/probe-id-{i:05d}-cardinality").status_code == 401
+            headers = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+            assert client.get(f"/audits/probe-known-{i:05d}", headers=headers).status_code == 404
+            assert client.get(f"/no-such-path-{i:05d}/x").status_code == 404
+
+        hit(0)  # the first of each kind creates its (route template, status) series
+        before = client.get("/metrics").text
+        for i in range(1, 334):
+            hit(i)
+        after = client.get("/metrics").text
+
+    assert series(after) == series(before)
+    assert abs(len(after) - len(before)) < 0.02 * len(before)  # counter digits only
+    assert "probe-id-" not in after
+    assert "probe-known-" not in after
+    assert "no-such-path" not in after
+    assert 'endpoint="/audits/{request_id}"' in after
