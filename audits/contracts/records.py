@@ -4,6 +4,7 @@ hash (DESIGN.md section 4), read back by ``GET /audits/{id}``, ``/feedback`` and
 from __future__ import annotations
 
 import time
+import uuid
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +35,8 @@ def flags_to_record_fields(flags: ItemFlags) -> dict[str, str | int | float]:
 
 class AuditRecord(BaseModel):
     request_id: str
+    audit_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    """Unique per audit: a retried write carries the same one, a reused request id another."""
     ts: float = Field(default_factory=time.time)
     model: str
     image_id: str
@@ -61,6 +64,7 @@ class AuditRecord(BaseModel):
     def to_redis_fields(self) -> dict[str, str]:
         fields: dict[str, str | int | float] = {
             "request_id": self.request_id,
+            "audit_id": self.audit_id,
             "ts": f"{self.ts:.3f}",
             "model": self.model,
             "image_id": self.image_id,

@@ -45,6 +45,11 @@ HALLUCINATED_REASONING = Counter(
 AUDITS_DROPPED = Counter(
     "grounding_audits_dropped", "Audits not run, by reason", ["model", "reason"]
 )
+REQUEST_IDS_REUSED = Counter(
+    "grounding_request_ids_reused",
+    "Audit records whose request id already had one (both records are kept)",
+    ["model"],
+)
 SINK_ERRORS = Counter("grounding_sink_errors", "Failed writes to an audit sink", ["sink"])
 SINK_OVERFLOW = Counter(
     "grounding_sink_overflow", "Audit records lost because a sink buffer was full", ["sink"]
@@ -85,6 +90,7 @@ class PrometheusExporter:
         start-up rather than from the first event."""
         REQUESTS.labels(model=model)
         MIRRORED.labels(model=model)
+        REQUEST_IDS_REUSED.labels(model=model)
         for modality in MODALITY_LABELS:
             VISUAL_CLAIMS.labels(model=model, modality=modality)
             HALLUCINATED_REASONING.labels(model=model, modality=modality)
@@ -107,6 +113,9 @@ class PrometheusExporter:
 
     def audit_dropped(self, model: str, reason: str, count: int = 1) -> None:
         AUDITS_DROPPED.labels(model=model, reason=reason).inc(count)
+
+    def request_id_reused(self, model: str) -> None:
+        REQUEST_IDS_REUSED.labels(model=model).inc()
 
     def record_scheduler(self, model: str, stats: SchedulerStats) -> None:
         AUDIT_QUEUE_DEPTH.set(stats.audit_queue_depth)

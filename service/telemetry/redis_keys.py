@@ -1,7 +1,9 @@
 """Every Redis key the service writes or reads, and the client that reads them (DESIGN.md s.4).
 
 - ``grounding:audits``: the stream of audit records (XADD MAXLEN ~);
-- ``grounding:audit:<request_id>``: the record hash behind ``GET /audits/{id}`` and ``/feedback``;
+- ``grounding:audit:<request_id>``: the record hash behind ``GET /audits/{id}`` and ``/feedback``
+  (the latest record of that request id);
+- ``grounding:audit:<request_id>:ids``: the audit ids written for that request id;
 - ``grounding:drift:<model>:<part>``: drift-monitor state (counts, time buckets, CUSUM, warm-up,
   pending flips, baseline), see ``service.telemetry.drift_monitor``;
 - ``grounding:feedback:<model>``: feedback counters behind online accuracy and VRS.
@@ -18,6 +20,12 @@ STREAM_KEY = "grounding:audits"
 
 def record_key(request_id: str) -> str:
     return f"grounding:audit:{request_id}"
+
+
+def record_ids_key(request_id: str) -> str:
+    """The audit ids written for a request id: a retried write is recognised by its audit id,
+    a reused request id by a second one."""
+    return f"grounding:audit:{request_id}:ids"
 
 
 def _drift_key(model: str, part: str) -> str:

@@ -5,10 +5,12 @@ dropped and counted in ``grounding_sink_overflow_total{sink="redis"}``). A daemo
 own asyncio loop with one ``redis.asyncio`` client, so nothing here touches the server's loop. It
 drains the buffer in order, in batches: one Lua script per record (pipelined), which atomically
 
-- skips the record if ``grounding:audit:<request_id>`` already exists (a retry after a reply
-  that was lost on the way back must not count twice);
+- skips the record if its ``audit_id`` was written already (a retry after a reply that was
+  lost on the way back must not count twice); a *reused* request id (another audit with the
+  same id) keeps both records, counted in ``grounding_request_ids_reused_total`` and logged;
 - ``XADD grounding:audits MAXLEN ~ <redis_stream_maxlen>`` with ``record.to_redis_fields()``;
-- ``HSET grounding:audit:<request_id>`` with the same fields and ``EXPIRE <record_ttl_s>``;
+- ``HSET grounding:audit:<request_id>`` with the same fields (the latest record of the id) and
+  ``EXPIRE <record_ttl_s>``;
 - updates the drift monitor's counters, time buckets and CUSUM (``DriftMonitor``).
 
 On a connection error the batch goes back to the front of the buffer,
@@ -42,7 +44,7 @@ from audits.contracts.records import AuditRecord
 from service.settings import Settings
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.prometheus import EXPORTER
-from service.telemetry.redis_keys import STREAM_KEY, connect, record_key
+from service.telemetry.redis_keys import STREAM_KEY, connect, record_ids_key, record_key
 from service.telemetry.redis_scripts import write_record_lua
 from service.telemetry.stats_figures import RedisHealth
 
@@ -129,7 +131,7 @@ class RedisSink:
     def pending(self, request_id: str) -> AuditRecord | None:
         """A record of this replica that is buffered and not yet in Redis."""
         with self._lock:
-            for record in (*self._inflight, *self._buffer):
+            for record in reversed((*self._inflight, *self._buffer)):
                 if record.request_id == request_id:
                     return record
         return None
@@ -314,8 +316,9 @@ class RedisSink:
     def _script_input(self, record: AuditRecord) -> tuple[list[str], list[str]]:
         fields = record.to_redis_fields()
         drift_keys, drift_args = self.monitor.update_plan(record)
-        keys = [STREAM_KEY, record_key(record.request_id), *drift_keys]
-        args = [str(self.stream_maxlen), str(self.record_ttl_s), str(len(fields))]
+        request_id = record.request_id
+        keys = [STREAM_KEY, record_key(request_id), record_ids_key(request_id), *drift_keys]
+        args = [str(self.stream_maxlen), str(self.record_ttl_s), record.audit_id, str(len(fields))]
         for field, value in fields.items():
             args += [field, value]
         return keys, args + drift_args
@@ -336,8 +339,16 @@ class RedisSink:
                 EXPORTER.sink_error(self.name)
                 log.error("Redis rejected the record %s: %s", record.request_id, result)
             elif result:
+                status, *drift = result
+                if status == "reused":
+                    EXPORTER.request_id_reused(record.model)
+                    log.warning(
+                        "request id %s was used again; both audit records are kept (the stream "
+                        "has both, GET /audits/{id} answers the latest)",
+                        record.request_id,
+                    )
                 try:
-                    await self.monitor.after_update(self._client, record.model, result)
+                    await self.monitor.after_update(self._client, record.model, drift)
                 except CONNECTION_ERRORS as exc:  # the next record's result retries the freeze
                     self._mark_down(exc)
                     log.warning("drift follow-up for %s failed: %s", record.model, exc)

@@ -149,6 +149,8 @@ def all_bytes(server: RedisServer) -> list[bytes]:
                     out += [field, value]
         elif kind == "list":
             out += raw.lrange(key, 0, -1)
+        elif kind == "set":
+            out += list(raw.smembers(key))
         else:
             raise AssertionError(f"unexpected key type {kind} for {key!r}")
     raw.close()
@@ -183,14 +185,33 @@ def test_the_stream_is_capped_and_a_retried_record_is_not_counted_twice(
     redis: RedisServer, client: redis_py.Redis
 ) -> None:
     sink = make_sink(redis.url, stream_maxlen=50)
-    for i in range(600):
-        sink.emit(make_record(i, i % 2 == 0))
+    records = [make_record(i, i % 2 == 0) for i in range(600)]
+    for record in records:
+        sink.emit(record)
     assert sink.flush(20)
     assert 50 <= client.xlen(STREAM_KEY) < 600, "approximate MAXLEN trims the stream"
-    again = make_record(5, True)
-    sink.emit(again)
+    sink.emit(records[5])  # the same audit again, as after a reply lost on the way back
     assert sink.flush(5)
     assert int(client.hget("grounding:drift:m:counts", "audits")) == 600
+    sink.close()
+
+
+def test_a_reused_request_id_keeps_both_records_and_counts_the_reuse(
+    redis: RedisServer, client: redis_py.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = make_sink(redis.url)
+    reused_before = counter("grounding_request_ids_reused_total", model="m")
+    first, second = make_record(7, True), make_record(7, False)
+    assert first.request_id == second.request_id and first.audit_id != second.audit_id
+    with caplog.at_level("WARNING", logger="service.telemetry.redis_sink"):
+        for record in (first, second, second):  # the last one is a retry
+            sink.emit(record)
+        assert sink.flush(10)
+    assert [e["audit_id"] for e in stream_entries(client)] == [first.audit_id, second.audit_id]
+    assert int(client.hget("grounding:drift:m:counts", "audits")) == 2
+    assert client.hgetall(record_key(first.request_id)) == second.to_redis_fields()
+    assert counter("grounding_request_ids_reused_total", model="m") == reused_before + 1
+    assert "req-00007 was used again" in caplog.text
     sink.close()
 
 

@@ -1,22 +1,33 @@
--- KEYS: stream, record hash, drift keys...
--- ARGV: maxlen, ttl, number of field pairs, field_1, value_1, ..., drift args...
-if redis.call('EXISTS', KEYS[2]) == 1 then
+-- KEYS: stream, record hash, audit ids of the request id, drift keys...
+-- ARGV: maxlen, ttl, audit_id, number of field pairs, field_1, value_1, ..., drift args...
+-- Returns false for a retry of a record already written (its audit_id is known); otherwise
+-- {'new' | 'reused', drift result...}. A request id that already has a record keeps both: the
+-- stream and the drift state get every record, the hash holds the latest.
+if redis.call('SADD', KEYS[3], ARGV[3]) == 0 then
   return false
 end
-local nf = tonumber(ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+local status = 'new'
+if redis.call('SCARD', KEYS[3]) > 1 then
+  status = 'reused'
+  redis.call('DEL', KEYS[2])
+end
+local nf = tonumber(ARGV[4])
 local fields = {}
 for i = 1, 2 * nf do
-  fields[i] = ARGV[3 + i]
+  fields[i] = ARGV[4 + i]
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 local dkeys = {}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   dkeys[#dkeys + 1] = KEYS[i]
 end
 local dargs = {}
-for i = 4 + 2 * nf, #ARGV do
+for i = 5 + 2 * nf, #ARGV do
   dargs[#dargs + 1] = ARGV[i]
 end
-return drift_update(dkeys, dargs)
+local result = drift_update(dkeys, dargs)
+table.insert(result, 1, status)
+return result
