@@ -23,6 +23,7 @@ from service.core import GroundingCore, InputError, ProductionRequest
 from service.engine.scheduler import AuditQueueFull, EngineStopped
 from service.engine.upstream import UpstreamFailed
 from service.http.auth import AccessEntry, log_access, require_key
+from service.http.deadlines import install_header_deadline
 from service.http.http_io import (
     body_limit,
     decode_base64,
@@ -85,9 +86,15 @@ app = FastAPI(
 app.add_middleware(
     InFlightLimit,
     limit=SETTINGS.max_concurrency,
-    paths=("/predict", "/audit", "/v1/chat/completions"),
+    body_limits={
+        "/predict": body_limit(SETTINGS.max_image_bytes, 1),
+        "/audit": body_limit(SETTINGS.max_image_bytes, 2),
+        "/v1/chat/completions": body_limit(SETTINGS.max_image_bytes, 1),
+    },
+    body_timeout_s=SETTINGS.body_timeout_s,
     retry_after_s=1,
 )
+install_header_deadline(SETTINGS.header_timeout_s)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422, 429, 503)

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     max_concurrency: int = Field(64, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
+    header_timeout_s: float = Field(10.0, gt=0, description="Request headers later get 408")
+    body_timeout_s: float = Field(60.0, gt=0, description="Request bodies later get 408")
     shutdown_grace_s: float = Field(10.0, ge=0)
 
     drift_min_audits: int = Field(100, ge=1)

@@ -34,7 +34,13 @@ class HeldModel:
 
 def _app(engine: InferenceEngine, limit: int) -> FastAPI:
     app = FastAPI()
-    app.add_middleware(InFlightLimit, limit=limit, paths=("/predict",), retry_after_s=3)
+    app.add_middleware(
+        InFlightLimit,
+        limit=limit,
+        body_limits={"/predict": 1024},
+        body_timeout_s=5,
+        retry_after_s=3,
+    )
 
     @app.post("/predict")
     async def predict(question: str) -> dict[str, str]:
