@@ -123,7 +123,11 @@ class GroundingCore:
                 for modality, (center, width) in settings.dicom_default_windows.items()
             },
         )
-        self.pool = ShufflePool(settings.shuffle_pool_size)
+        self.pool = ShufflePool(
+            settings.shuffle_pool_size,
+            max_bytes=settings.shuffle_pool_bytes,
+            max_pixels=getattr(self.backend, "max_image_pixels", None),
+        )
         self.memory = MemorySink()
         self.monitor = DriftMonitor(
             windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     audit_queue_size: int = Field(256, ge=1)
     max_batch_size: int = Field(8, ge=1)
     shuffle_pool_size: int = Field(256, ge=2)
+    shuffle_pool_bytes: int = Field(
+        256 * 1024 * 1024, ge=1, description="Memory budget of the shuffle pool's images"
+    )
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_stream_maxlen: int = Field(100_000, ge=1)

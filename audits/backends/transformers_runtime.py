@@ -201,6 +201,22 @@ class TransformersRuntime:
                 f"request failed with {type(error).__name__}: {error}"
             ) from error
 
+    @property
+    def max_image_pixels(self) -> int | None:
+        """Pixels of the largest image the model consumes (its processor scales bigger ones
+        down); None when the processor does not say."""
+        processor = self.processor.image_processor
+        explicit = getattr(processor, "max_pixels", None)
+        if isinstance(explicit, int):
+            return explicit
+        size = getattr(processor, "size", None) or {}
+        get = size.get if isinstance(size, dict) else lambda key: getattr(size, key, None)
+        if hasattr(processor, "merge_size"):  # Qwen2-VL family: size holds pixel counts
+            longest = get("longest_edge")
+            return int(longest) if longest else None
+        height, width = get("height"), get("width")
+        return int(height) * int(width) if height and width else None
+
     def _prompt(self, item: VLMInput) -> str:
         return chat_prompt(self.processor, item)
 

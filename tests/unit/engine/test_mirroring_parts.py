@@ -8,7 +8,7 @@ import pytest
 
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
 from service.engine.shuffle_pool import ShufflePool
-from service.http.imaging import ImageLimits, decode_upload
+from service.http.imaging import ImageLimits, decode_image, decode_upload
 from service.identity import image_id, pixels_id, sample_decision
 from tests.support.dicom import shipped_bytes, with_patient
 from tests.support.images import encode, noise_image, png_bytes
@@ -57,6 +57,36 @@ def test_shuffle_pool_is_bounded() -> None:
     assert len(pool) == 3
     drawn = {pool.draw("none")[0] for _ in range(60)}  # type: ignore[index]
     assert drawn <= {"id7", "id8", "id9"}
+
+
+PIXEL_LIMIT = 2_250_000  # GROUNDING_MAX_IMAGE_PIXELS of this test
+
+
+@pytest.fixture(scope="module")
+def upload_at_the_pixel_limit() -> bytes:
+    from PIL import Image
+
+    side = int(PIXEL_LIMIT**0.5)
+    return encode(Image.linear_gradient("L").resize((side, side)).convert("RGB"))
+
+
+@pytest.mark.parametrize("model_pixels", [3136, None])
+def test_a_hundred_uploads_at_the_pixel_limit_stay_within_the_pool_budget(
+    upload_at_the_pixel_limit: bytes, model_pixels: int | None
+) -> None:
+    budget = 24 * 1024 * 1024
+    pool = ShufflePool(256, max_bytes=budget, max_pixels=model_pixels)
+    limits = ImageLimits(max_bytes=20 * 1024 * 1024, max_pixels=PIXEL_LIMIT)
+    for index in range(100):
+        pool.add(f"id{index}", decode_image(upload_at_the_pixel_limit, limits))
+        assert pool.nbytes <= budget
+    kept = [pool.draw(f"id{i}") for i in range(3)]
+    sizes = {image.size for _, image in kept if image is not None}
+    if model_pixels is None:  # the model's size unknown: the byte budget bounds the pool
+        assert 2 <= len(pool) <= budget // (PIXEL_LIMIT * 4)
+    else:  # kept at the size the model consumes, so all hundred fit
+        assert len(pool) == 100
+        assert all(w * h <= model_pixels for w, h in sizes)
 
 
 def test_image_id_is_keyed() -> None:
