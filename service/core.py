@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,16 +158,22 @@ class GroundingCore:
     # -- input checks ------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
         cleaned = question.strip()
-        if not cleaned:
-            raise InputError(422, "the question is empty; ask something about the image")
+        if not "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf").strip():
+            raise InputError(
+                422,
+                "the question is empty (nothing but spaces or invisible characters); "
+                "ask something about the image",
+            )
         if len(cleaned) > self.settings.max_question_chars:
             raise InputError(
                 422,
                 f"the question has {len(cleaned)} characters; the limit is "
                 f"{self.settings.max_question_chars}",
             )
-        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in cleaned):
-            raise InputError(422, "the question contains control characters")
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in cleaned):
+            raise InputError(
+                422, "the question contains control characters (C0, DEL or C1); remove them"
+            )
         return cleaned
 
     def check_options(self, options: Mapping[str, str] | None) -> dict[str, str] | None:

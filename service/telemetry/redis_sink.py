@@ -213,10 +213,15 @@ class RedisSink:
             except CONNECTION_ERRORS as exc:
                 self._mark_down(exc)
                 raise
-            self._connected = True
+            self._mark_up()
             return result
 
         return asyncio.run_coroutine_threadsafe(guarded(), self._loop)
+
+    def _mark_up(self) -> None:
+        """Redis answered: ``/stats`` stops showing the error of an outage that is over."""
+        self._connected = True
+        self._last_error = None
 
     def _mark_down(self, exc: BaseException) -> None:
         self._connected = False
@@ -330,7 +335,7 @@ class RedisSink:
             keys, args = self._script_input(record)
             await self._script(keys=keys, args=args, client=pipe)
         results = await pipe.execute(raise_on_error=False)
-        self._connected = True
+        self._mark_up()
         retry = False
         for record, result in zip(batch, results, strict=True):
             if isinstance(result, NoScriptError):

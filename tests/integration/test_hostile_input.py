@@ -307,6 +307,9 @@ CONTROL_QUESTIONS = {
     "escape-sequence": "\x1b[2J\x1b[31mis there a lesion?",
     "bell-and-backspace": "is there\x07\x08 a lesion?",
     "delete-sequence": "lesion?\x7f\x08\x08\x08",
+    "delete-alone": "is there\x7f a lesion?",
+    "c1-csi": "\x9b2Jis there a lesion?",
+    "c1-next-line": "is there\x85 a lesion?",
 }
 
 
@@ -318,6 +321,21 @@ def test_control_characters_are_refused(served: ServedService, case: str) -> Non
     as_form = httpx.post(f"{served.url}/predict", content=body, headers=MULTIPART, timeout=60)
     for response in (as_json, as_form):
         assert_clear_refusal(response, 422, "control characters")
+    assert_still_serving(served.url)
+
+
+INVISIBLE_QUESTIONS = {
+    "zero-width": "\u200b\u200c\u200d\u2060",
+    "byte-order-marks-and-spaces": " \ufeff \u200b ",
+    "bidi-marks": "\u200e\u200f\u202a\u202c",
+}
+
+
+@pytest.mark.parametrize("case", list(INVISIBLE_QUESTIONS), ids=list(INVISIBLE_QUESTIONS))
+def test_a_question_of_only_invisible_characters_is_empty(served: ServedService, case: str) -> None:
+    question = INVISIBLE_QUESTIONS[case]
+    response = predict_json(served.url, {"image_base64": _b64(GOOD), "question": question})
+    assert_clear_refusal(response, 422, "the question is empty")
     assert_still_serving(served.url)
 
 

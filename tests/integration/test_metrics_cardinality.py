@@ -39,3 +39,20 @@ def test_distinct_ids_and_unknown_paths_add_no_series(demo_service: ServedServic
     assert "probe-known-" not in after
     assert "no-such-path" not in after
     assert 'endpoint="/audits/{request_id}"' in after
+
+
+def test_labelled_counters_have_their_series_from_start_up(demo_service: ServedService) -> None:
+    """Alert expressions need a series before the first event (PrometheusExporter.start_model)."""
+    from service.telemetry.prometheus import KNOWN_DROP_REASONS, KNOWN_SINKS
+
+    present = series(httpx.get(f"{demo_service.url}/metrics", timeout=30).text)
+    names = {
+        (name, dict(labels).get("reason"), dict(labels).get("sink")) for name, labels in present
+    }
+    for reason in KNOWN_DROP_REASONS:
+        assert ("grounding_audits_dropped_total", reason, None) in names, reason
+    for sink in KNOWN_SINKS:
+        assert ("grounding_sink_errors_total", None, sink) in names, sink
+        assert ("grounding_sink_overflow_total", None, sink) in names, sink
+    for name in ("grounding_request_ids_reused_total", "grounding_mirrored_total"):
+        assert (name, None, None) in names, name

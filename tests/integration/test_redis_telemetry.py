@@ -294,6 +294,7 @@ def test_redis_outage_buffers_counts_errors_and_delivers_in_order(
     entries = stream_entries(redis_client(redis))
     assert [e["request_id"] for e in entries] == [f"req-{i:05d}" for i in range(10, 40)]
     assert sink.health().connected
+    assert sink.health().last_error is None, "the outage is over: /stats shows no stale error"
     sink.close()
 
 
