@@ -7,8 +7,9 @@ export GROUNDING_REDIS_URL=${GROUNDING_REDIS_URL:-redis://127.0.0.1:6379/0}
 port=$(.venv/bin/python -c "import urllib.parse,os;print(urllib.parse.urlparse(os.environ['GROUNDING_REDIS_URL']).port or 6379)")
 if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
   mkdir -p var/redis
-  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$PWD/var/redis" \
-    --logfile "$PWD/var/redis/redis.log" --save "" --appendonly no
+  # append-only file in var/redis: the records survive a restart (scripts/redis-local.conf)
+  redis-server "$PWD/scripts/redis-local.conf" --port "$port" --daemonize yes \
+    --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log"
   echo "started redis-server on port $port"
 fi
 .venv/bin/grounding-audit prepare

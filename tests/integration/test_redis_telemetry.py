@@ -8,6 +8,8 @@ import base64
 import json
 import random
 import re
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -652,3 +654,45 @@ async def test_the_freeze_replays_pending_flips_with_and_without_a_stratum(
     assert result[0] == "cusum" and int(result[2]) == 3
     assert CusumState.from_hash(client.hgetall("grounding:drift:m:cusum")) == expected
     assert client.exists(pending_key("m")) == 0
+
+
+# --- persistence of the local Redis ------------------------------------------------------------
+
+
+def test_the_local_redis_keeps_every_record_through_a_kill_9(tmp_path: Path) -> None:
+    """scripts/run.sh starts Redis with scripts/redis-local.conf (append-only file)."""
+    repo = Path(__file__).resolve().parents[2]
+    conf = repo / "scripts" / "redis-local.conf"
+    assert str(Path("scripts") / "redis-local.conf") in (repo / "scripts" / "run.sh").read_text()
+    port = free_port()
+
+    def spawn() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            ["redis-server", str(conf), "--port", str(port), "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        probe = redis_py.Redis(port=port)
+        assert wait_until(lambda: probe.ping(), 10), "redis-server did not start"
+        probe.close()
+        return process
+
+    process = spawn()
+    try:
+        sink = make_sink(f"redis://127.0.0.1:{port}/0")
+        records = [make_record(i, i % 3 == 0) for i in range(25)]
+        for record in records:
+            sink.emit(record)
+        assert sink.flush(10)
+        sink.close()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        process = spawn()
+        client = redis_py.Redis(port=port, decode_responses=True)
+        assert [e["audit_id"] for e in stream_entries(client)] == [r.audit_id for r in records]
+        assert client.hgetall(record_key(records[-1].request_id)) == records[-1].to_redis_fields()
+        assert int(client.hget("grounding:drift:m:counts", "audits")) == 25
+        client.close()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
