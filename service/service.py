@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
+from audits.contracts.records import StoredAuditRecord
 from service.core import GroundingCore, InputError, ProductionRequest
 from service.engine.scheduler import AuditQueueFull, EngineStopped
 from service.engine.upstream import UpstreamFailed
@@ -281,7 +282,9 @@ class GroundingService:
             record = await self.core.store.get(request_id)
             if record is None:
                 raise HTTPException(404, f"no audit record for request {request_id} (or expired)")
-            return StoredAudit(request_id=request_id, record=record)
+            return StoredAudit(
+                request_id=request_id, record=StoredAuditRecord.from_redis_fields(record)
+            )
 
     @app.post(
         "/feedback",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from audits.contracts.records import StoredAuditRecord
 from audits.contracts.types import CheckResult, ClaimSpan, Condition
 
 
@@ -39,4 +40,5 @@ class AuditReport(BaseModel):
 
 class StoredAudit(BaseModel):
     request_id: str
-    record: dict[str, str]
+    record: StoredAuditRecord
+    """The latest record of this request id (a reused id keeps every record in the stream)."""

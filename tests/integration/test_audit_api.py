@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,7 +76,7 @@ def test_audit_multipart_with_x_api_key_and_a_skipped_shuffle(demo_service: Serv
     assert conditions == ["real", "blank", "no_image"]
 
 
-def _wait_for_record(url: str, request_id: str) -> dict[str, str]:
+def _wait_for_record(url: str, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = httpx.get(f"{url}/audits/{request_id}", headers=BEARER, timeout=10)
@@ -200,8 +201,16 @@ def test_openapi_covers_every_endpoint_and_schema(demo_service: ServedService) -
     predict_body = paths["/predict"]["post"]["requestBody"]["content"]
     assert {"application/json", "multipart/form-data"} <= set(predict_body)
     schemas = spec["components"]["schemas"]
-    for name in ("PredictResponse", "AuditReport", "FeedbackResponse", "StoredAudit"):
+    for name in (
+        "PredictResponse",
+        "AuditReport",
+        "FeedbackResponse",
+        "StoredAudit",
+        "StoredAuditRecord",
+    ):
         assert name in schemas
+    stored = schemas["StoredAuditRecord"]["properties"]
+    assert stored["ts"]["type"] == "number" and stored["visual_claims"]["type"] == "integer"
 
 
 def test_schemathesis_finds_no_server_errors(demo_service: ServedService, tmp_path: Path) -> None:
