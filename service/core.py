@@ -20,6 +20,7 @@ from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSp
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import AuditTask, InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
+from service.engine.stats import SchedulerStats
 from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode
 from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision, PredictResponse
@@ -100,7 +101,8 @@ class GroundingCore:
         extra_sinks: Sequence[AuditSink] = (),
     ) -> None:
         self.settings = settings
-        on_stats = lambda stats: EXPORTER.record_scheduler(self.model, stats)  # noqa: E731
+        self.redis_sink: RedisSink | None = None
+        on_stats = self._scheduler_stats
         self.engine: InferenceEngine | UpstreamEngine
         if backend is None and settings.upstream_url:
             self.engine = build_upstream_engine(settings, on_stats)
@@ -136,7 +138,6 @@ class GroundingCore:
         secret = settings.hmac_secret.get_secret_value()
         self.store: RecordStore = MemoryRecordStore(self.memory, secret)
         sinks: list[AuditSink] = [PrometheusSink(), LogSink(), self.memory]
-        self.redis_sink: RedisSink | None = None
         if settings.redis_url:  # never connects here: a Redis that is down only fills the buffer
             self.redis_sink = RedisSink.from_settings(settings, self.monitor)
             sinks.append(self.redis_sink)
@@ -154,6 +155,17 @@ class GroundingCore:
 
     def _count_drop(self, reason: str) -> None:
         EXPORTER.audit_dropped(self.model, reason)
+        self._ledger("dropped")
+
+    def _scheduler_stats(self, stats: SchedulerStats) -> None:
+        EXPORTER.record_scheduler(self.model, stats)
+        if stats.audits_dropped:
+            self._ledger("dropped", sum(stats.audits_dropped.values()))
+
+    def _ledger(self, field: str, amount: int = 1) -> None:
+        """The audit ledger in Redis: what a worker that dies cannot report itself."""
+        if self.redis_sink is not None:
+            self.redis_sink.count(self.model, field, amount)
 
     # -- input checks ------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
@@ -275,6 +287,7 @@ class GroundingCore:
         shuffled: tuple[str, Image.Image] | None,
     ) -> None:
         EXPORTER.request_mirrored(self.model)
+        self._ledger("mirrored")
         spec = ItemAuditSpec(
             question=request.question,
             image=request.image,

@@ -3,7 +3,8 @@
 Each audit record updates, atomically and in the same Lua script that writes the record (see
 ``service.telemetry.redis_sink``):
 
-- ``grounding:drift:<model>:counts``: running totals (audits, ``run_<c>``, ``skipped_<c>``, and
+- ``grounding:drift:<model>:counts``: running totals (audits, ``run_<c>``, ``skipped_<c>``, the
+  audit ledger ``mirrored``/``dropped``/``overflowed`` (``RedisSink.count``), and
   the numerators/denominators below);
 - ``grounding:drift:<model>:b<res>:<index>``: the same increments in a time bucket of ``res``
   seconds (``index = floor(ts / res)``) with a TTL. A window of W seconds reads the buckets that
@@ -70,6 +71,7 @@ from service.telemetry.stats_figures import (
     RedisHealth,
     StatsParts,
     StatsReport,
+    audit_ledger,
     counts_from,
     drift_figures,
     feedback_figures,
@@ -197,6 +199,7 @@ class DriftMonitor:
             drift=drift_figures(parts.state, parts.baseline, self.min_audits, parts.warmup_n),
             feedback=feedback_figures(parts.feedback),
             audit_queue_depth=queue_depth,
+            ledger=audit_ledger(parts.totals) if source == "redis" else None,
             redis=health,
         )
 

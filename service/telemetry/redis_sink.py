@@ -13,6 +13,12 @@ drains the buffer in order, in batches: one Lua script per record (pipelined), w
   ``EXPIRE <record_ttl_s>``;
 - updates the drift monitor's counters, time buckets and CUSUM (``DriftMonitor``).
 
+``count`` keeps the audit ledger that a process which dies cannot report: how many audits were
+mirrored and how many dropped (and records lost from this buffer) are added with ``HINCRBY`` to
+``grounding:drift:<model>:counts`` beside the ``audits`` total the record script keeps, so
+``/stats`` shows audits mirrored but neither recorded nor dropped (queued now, or lost with a
+killed worker). Counts wait in memory while Redis is away, like records.
+
 On a connection error the batch goes back to the front of the buffer,
 ``grounding_sink_errors_total{sink="redis"}`` is incremented and the writer backs off
 exponentially (0.1 s doubling to 5 s) before it retries; once Redis answers again the buffered
@@ -30,7 +36,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -44,7 +50,13 @@ from audits.contracts.records import AuditRecord
 from service.settings import Settings
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.prometheus import EXPORTER
-from service.telemetry.redis_keys import STREAM_KEY, connect, record_ids_key, record_key
+from service.telemetry.redis_keys import (
+    STREAM_KEY,
+    connect,
+    counts_key,
+    record_ids_key,
+    record_key,
+)
 from service.telemetry.redis_scripts import write_record_lua
 from service.telemetry.stats_figures import RedisHealth
 
@@ -92,6 +104,8 @@ class RedisSink:
         self._socket_timeout_s = socket_timeout_s
         self._buffer: deque[AuditRecord] = deque()
         self._inflight: list[AuditRecord] = []
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._inflight_counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._overflowed = 0
@@ -120,12 +134,18 @@ class RedisSink:
     def emit(self, record: AuditRecord) -> None:
         with self._lock:
             if self._closed:
-                self._count_overflow(1)
+                self._count_overflow(1, record.model)
                 return
             if len(self._buffer) >= self.capacity:
-                self._buffer.popleft()
-                self._count_overflow(1)
+                self._count_overflow(1, self._buffer.popleft().model)
             self._buffer.append(record)
+        self._wake()
+
+    def count(self, model: str, field: str, amount: int = 1) -> None:
+        """Add to the audit ledger of ``model`` in Redis (``mirrored``, ``dropped``); never
+        blocks."""
+        with self._lock:
+            self._counts[(model, field)] += amount
         self._wake()
 
     def pending(self, request_id: str) -> AuditRecord | None:
@@ -160,9 +180,10 @@ class RedisSink:
     def flush(self, timeout: float) -> bool:
         """Wait until every emitted record is in Redis; False if that took longer than timeout."""
         with self._idle:
-            return self._idle.wait_for(
-                lambda: not self._buffer and not self._inflight, timeout=timeout
-            )
+            return self._idle.wait_for(self._drained, timeout=timeout)
+
+    def _drained(self) -> bool:
+        return not (self._buffer or self._inflight or self._counts or self._inflight_counts)
 
     def close(self, timeout: float = 5.0) -> bool:
         """Flush for up to ``timeout`` seconds, then stop; True when nothing was left behind."""
@@ -195,8 +216,10 @@ class RedisSink:
             raise RedisUnavailable(str(exc) or type(exc).__name__) from exc
 
     # -- internals -----------------------------------------------------------------------------
-    def _count_overflow(self, count: int) -> None:
+    def _count_overflow(self, count: int, model: str) -> None:
+        """Records lost from the buffer (the caller holds the lock)."""
         self._overflowed += count
+        self._counts[(model, "overflowed")] += count
         EXPORTER.sink_overflow(self.name, count)
 
     def _wake(self) -> None:
@@ -248,47 +271,49 @@ class RedisSink:
                 self._loop.run_until_complete(self._client.aclose())
             self._loop.close()
 
-    def _take_batch(self) -> list[AuditRecord]:
+    def _take_batch(self) -> tuple[list[AuditRecord], Counter[tuple[str, str]]]:
         with self._lock:
             while self._buffer and len(self._inflight) < self.batch_size:
                 self._inflight.append(self._buffer.popleft())
-            return list(self._inflight)
+            self._inflight_counts.update(self._counts)
+            self._counts.clear()
+            return list(self._inflight), Counter(self._inflight_counts)
 
     def _put_back(self) -> None:
         """Return the in-flight batch to the front; the oldest go if the buffer has no room."""
         with self._idle:
-            dropped = 0
             for record in reversed(self._inflight):
                 if len(self._buffer) >= self.capacity:
-                    dropped += 1
+                    self._count_overflow(1, record.model)
                 else:
                     self._buffer.appendleft(record)
             self._inflight.clear()
-            if dropped:
-                self._count_overflow(dropped)
+            self._counts.update(self._inflight_counts)
+            self._inflight_counts.clear()
             self._idle.notify_all()
 
     def _done(self) -> None:
         with self._idle:
             self._inflight.clear()
+            self._inflight_counts.clear()
             self._idle.notify_all()
 
     async def _writer(self) -> None:
         delay = self.backoff_min_s
         while True:
-            batch = self._take_batch()
-            if not batch:
+            batch, counts = self._take_batch()
+            if not batch and not counts:
                 if self._closing:
                     return
                 self._wakeup.clear()
-                if self.buffered == 0 and not self._closing:
+                if self.buffered == 0 and not self._counts and not self._closing:
                     await self._wakeup.wait()
                 continue
             if self._closing:
                 self._put_back()
                 return
             try:
-                retry = await self._write(batch)
+                retry = await self._write(batch, counts)
             except CONNECTION_ERRORS as exc:
                 retry = True
                 self._mark_down(exc)
@@ -328,16 +353,24 @@ class RedisSink:
             args += [field, value]
         return keys, args + drift_args
 
-    async def _write(self, batch: list[AuditRecord]) -> bool:
-        """Write the batch; True if it must be retried (the script vanished from the server)."""
+    async def _write(self, batch: list[AuditRecord], counts: Counter[tuple[str, str]]) -> bool:
+        """Write the ledger counts and the batch; True if it must be retried (the script
+        vanished from the server)."""
         pipe = self._client.pipeline(transaction=False)
+        for (model, field), amount in counts.items():
+            pipe.hincrby(counts_key(model), field, amount)
         for record in batch:
             keys, args = self._script_input(record)
             await self._script(keys=keys, args=args, client=pipe)
         results = await pipe.execute(raise_on_error=False)
         self._mark_up()
+        with self._lock:
+            self._inflight_counts.clear()  # applied: a retried batch must not add them again
+        for failed in (r for r in results[: len(counts)] if isinstance(r, Exception)):
+            EXPORTER.sink_error(self.name)
+            log.error("Redis rejected an audit-ledger count: %s", failed)
         retry = False
-        for record, result in zip(batch, results, strict=True):
+        for record, result in zip(batch, results[len(counts) :], strict=True):
             if isinstance(result, NoScriptError):
                 retry = True
             elif isinstance(result, Exception):

@@ -301,6 +301,31 @@ def feedback_figures(counts: Mapping[str, int]) -> FeedbackFigures:
     return FeedbackFigures(n=n, accuracy=accuracy, vrs=vrs)
 
 
+class AuditLedger(BaseModel):
+    """Every mirrored audit ends recorded or dropped; what a process that died could not
+    report shows as ``unaccounted`` (from Redis, so it survives the process)."""
+
+    mirrored: int
+    recorded: int
+    dropped: int
+    """Given up and counted: queue full, errors, shutdown, records lost from a sink buffer."""
+    unaccounted: int
+    """mirrored - recorded - dropped: audits queued or running now on some replica, plus audits
+    lost with a process that was killed. A value that stays above 0 once traffic has stopped
+    and the queues are empty is a loss."""
+
+
+def audit_ledger(totals: Mapping[str, int]) -> AuditLedger:
+    mirrored, recorded = totals.get("mirrored", 0), totals.get("audits", 0)
+    dropped = totals.get("dropped", 0) + totals.get("overflowed", 0)
+    return AuditLedger(
+        mirrored=mirrored,
+        recorded=recorded,
+        dropped=dropped,
+        unaccounted=mirrored - recorded - dropped,
+    )
+
+
 class RedisHealth(BaseModel):
     connected: bool
     buffered: int
@@ -321,6 +346,8 @@ class StatsReport(BaseModel):
     drift: DriftFigures
     feedback: FeedbackFigures
     audit_queue_depth: int
+    ledger: AuditLedger | None = None
+    """From Redis (every replica, surviving restarts); None when answered from local records."""
     redis: RedisHealth | None
     """None when no Redis is configured."""
 

@@ -317,6 +317,32 @@ def test_overflow_drops_the_oldest_and_counts_them(redis: RedisServer) -> None:
     sink.close()
 
 
+async def test_the_audit_ledger_in_redis_shows_what_no_process_reported(
+    redis: RedisServer,
+) -> None:
+    """mirrored - recorded - dropped: the audits a killed worker took with it stay visible."""
+    monitor = DriftMonitor(windows_s=WINDOWS, min_audits=20)
+    sink = make_sink(redis.url, monitor, buffer_size=3)
+    sink.count("m", "mirrored", 9)
+    for i in range(4):
+        sink.emit(make_record(i, True))
+        assert sink.flush(10)
+    sink.count("m", "dropped", 2)  # e.g. queue_full
+    assert sink.flush(10)
+    stats = await monitor.stats("m", redis=sink, records=[], queue_depth=0)
+    assert stats["ledger"] == {"mirrored": 9, "recorded": 4, "dropped": 2, "unaccounted": 3}
+
+    redis.stop()  # records lost from the sink's buffer are counted too, once Redis is back
+    sink.count("m", "mirrored", 5)
+    for i in range(4, 9):
+        sink.emit(make_record(i, False))
+    redis.start()  # a fresh, empty server: the ledger starts again
+    assert sink.flush(10)
+    stats = await monitor.stats("m", redis=sink, records=[], queue_depth=0)
+    assert stats["ledger"] == {"mirrored": 5, "recorded": 3, "dropped": 2, "unaccounted": 0}
+    sink.close()
+
+
 async def test_stats_and_store_answer_with_redis_down() -> None:
     port = free_port()  # nothing listens here
     monitor = DriftMonitor(windows_s=WINDOWS, min_audits=20)

@@ -297,11 +297,29 @@ def test_redis_killed_and_restarted_mid_traffic(
     assert stats["source"] == "redis" and stats["redis"]["connected"] is True
 
 
+def ledger(url: str) -> dict[str, int]:
+    stats = httpx.get(f"{url}/stats", timeout=30).json()
+    assert stats["source"] == "redis", stats
+    return stats["ledger"]
+
+
 def test_a_killed_worker_is_replaced_and_serves_again(served: ServedService) -> None:
+    """The audits queued in the killed worker are lost; the ledger in Redis shows the gap."""
     url = served.url
+    wait_for_idle_audits(url)
+    settled = ledger(url)  # earlier tests replaced Redis: compare with this, not with 0
     before = worker_pids(served)
     assert len(before) == 1, before
     (victim,) = before
+    with ThreadPoolExecutor(4) as pool:  # mirrored audits fill the worker's queue
+        list(pool.map(lambda i: predict(url, f"kill-{i}", 60 + i, audit=True), range(4)))
+    assert wait_until(
+        lambda: (
+            (now := ledger(url))["mirrored"] >= settled["mirrored"] + 4 and now["unaccounted"] > 0
+        ),
+        10,
+        0.02,
+    ), "no mirrored audit was queued or running"
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
     assert wait_until(lambda: not psutil.pid_exists(victim) or _zombie(victim), 10, 0.1)
@@ -318,6 +336,10 @@ def test_a_killed_worker_is_replaced_and_serves_again(served: ServedService) -> 
     assert served.process.poll() is None, "the server itself must not go down"
     assert recovery_s < 120
     assert metric(url, "grounding_requests_total", model="demo") >= 1
+    after = ledger(url)  # the new worker has mirrored nothing (audit=false)
+    # lost with the worker, and visible after its death
+    assert after["unaccounted"] > settled["unaccounted"], (settled, after)
+    assert after["mirrored"] - after["recorded"] - after["dropped"] == after["unaccounted"]
 
 
 def _zombie(pid: int) -> bool:
