@@ -17,7 +17,7 @@ def _binary(value: bool | None) -> int | str:
 
 
 def flags_to_record_fields(flags: ItemFlags) -> dict[str, str | int | float]:
-    """The flag fields of a ``grounding:audits`` stream entry.
+    """The flag fields of a ``{grounding}:audits`` stream entry.
 
     Unknown values (a skipped or unanswered condition, no comparison possible) are written as
     the empty string, never as 0, so aggregates can leave them out.

@@ -13,7 +13,7 @@ from service.telemetry.redis_keys import (
     pending_key,
     warmup_key,
 )
-from service.telemetry.redis_scripts import freeze_baseline_lua
+from service.telemetry.redis_scripts import freeze_baseline_lua, set_baseline_lua
 from service.telemetry.stats_figures import (
     Baseline,
 )
@@ -36,10 +36,9 @@ async def freeze_baseline(client: Any, model: str, baseline: Baseline) -> list[A
 
 async def set_baseline(client: Any, model: str, baseline: Baseline) -> None:
     """Replace the baseline; the CUSUM restarts from zero against it."""
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(baseline_key(model), cusum_key(model), warmup_key(model), pending_key(model))
-    pipe.hset(baseline_key(model), mapping=baseline.to_hash())
-    await pipe.execute()
+    keys = (baseline_key(model), cusum_key(model), warmup_key(model), pending_key(model))
+    args = [part for pair in baseline.to_hash().items() for part in pair]
+    await client.eval(set_baseline_lua(), len(keys), *keys, *args)
     EXPORTER.record_drift(model, 0.0, False)
 
 

@@ -3,25 +3,25 @@
 Each audit record updates, atomically and in the same Lua script that writes the record (see
 ``service.telemetry.redis_sink``):
 
-- ``grounding:drift:<model>:counts``: running totals (audits, ``run_<c>``, ``skipped_<c>``, the
+- ``{grounding}:drift:<model>:counts``: running totals (audits, ``run_<c>``, ``skipped_<c>``, the
   audit ledger ``mirrored``/``dropped``/``overflowed`` (``RedisSink.count``), and
   the numerators/denominators below);
-- ``grounding:drift:<model>:b<res>:<index>``: the same increments in a time bucket of ``res``
+- ``{grounding}:drift:<model>:b<res>:<index>``: the same increments in a time bucket of ``res``
   seconds (``index = floor(ts / res)``) with a TTL. A window of W seconds reads the buckets that
   overlap ``(now - W, now]``, so it covers W seconds plus less than one bucket. ``res`` is
   ``max(60 s, W / 60)``: one-minute buckets for the 15 min and 1 h windows, 24-minute buckets
   for 24 h, so an update costs one HINCRBY per field and resolution and a read at most 61
   small hashes per window;
-- ``grounding:drift:<model>:cusum``: the case-mix-aware (risk-adjusted) one-sided Bernoulli
+- ``{grounding}:drift:<model>:cusum``: the case-mix-aware (risk-adjusted) one-sided Bernoulli
   CUSUM on ``flip_shuffled`` (``audits.science.stratified_drift``): each audit is compared with
   the baseline of its stratum (question kind x modality), updated inside the script so replicas
   never race; the statistic is written with ``%.17g`` so it equals the pure Python recursion bit
   for bit.
 
-The baseline ``grounding:drift:<model>:baseline`` is frozen either by ``grounding-audit
+The baseline ``{grounding}:drift:<model>:baseline`` is frozen either by ``grounding-audit
 calibrate`` (first N audits in the stream, an offline report, or a number) or automatically:
 while no baseline is set, the first ``drift_min_audits`` audits with a known ``flip_shuffled``
-are counted in ``grounding:drift:<model>:warmup`` (in total and per stratum) and become the
+are counted in ``{grounding}:drift:<model>:warmup`` (in total and per stratum) and become the
 baseline (``source = "auto"``: per-stratum rates for strata with enough audits, the pooled rate
 for the rest, ``Baseline.for_counts``), frozen once by whichever replica sees the count complete (a
 set-if-absent script, so every replica freezes the same value). The CUSUM starts from zero at

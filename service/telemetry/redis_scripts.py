@@ -34,6 +34,11 @@ def freeze_baseline_lua() -> str:
     return _lua("cusum") + _lua("freeze_baseline")
 
 
+def set_baseline_lua() -> str:
+    """KEYS: baseline, cusum, warmup, pending; replaces the baseline, restarts the CUSUM."""
+    return _lua("set_baseline")
+
+
 def feedback_lua() -> str:
     """KEYS: record hash, feedback counters; attaches a reference answer's correctness."""
     return _lua("feedback")

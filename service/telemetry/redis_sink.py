@@ -8,14 +8,14 @@ drains the buffer in order, in batches: one Lua script per record (pipelined), w
 - skips the record if its ``audit_id`` was written already (a retry after a reply that was
   lost on the way back must not count twice); a *reused* request id (another audit with the
   same id) keeps both records, counted in ``grounding_request_ids_reused_total`` and logged;
-- ``XADD grounding:audits MAXLEN ~ <redis_stream_maxlen>`` with ``record.to_redis_fields()``;
-- ``HSET grounding:audit:<request_id>`` with the same fields (the latest record of the id) and
+- ``XADD {grounding}:audits MAXLEN ~ <redis_stream_maxlen>`` with ``record.to_redis_fields()``;
+- ``HSET {grounding}:audit:<request_id>`` with the same fields (the latest record of the id) and
   ``EXPIRE <record_ttl_s>``;
 - updates the drift monitor's counters, time buckets and CUSUM (``DriftMonitor``).
 
 ``count`` keeps the audit ledger that a process which dies cannot report: how many audits were
 mirrored and how many dropped (and records lost from this buffer) are added with ``HINCRBY`` to
-``grounding:drift:<model>:counts`` beside the ``audits`` total the record script keeps, so
+``{grounding}:drift:<model>:counts`` beside the ``audits`` total the record script keeps, so
 ``/stats`` shows audits mirrored but neither recorded nor dropped (queued now, or lost with a
 killed worker). Counts wait in memory while Redis is away, like records.
 
@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from audits.contracts.records import AuditRecord
@@ -54,6 +54,7 @@ from service.telemetry.redis_keys import (
     STREAM_KEY,
     connect,
     counts_key,
+    is_cluster_url,
     record_ids_key,
     record_key,
 )
@@ -353,19 +354,37 @@ class RedisSink:
             args += [field, value]
         return keys, args + drift_args
 
+    async def _write_one_by_one(
+        self, batch: list[AuditRecord], counts: Counter[tuple[str, str]]
+    ) -> list[Any]:
+        """A Redis Cluster pipeline runs no scripts, so each command goes on its own, in order
+        (every key is in the one ``{grounding}`` slot, so they all reach the same node)."""
+        results: list[Any] = []
+        for (model, field), amount in counts.items():
+            results.append(await _reply(self._client.hincrby(counts_key(model), field, amount)))
+            with self._lock:
+                self._inflight_counts.pop((model, field), None)
+        for record in batch:
+            keys, args = self._script_input(record)
+            results.append(await _reply(self._script(keys=keys, args=args)))
+        return results
+
     async def _write(self, batch: list[AuditRecord], counts: Counter[tuple[str, str]]) -> bool:
         """Write the ledger counts and the batch; True if it must be retried (the script
         vanished from the server)."""
-        pipe = self._client.pipeline(transaction=False)
-        for (model, field), amount in counts.items():
-            pipe.hincrby(counts_key(model), field, amount)
-        for record in batch:
-            keys, args = self._script_input(record)
-            await self._script(keys=keys, args=args, client=pipe)
-        results = await pipe.execute(raise_on_error=False)
+        if is_cluster_url(self.url):
+            results = await self._write_one_by_one(batch, counts)
+        else:
+            pipe = self._client.pipeline(transaction=False)
+            for (model, field), amount in counts.items():
+                pipe.hincrby(counts_key(model), field, amount)
+            for record in batch:
+                keys, args = self._script_input(record)
+                await self._script(keys=keys, args=args, client=pipe)
+            results = await pipe.execute(raise_on_error=False)
+            with self._lock:
+                self._inflight_counts.clear()  # applied: a retried batch must not add them again
         self._mark_up()
-        with self._lock:
-            self._inflight_counts.clear()  # applied: a retried batch must not add them again
         for failed in (r for r in results[: len(counts)] if isinstance(r, Exception)):
             EXPORTER.sink_error(self.name)
             log.error("Redis rejected an audit-ledger count: %s", failed)
@@ -392,4 +411,14 @@ class RedisSink:
                     log.warning("drift follow-up for %s failed: %s", record.model, exc)
                 except Exception:
                     log.exception("drift follow-up for %s failed", record.model)
+        if retry:  # a restarted server, or a cluster pipeline (it does not load scripts itself)
+            await self._client.script_load(self._script.script)
         return retry
+
+
+async def _reply(command: Awaitable[T]) -> T | ResponseError:
+    """The reply, or the error Redis answered with (connection errors still raise)."""
+    try:
+        return await command
+    except ResponseError as exc:
+        return exc

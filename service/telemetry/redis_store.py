@@ -1,6 +1,6 @@
 """Stored audit records and feedback in Redis (``GET /audits/{id}``, ``POST /feedback``).
 
-``get`` is ``HGETALL grounding:audit:<request_id>`` (None once the TTL removed it). A record this
+``get`` is ``HGETALL {grounding}:audit:<request_id>`` (None once the TTL removed it). A record this
 replica has not written yet (still in the sink's buffer) is answered from the buffer; with Redis
 unreachable, both calls fall back to the in-memory store (this replica's records), so they
 never fail a request.
@@ -8,7 +8,7 @@ never fail a request.
 ``add_feedback`` compares the reference with each condition's answer fingerprint
 (``service.telemetry.store.correctness``), then a Lua script atomically writes ``reference_fp`` and
 ``correct_<condition>`` into the record hash and keeps the per-model counters in
-``grounding:feedback:<model>``: ``n`` (requests with feedback), ``n_<c>``/``correct_<c>`` and
+``{grounding}:feedback:<model>``: ``n`` (requests with feedback), ``n_<c>``/``correct_<c>`` and
 the paired counts ``pair_<real><shuffled>`` that give VRS. Each request counts once: repeating
 the same reference changes nothing, and a different reference replaces the earlier verdicts
 (their counts are taken out before the new ones go in).

@@ -279,7 +279,8 @@ class FeedbackFigures(BaseModel):
 
 
 def feedback_figures(counts: Mapping[str, int]) -> FeedbackFigures:
-    """From ``grounding:feedback:<model>``: n, ``n_<c>``/``correct_<c>``, ``pair_<real><shuf>``."""
+    """From ``{grounding}:feedback:<model>``: n, ``n_<c>``/``correct_<c>``,
+    ``pair_<real><shuf>``."""
     n = counts.get("n", 0)
     if n < MIN_FEEDBACK:
         return FeedbackFigures(n=n, accuracy=None, vrs=None)

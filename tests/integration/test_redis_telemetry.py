@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,28 @@ from service.settings import Settings
 from service.telemetry import calibrate
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.records import build_record
-from service.telemetry.redis_keys import STREAM_KEY, feedback_key, record_key
+from service.telemetry.redis_keys import (
+    STREAM_KEY,
+    baseline_key,
+    counts_key,
+    cusum_key,
+    feedback_key,
+    record_key,
+)
 from service.telemetry.redis_sink import RedisSink
 from service.telemetry.redis_store import RedisRecordStore
 from service.telemetry.sinks import MemorySink
 from service.telemetry.stats_figures import Baseline
 from service.telemetry.store import MemoryRecordStore
 from tests.support.images import encode, png_bytes
-from tests.support.servers import RedisServer, free_port, wait_until
+from tests.support.servers import (
+    RedisCluster,
+    RedisServer,
+    free_port,
+    redis_cluster,
+    redis_server,
+    wait_until,
+)
 
 SECRET = "test-secret"
 WINDOWS = [900, 3600, 86400]
@@ -118,6 +133,44 @@ def make_sink(url: str, monitor: DriftMonitor | None = None, **options: float) -
     )
 
 
+@dataclass
+class Target:
+    """Where a telemetry test writes: one redis-server, or a three-master Redis Cluster."""
+
+    url: str
+    port: int
+    cluster: bool
+
+    def client(self) -> redis_py.Redis:
+        if self.cluster:
+            return redis_py.RedisCluster(host="127.0.0.1", port=self.port, decode_responses=True)
+        return redis_py.Redis(port=self.port, decode_responses=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as running:
+        yield running
+
+
+@pytest.fixture(params=["single", "cluster"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    if request.param == "single":
+        with redis_server(tmp_path) as server:
+            yield Target(server.url, server.port, cluster=False)
+    else:
+        running: RedisCluster = request.getfixturevalue("cluster")
+        running.flush()
+        yield Target(running.url, running.ports[0], cluster=True)
+
+
+@pytest.fixture
+def target_client(target: Target) -> Iterator[redis_py.Redis]:
+    connection = target.client()
+    yield connection
+    connection.close()
+
+
 @pytest.fixture
 def client(redis: RedisServer) -> Iterator[redis_py.Redis]:
     connection = redis_client(redis)
@@ -163,45 +216,45 @@ def all_bytes(server: RedisServer) -> list[bytes]:
 
 
 def test_records_land_with_every_schema_field_and_a_ttl(
-    redis: RedisServer, client: redis_py.Redis
+    target: Target, target_client: redis_py.Redis
 ) -> None:
-    sink = make_sink(redis.url, record_ttl_s=600)
+    sink = make_sink(target.url, record_ttl_s=600)
     records = [make_record(i, i % 3 == 0) for i in range(30)]
     for rec in records:
         sink.emit(rec)
     assert sink.flush(10)
-    entries = stream_entries(client)
+    entries = stream_entries(target_client)
     assert [e["request_id"] for e in entries] == [r.request_id for r in records]
     for rec, entry in zip(records, entries, strict=True):
         assert set(SCHEMA) <= entry.keys()
         assert entry == rec.to_redis_fields()
-        stored = client.hgetall(record_key(rec.request_id))
+        stored = target_client.hgetall(record_key(rec.request_id))
         assert stored == entry
-        assert 590 <= client.ttl(record_key(rec.request_id)) <= 600
+        assert 590 <= target_client.ttl(record_key(rec.request_id)) <= 600
     assert entries[0]["flip_no_image"] == "" and entries[0]["flip_shuffled"] == "1"
     assert sink.health().connected and sink.health().buffered == 0
     sink.close()
 
 
 def test_the_stream_is_capped_and_a_retried_record_is_not_counted_twice(
-    redis: RedisServer, client: redis_py.Redis
+    target: Target, target_client: redis_py.Redis
 ) -> None:
-    sink = make_sink(redis.url, stream_maxlen=50)
+    sink = make_sink(target.url, stream_maxlen=50)
     records = [make_record(i, i % 2 == 0) for i in range(600)]
     for record in records:
         sink.emit(record)
     assert sink.flush(20)
-    assert 50 <= client.xlen(STREAM_KEY) < 600, "approximate MAXLEN trims the stream"
+    assert 50 <= target_client.xlen(STREAM_KEY) < 600, "approximate MAXLEN trims the stream"
     sink.emit(records[5])  # the same audit again, as after a reply lost on the way back
     assert sink.flush(5)
-    assert int(client.hget("grounding:drift:m:counts", "audits")) == 600
+    assert int(target_client.hget(counts_key("m"), "audits")) == 600
     sink.close()
 
 
 def test_a_reused_request_id_keeps_both_records_and_counts_the_reuse(
-    redis: RedisServer, client: redis_py.Redis, caplog: pytest.LogCaptureFixture
+    target: Target, target_client: redis_py.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sink = make_sink(redis.url)
+    sink = make_sink(target.url)
     reused_before = counter("grounding_request_ids_reused_total", model="m")
     first, second = make_record(7, True), make_record(7, False)
     assert first.request_id == second.request_id and first.audit_id != second.audit_id
@@ -209,9 +262,12 @@ def test_a_reused_request_id_keeps_both_records_and_counts_the_reuse(
         for record in (first, second, second):  # the last one is a retry
             sink.emit(record)
         assert sink.flush(10)
-    assert [e["audit_id"] for e in stream_entries(client)] == [first.audit_id, second.audit_id]
-    assert int(client.hget("grounding:drift:m:counts", "audits")) == 2
-    assert client.hgetall(record_key(first.request_id)) == second.to_redis_fields()
+    assert [e["audit_id"] for e in stream_entries(target_client)] == [
+        first.audit_id,
+        second.audit_id,
+    ]
+    assert int(target_client.hget(counts_key("m"), "audits")) == 2
+    assert target_client.hgetall(record_key(first.request_id)) == second.to_redis_fields()
     assert counter("grounding_request_ids_reused_total", model="m") == reused_before + 1
     assert "req-00007 was used again" in caplog.text
     sink.close()
@@ -393,13 +449,13 @@ def _calibrate(url: str, *argv: str) -> dict[str, Any]:
 
 
 async def test_two_replicas_share_one_cusum_and_the_same_windows(
-    redis: RedisServer, client: redis_py.Redis
+    target: Target, target_client: redis_py.Redis
 ) -> None:
     rng = random.Random(7)
     flips = [rng.random() < 0.45 for _ in range(200)] + [rng.random() < 0.1 for _ in range(300)]
     records = [make_record(i, flip) for i, flip in enumerate(flips)]
     records.insert(50, make_record(9999, None))  # an audit whose shuffled run was skipped
-    replicas = [make_sink(redis.url), make_sink(redis.url)]
+    replicas = [make_sink(target.url), make_sink(target.url)]
     threads = [
         threading.Thread(target=_emit_from, args=(replica, records[i::2]))
         for i, replica in enumerate(replicas)
@@ -410,14 +466,14 @@ async def test_two_replicas_share_one_cusum_and_the_same_windows(
         thread.join()
     assert all(replica.flush(20) for replica in replicas)
 
-    in_order = [e["flip_shuffled"] for e in stream_entries(client)]
+    in_order = [e["flip_shuffled"] for e in stream_entries(target_client)]
     known = [int(x) for x in in_order if x != ""]
     assert len(known) == 500
-    baseline = Baseline.from_hash(client.hgetall("grounding:drift:m:baseline"))
+    baseline = Baseline.from_hash(target_client.hgetall(baseline_key("m")))
     assert baseline is not None and baseline.source == "auto" and baseline.n == 20
     assert baseline.rate == sum(known[:20]) / 20
     expected = baseline.detector().update_many(CusumState(), known[20:])
-    stored = CusumState.from_hash(client.hgetall("grounding:drift:m:cusum"))
+    stored = CusumState.from_hash(target_client.hgetall(cusum_key("m")))
     assert stored == expected, "the Lua CUSUM equals the pure recursion in stream order"
     assert stored.alarm, "a drop from 0.45 to 0.10 over 300 audits raises the alarm"
 
@@ -442,7 +498,7 @@ async def test_two_replicas_share_one_cusum_and_the_same_windows(
         expected.statistic
     )
 
-    reset = await _calibrate_async(redis.url, "--reset")
+    reset = await _calibrate_async(target.url, "--reset")
     assert reset["drift"]["alarm"] is False and reset["drift"]["n"] == 0
     assert reset["baseline"]["p0"] == baseline.p0, "a reset keeps the baseline"
     assert REGISTRY.get_sample_value("grounding_is_drift_alarm", {"model": "m"}) == 0
@@ -451,38 +507,38 @@ async def test_two_replicas_share_one_cusum_and_the_same_windows(
 
 
 def test_calibrate_sets_the_baseline_from_stream_report_or_number(
-    redis: RedisServer, client: redis_py.Redis, tmp_path: Path
+    target: Target, target_client: redis_py.Redis, tmp_path: Path
 ) -> None:
-    sink = make_sink(redis.url)
+    sink = make_sink(target.url)
     flips = [i % 5 in (0, 1) for i in range(60)]  # rate 0.4
     sink.emit(make_record(999, True, model="other"))
     for i, flip in enumerate(flips):
         sink.emit(make_record(i, flip))
     assert sink.flush(10)
 
-    first = _calibrate(redis.url, "--from-first", "30")
+    first = _calibrate(target.url, "--from-first", "30")
     assert first["action"] == "set" and first["baseline"]["rate"] == pytest.approx(0.4)
     assert first["baseline"]["n"] == 30 and first["baseline"]["source"] == "first:30"
-    assert client.exists("grounding:drift:m:cusum") == 0, "a new baseline restarts the CUSUM"
+    assert target_client.exists(cusum_key("m")) == 0, "a new baseline restarts the CUSUM"
     with pytest.raises(calibrate.CalibrationError):
-        _calibrate(redis.url, "--from-first", "500")
+        _calibrate(target.url, "--from-first", "500")
 
     report = tmp_path / "report.json"
     overall = {"image_sensitivity": {"value": 0.482, "lo": 0.45, "hi": 0.51, "n": 900, "k": 434}}
     report.write_text(json.dumps({"title": "t", "metrics": {"overall": overall}}))
-    from_report = _calibrate(redis.url, "--from-report", str(report))
+    from_report = _calibrate(target.url, "--from-report", str(report))
     assert from_report["baseline"]["p0"] == 0.482 and from_report["baseline"]["n"] == 900
 
-    manual = _calibrate(redis.url, "--baseline", "0.44")
+    manual = _calibrate(target.url, "--baseline", "0.44")
     assert manual["baseline"]["p0"] == 0.44 and manual["baseline"]["source"] == "manual"
-    stored = Baseline.from_hash(client.hgetall("grounding:drift:m:baseline"))
+    stored = Baseline.from_hash(target_client.hgetall(baseline_key("m")))
     assert stored is not None and stored.h == Baseline.for_rate(0.44, source="x").h
 
-    cleared = _calibrate(redis.url, "--clear-baseline")
+    cleared = _calibrate(target.url, "--clear-baseline")
     assert cleared["baseline"] is None and cleared["drift"]["status"] == "insufficient_data"
     parser = argparse.ArgumentParser()
     calibrate.register(parser)
-    bad = parser.parse_args(["--redis-url", redis.url, "--model", "m", "--baseline", "1.5"])
+    bad = parser.parse_args(["--redis-url", target.url, "--model", "m", "--baseline", "1.5"])
     assert calibrate.run(bad) == 1
     sink.close()
 
@@ -491,10 +547,10 @@ def test_calibrate_sets_the_baseline_from_stream_report_or_number(
 
 
 async def test_feedback_is_stored_counted_once_and_feeds_online_accuracy(
-    redis: RedisServer, client: redis_py.Redis
+    target: Target, target_client: redis_py.Redis
 ) -> None:
     monitor = DriftMonitor(windows_s=WINDOWS, min_audits=20)
-    sink = make_sink(redis.url, monitor)
+    sink = make_sink(target.url, monitor)
     for i in range(25):
         sink.emit(make_record(i, True, answers=("yes", "no")))
     assert sink.flush(10)
@@ -503,7 +559,7 @@ async def test_feedback_is_stored_counted_once_and_feeds_online_accuracy(
     first = await store.add_feedback("req-00000", "Yes.")
     assert first == {Condition.REAL: True, Condition.SHUFFLED: False}
     assert await store.add_feedback("req-00000", "yes") == first
-    counters = client.hgetall(feedback_key("m"))
+    counters = target_client.hgetall(feedback_key("m"))
     assert counters == {
         "n": "1",
         "n_real": "1",
@@ -519,7 +575,7 @@ async def test_feedback_is_stored_counted_once_and_feeds_online_accuracy(
 
     changed = await store.add_feedback("req-00000", "no")
     assert changed == {Condition.REAL: False, Condition.SHUFFLED: True}
-    counters = client.hgetall(feedback_key("m"))
+    counters = target_client.hgetall(feedback_key("m"))
     assert counters["n"] == "1" and counters["correct_real"] == "0"
     assert counters["correct_shuffled"] == "1" and counters["pair_01"] == "1"
     assert counters["pair_10"] == "0"
@@ -717,7 +773,7 @@ def test_the_local_redis_keeps_every_record_through_a_kill_9(tmp_path: Path) -> 
         client = redis_py.Redis(port=port, decode_responses=True)
         assert [e["audit_id"] for e in stream_entries(client)] == [r.audit_id for r in records]
         assert client.hgetall(record_key(records[-1].request_id)) == records[-1].to_redis_fields()
-        assert int(client.hget("grounding:drift:m:counts", "audits")) == 25
+        assert int(client.hget(counts_key("m"), "audits")) == 25
         client.close()
     finally:
         process.kill()

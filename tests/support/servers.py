@@ -166,3 +166,111 @@ def start_service(env: Mapping[str, str], log_path: Path, *, timeout: float = 24
         time.sleep(0.5)
     served.stop(signal.SIGKILL)
     raise RuntimeError(f"bentoml serve was not ready in {timeout}s:\n{served.log()[-3000:]}")
+
+
+@dataclass
+class RedisCluster:
+    """A real three-master Redis Cluster on loopback ports (no replicas)."""
+
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
+
+    def flush(self) -> None:
+        import redis
+
+        for port in self.ports:
+            client = redis.Redis(port=port)
+            client.flushall()
+            client.script_flush()
+            client.close()
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster-bus port (port + 10000) is free too."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20_000, 45_000)
+        with socket.socket() as first, socket.socket() as bus:
+            try:
+                first.bind(("127.0.0.1", port))
+                bus.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+@contextmanager
+def redis_cluster(workdir: Path, masters: int = 3) -> Iterator[RedisCluster]:
+    import redis
+
+    binary = shutil.which("redis-server")
+    cli = shutil.which("redis-cli")
+    if binary is None or cli is None:
+        raise RuntimeError("redis-server and redis-cli are needed (apt-get install redis-server)")
+    ports = [free_cluster_port() for _ in range(masters)]
+    processes = []
+    try:
+        for port in ports:
+            node_dir = workdir / f"node-{port}"
+            node_dir.mkdir(parents=True, exist_ok=True)
+            processes.append(
+                subprocess.Popen(
+                    [
+                        binary,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        f"nodes-{port}.conf",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(node_dir),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in ports:
+            client = redis.Redis(port=port)
+            if not wait_until(lambda c=client: c.ping(), 10):
+                raise RuntimeError(f"cluster node on port {port} did not start")
+            client.close()
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+        def healthy() -> bool:
+            for port in ports:
+                client = redis.Redis(port=port, decode_responses=True)
+                try:
+                    if client.cluster("info").get("cluster_state") != "ok":
+                        return False
+                finally:
+                    client.close()
+            return True
+
+        if not wait_until(healthy, 30):
+            raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+        yield RedisCluster(ports, processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            process.wait(timeout=10)

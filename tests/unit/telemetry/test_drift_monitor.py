@@ -224,13 +224,13 @@ def test_update_plan_lines_keys_up_with_arguments() -> None:
     rec = record(flips={Condition.SHUFFLED: False}, hvr=True, claims=1, ts=86_400.0 * 3 + 61)
     keys, args = monitor.update_plan(rec)
     assert keys[:5] == [
-        "grounding:drift:m:baseline",
-        "grounding:drift:m:cusum",
-        "grounding:drift:m:warmup",
-        "grounding:drift:m:pending",
-        "grounding:drift:m:counts",
+        "{grounding}:drift:m:baseline",
+        "{grounding}:drift:m:cusum",
+        "{grounding}:drift:m:warmup",
+        "{grounding}:drift:m:pending",
+        "{grounding}:drift:m:counts",
     ]
-    assert keys[5:] == ["grounding:drift:m:b60:4321", "grounding:drift:m:b1440:180"]
+    assert keys[5:] == ["{grounding}:drift:m:b60:4321", "{grounding}:drift:m:b1440:180"]
     inc = record_increments(rec)
     assert args[:4] == ["50", "0", "unknown|unknown", str(len(inc))]
     pairs = dict(zip(args[4 : 4 + 2 * len(inc) : 2], args[5 : 5 + 2 * len(inc) : 2], strict=True))
