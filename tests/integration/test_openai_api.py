@@ -112,7 +112,7 @@ def test_forced_audit_is_mirrored_and_recorded(
     assert found is not None and found.status_code == 200, found.text if found else None
     record = found.json()["record"]
     assert record["source"] == "mirror"
-    assert {"blank", "no_image"} <= set(record["conditions"].split(","))
+    assert {"blank", "no_image"} <= set(record["conditions"])
 
 
 def test_token_budget_and_text_only(client: openai.OpenAI) -> None:

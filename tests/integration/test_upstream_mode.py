@@ -105,7 +105,7 @@ def test_wrapped_upstream_answers_audits_and_sends_priority_on_audits_only(
 
     record = _record(wrapper.url, "up-1")
     assert record["mode"] == "generate" and record["model"] == "wrapped-demo"
-    assert set(record["conditions"].split(",")) == {"shuffled", "blank", "no_image"}
+    assert set(record["conditions"]) == {"shuffled", "blank", "no_image"}
 
     spec = httpx.get(f"{demo_service.url}/docs.json", timeout=30).json()
     schema = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]
