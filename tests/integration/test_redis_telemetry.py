@@ -695,13 +695,13 @@ async def test_the_lua_cusum_is_case_mix_aware_and_equals_the_stratified_recursi
     entries = stream_entries(client)
     strata = [f"{e['question_kind']}|{e['modality']}" for e in entries]
     flips = [int(e["flip_shuffled"]) for e in entries]
-    baseline = Baseline.from_hash(client.hgetall("grounding:drift:m:baseline"))
+    baseline = Baseline.from_hash(client.hgetall(baseline_key("m")))
     assert baseline is not None and set(baseline.strata) == {"closed|CT", "open|MR"}
     detector = baseline.stratified()
     expected = CusumState()
     for stratum, flip in zip(strata[120:], flips[120:], strict=True):
         expected = detector.update(expected, stratum, flip)
-    stored = CusumState.from_hash(client.hgetall("grounding:drift:m:cusum"))
+    stored = CusumState.from_hash(client.hgetall(cusum_key("m")))
     assert stored == expected, "the Lua CUSUM equals the stratified recursion in stream order"
     assert not stored.alarm, "a change of case mix alone must not page anyone"
     pooled = Baseline.for_rate(baseline.rate, source="x").detector()
