@@ -734,7 +734,7 @@ async def test_the_freeze_replays_pending_flips_with_and_without_a_stratum(
     for stratum, flip in (("", 0), ("closed|CT", 0), ("open|MR", 1)):
         expected = detector.update(expected, stratum, flip)
     assert result[0] == "cusum" and int(result[2]) == 3
-    assert CusumState.from_hash(client.hgetall("grounding:drift:m:cusum")) == expected
+    assert CusumState.from_hash(client.hgetall(cusum_key("m"))) == expected
     assert client.exists(pending_key("m")) == 0
 
 
