@@ -79,6 +79,12 @@ def _calibrate() -> ModuleType:
     return calibrate
 
 
+def _demo_update() -> ModuleType:
+    from loadtests import rolling_update
+
+    return rolling_update
+
+
 def _bench() -> ModuleType:
     from loadtests import bench
 
@@ -101,6 +107,7 @@ COMMANDS: dict[str, tuple[Callable[[], ModuleType], str]] = {
     "convert": (_convert, "convert a downloaded benchmark into a manifest"),
     "calibrate": (_calibrate, "freeze the image-sensitivity baseline for drift detection"),
     "bench": (_bench, "measure latency and audit-cost ratios on this machine"),
+    "demo-update": (_demo_update, "a bad model update caught by the IS drift alert, live"),
 }
 
 

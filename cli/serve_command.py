@@ -7,14 +7,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import get_args
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--model-path", type=Path, help="checkpoint folder (GROUNDING_MODEL_PATH)")
+    from service.settings import ReferenceModel
+
     parser.add_argument(
-        "--reference-model", choices=["grounded", "text_only", "random"], help="built-in model"
+        "--reference-model", choices=get_args(ReferenceModel), help="built-in model"
     )
 
 

@@ -8,7 +8,12 @@ Parts (all in one process, on the real model runtime):
    batched variants vs one after another;
 3. production latency and throughput through the real InferenceEngine with mirroring at 0%,
    10% and 100%: a closed loop that leaves the model idle, then at saturation;
-4. with ``--http``, the same load through a real ``bentoml serve``.
+4. the sustainable audit share (DESIGN.md section 5) in score and generate mode: the largest
+   mirrored share whose audits all complete while production keeps the model about 50% busy;
+5. with ``--http``, the same load through a real ``bentoml serve``.
+
+The default model is the grounded reasoner (outputs of tens of tokens); the audit cost is also
+measured on the one-word grounded model, as a second row.
 
 Prints Markdown tables and writes the figures as JSON (``--out``). Targets are printed beside
 the figures, never asserted.
@@ -28,12 +33,21 @@ from pydantic import BaseModel
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.data.phantom import LESION_QUESTION
 from loadtests.bench_engine import LoadConfig, LoadResult, PhaseSample, run_phase, summarize
-from loadtests.bench_report import BenchReport, describe_machine, evaluate_targets, render
+from loadtests.bench_report import (
+    BenchReport,
+    SustainableShare,
+    describe_machine,
+    evaluate_targets,
+    render,
+)
 from loadtests.payloads import PayloadPool, ScanImage
 from loadtests.timing import elapsed_ms, percentile
 
 RATES = (0.0, 0.1, 1.0)
 SATURATION_RATES = (0.0, 1.0)
+SHARES = (1.0, 0.5, 0.25, 0.1, 0.05, 0.02)
+"""Mirrored shares tried for the sustainable audit share, largest first."""
+ONE_WORD_MODEL = "grounded"
 
 
 class Plan(BaseModel):
@@ -55,7 +69,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     defaults = Settings()
     model = parser.add_mutually_exclusive_group()
-    model.add_argument("--model-dir", type=Path, help="checkpoint folder (default: grounded model)")
+    model.add_argument(
+        "--model-dir", type=Path, help="checkpoint folder (default: the grounded reasoner)"
+    )
     model.add_argument("--demo", action="store_true", help="the random demo model instead")
     parser.add_argument("--cache-dir", type=Path, default=defaults.cache_dir)
     parser.add_argument("--device", default=defaults.device)
@@ -87,7 +103,7 @@ def resolve_model(args: argparse.Namespace) -> tuple[Path, str]:
         return args.model_dir, args.model_dir.name
     from service.reference.prepare import ensure_reference_model
 
-    kind = "random" if args.demo else "grounded"
+    kind = "random" if args.demo else "grounded_reasoner"
     _progress(f"reference model {kind!r} (built and cached on first use)")
     return ensure_reference_model(kind, args.cache_dir), f"reference-{kind}"
 
@@ -152,6 +168,24 @@ def load_configs(
         for rate in SATURATION_RATES
     }
     return below, saturated
+
+
+def sustainable_share(
+    run: Callable[[LoadConfig], PhaseSample], base: LoadConfig, mode: str
+) -> SustainableShare:
+    """The largest of SHARES at which no audit is shed and the queue ends no longer than one
+    batch (so it is not growing), at the base config's production load."""
+    tried: list[LoadResult] = []
+    for share in SHARES:
+        config = base.model_copy(
+            update={"name": f"sustainable-{mode}", "mirror_rate": share, "audit_mode": mode}
+        )
+        _progress(f"sustainable share, {mode} mode: trying {share:.0%}")
+        result = summarize(config, [run(config)])
+        tried.append(result)
+        if result.audits_dropped == 0 and result.audits_left <= base.max_batch_size:
+            return SustainableShare(mode=mode, share=share, tried=tried)
+    return SustainableShare(mode=mode, share=0.0, tried=tried)
 
 
 def run_http(
@@ -232,6 +266,19 @@ def run(args: argparse.Namespace) -> int:
     report.audit_cost = audit_cost_benchmark(
         runtime, scan, other, LESION_QUESTION, plan.audit_rounds
     )
+    if args.model_dir is None and not args.demo:
+        from service.reference.prepare import ensure_reference_model
+
+        _progress("audit cost, one-word model")
+        one_word = TransformersRuntime(
+            ensure_reference_model(ONE_WORD_MODEL, args.cache_dir),
+            device=args.device,
+            max_new_tokens=args.max_new_tokens,
+            model_name=f"reference-{ONE_WORD_MODEL}",
+        )
+        report.audit_cost_one_word = audit_cost_benchmark(
+            one_word, scan, other, LESION_QUESTION, plan.audit_rounds
+        )
     service_ms = service_time_ms(runtime, VLMInput(LESION_QUESTION, scan.image))
     think_s = think_time_s(service_ms, args.clients, args.target_utilization)
     report.settings["calibrated_service_ms"] = service_ms
@@ -242,6 +289,9 @@ def run(args: argparse.Namespace) -> int:
 
     report.below_saturation = run_rates(engine_phase, below, plan.rounds)
     report.saturation = run_rates(engine_phase, saturated, plan.rounds)
+    report.sustainable = [
+        sustainable_share(engine_phase, below[0.0], mode) for mode in ("score", "generate")
+    ]
     if args.http:
         run_http(args, model_dir, scans, below, saturated, report)
     report.targets = evaluate_targets(report)

@@ -8,13 +8,7 @@ service's own Prometheus counters.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,98 +21,29 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.bench_engine import LoadConfig, PhaseSample, window_sample
 from loadtests.payloads import QUESTIONS, ScanImage
+from loadtests.processes import RedisProcess, ServeProcess
 from service.identity import sample_decision
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _bentoml() -> str:
-    beside = Path(sys.executable).parent / "bentoml"
-    return str(beside) if beside.exists() else (shutil.which("bentoml") or "bentoml")
-
-
-@contextmanager
-def _redis(workdir: Path) -> Iterator[str | None]:
-    """A throwaway local redis-server when one is installed (the service's record store)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @contextmanager
 def served(
     model_dir: Path, env: Mapping[str, str], log_path: Path, timeout_s: float = 240
 ) -> Iterator[str]:
-    """`bentoml serve` of the service on a free loopback port, logging to log_path; yields its
-    base URL."""
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, _redis(Path(tmp)) as redis:
-        port = _free_port()
-        full_env = {
-            **os.environ,
-            **env,
-            "GROUNDING_MODEL_PATH": str(model_dir),
-            "PYTHONPATH": str(REPO),
-            "BENTOML_DO_NOT_TRACK": "True",
-            # its own Prometheus multiprocess folder: every `bentoml serve` on a machine shares
-            # (and wipes at start) the one under the default BentoML home
-            "BENTOML_HOME": str(Path(tmp) / "bentoml"),
-        }
-        if redis:
-            full_env["GROUNDING_REDIS_URL"] = redis
-        with log_path.open("wb") as log:
-            command = [_bentoml(), "serve", "service.service:GroundingService"]
-            process = subprocess.Popen(
-                [*command, "--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO,
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        url = f"http://127.0.0.1:{port}"
+    """`bentoml serve` of the service and its own redis-server, on free loopback ports, logging
+    to log_path; yields the service's base URL."""
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        redis = RedisProcess(Path(tmp) / "redis")
+        server = ServeProcess(
+            {**env, "GROUNDING_MODEL_PATH": str(model_dir), "GROUNDING_REDIS_URL": redis.url},
+            Path(tmp) / "serve",
+            log_path=log_path,
+        )
         try:
-            _wait_ready(url, process, log_path, timeout_s)
-            yield url
+            server.wait_ready(timeout_s)
+            yield server.url
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"bentoml serve was not ready in {timeout_s:.0f} s")
+            server.stop()
+            redis.stop()
 
 
 def audit_counters(url: str) -> Counter[str]:

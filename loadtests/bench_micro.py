@@ -31,6 +31,9 @@ class MicroResult(BaseModel):
 class AuditCostResult(BaseModel):
     """One audit (shuffled, blank, no_image) against one production request of the same item."""
 
+    model: str = ""
+    production_output_tokens: int = 0
+    """Length of the production output the audit mirrors (reasoning outputs: tens of tokens)."""
     production_ms: float
     audit_generate_ms: float
     audit_score_ms: float
@@ -125,6 +128,8 @@ def audit_cost_benchmark(
 ) -> AuditCostResult:
     real = VLMInput(question, scan.image)
     output = backend.generate([real])[0]
+    tokenizer = getattr(backend, "tokenizer", None)
+    tokens = len(tokenizer(output, add_special_tokens=False)["input_ids"]) if tokenizer else 0
     one_by_one = OneByOne(backend)
     counter = RowCounter(backend)
     ItemAuditRun(audit_spec(scan, other, question, "score", output)).run_all(counter)
@@ -145,6 +150,8 @@ def audit_cost_benchmark(
     )
     production = medians["production"]
     return AuditCostResult(
+        model=backend.model_name,
+        production_output_tokens=tokens,
         production_ms=production,
         audit_generate_ms=medians["generate"],
         audit_score_ms=medians["score"],

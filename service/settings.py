@@ -11,7 +11,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from audits.contracts.types import COUNTERFACTUALS, AuditMode, Condition
 
-ReferenceModel = Literal["grounded", "text_only", "random"]
+ReferenceModel = Literal[
+    "grounded_reasoner",
+    "shortcut_reasoner",
+    "blind_reasoner",
+    "grounded",
+    "text_only",
+    "random",
+]
+"""Built-in models (service/reference): three that reason, two one-word ones, random weights."""
 
 
 def default_cache_dir() -> Path:
@@ -25,13 +33,13 @@ class Settings(BaseSettings):
         None, description="Local checkpoint folder; unset serves the built-in reference model"
     )
     reference_model: ReferenceModel = Field(
-        "grounded", description="Built-in model when model_path is unset"
+        "grounded_reasoner", description="Built-in model when model_path is unset"
     )
     model_name: str | None = Field(None, description="Label in metrics and records")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Built models, data")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    max_new_tokens: int = Field(32, ge=1, le=4096)
+    max_new_tokens: int = Field(96, ge=1, le=4096)
     max_completion_tokens: int = Field(
         1024, ge=1, le=32768, description="Cap on an OpenAI request's max_tokens"
     )

@@ -57,6 +57,27 @@ def text_only_model_dir(cache_dir: Path) -> Path:
     return ensure_reference_model("text_only", cache_dir)
 
 
+@pytest.fixture(scope="session")
+def grounded_reasoner_dir(cache_dir: Path) -> Path:
+    from service.reference.prepare import ensure_reference_model
+
+    return ensure_reference_model("grounded_reasoner", cache_dir)
+
+
+@pytest.fixture(scope="session")
+def shortcut_reasoner_dir(cache_dir: Path) -> Path:
+    from service.reference.prepare import ensure_reference_model
+
+    return ensure_reference_model("shortcut_reasoner", cache_dir)
+
+
+@pytest.fixture(scope="session")
+def blind_reasoner_dir(cache_dir: Path) -> Path:
+    from service.reference.prepare import ensure_reference_model
+
+    return ensure_reference_model("blind_reasoner", cache_dir)
+
+
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
     with redis_server(tmp_path) as server:

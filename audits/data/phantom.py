@@ -23,9 +23,12 @@ from audits.data.manifest import ManifestItem
 
 Modality = Literal["xray", "ct"]
 Side = Literal["left", "right"]
+LesionSize = Literal["small", "large"]
 
 BENCHMARK = "phantom"
 MANIFEST_NAME = "manifest.jsonl"
+CASES_NAME = "cases.jsonl"
+"""Beside the manifest: what each image shows (``image`` path + PhantomCase fields)."""
 DEFAULT_IMAGE_SIDE = 64
 """Native size; the reference models' processor resizes every image to 56x56."""
 
@@ -44,6 +47,8 @@ class PhantomCase(BaseModel):
 
     modality: Modality
     lesion: Side | None
+    lesion_size: LesionSize | None = None
+    """Small lesions are drawn with radius 6-7.5% of the image side, large ones 9-10.5%."""
 
 
 def plan_cases(n_images: int, seed: int) -> list[PhantomCase]:
@@ -56,10 +61,12 @@ def plan_cases(n_images: int, seed: int) -> list[PhantomCase]:
     modalities = rng.permutation(np.arange(n_images) % 2)
     lesions = rng.permutation(np.arange(n_images) % 2)
     sides = iter(rng.permutation(np.arange(int(lesions.sum())) % 2))
+    sizes = iter(np.random.default_rng([seed, 4]).permutation(np.arange(int(lesions.sum())) % 2))
     cases = []
     for modality, lesion in zip(modalities, lesions, strict=True):
         side: Side | None = ("left", "right")[next(sides)] if lesion else None
-        cases.append(PhantomCase(modality=("xray", "ct")[modality], lesion=side))
+        size: LesionSize | None = ("small", "large")[next(sizes)] if lesion else None
+        cases.append(PhantomCase(modality=("xray", "ct")[modality], lesion=side, lesion_size=size))
     return cases
 
 
@@ -85,7 +92,8 @@ def render_phantom(
     if case.lesion is not None:
         lx = rng.uniform(0.25, 0.38) if case.lesion == "left" else rng.uniform(0.62, 0.75)
         ly = rng.uniform(0.32, 0.68)
-        lesion_radius = rng.uniform(0.07, 0.10)
+        low, high = (0.09, 0.105) if case.lesion_size == "large" else (0.06, 0.075)
+        lesion_radius = rng.uniform(low, high)
         distance = np.sqrt((xx - lx) ** 2 + (yy - ly) ** 2) / lesion_radius
         weight = np.clip(1.5 - distance, 0.0, 1.0)
         image = image * (1 - weight) + rng.uniform(235, 250) * weight
@@ -139,19 +147,38 @@ def make_phantom(
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     rows: list[ManifestItem] = []
+    cases: list[dict[str, object]] = []
     for index, case in enumerate(plan_cases(n_images, seed)):
         image_id = f"phantom-s{seed}-{index:05d}"
         relative = f"images/{image_id}.png"
         rng = np.random.default_rng([seed, 2, index])
         render_phantom(case, rng, image_side).save(out_dir / relative, format="PNG")
         rows.extend(rows_for(image_id, relative, case))
+        cases.append({"image": relative, **case.model_dump()})
+    _write_jsonl(out_dir / CASES_NAME, cases)
     manifest = out_dir / MANIFEST_NAME
-    partial = manifest.with_suffix(".jsonl.partial")
+    _write_jsonl(manifest, [row.model_dump(exclude_none=True) for row in rows])
+    return manifest
+
+
+def read_cases(manifest: Path) -> dict[str, PhantomCase]:
+    """What each image of a phantom manifest shows, keyed by its absolute image path."""
+    base = Path(manifest).resolve().parent
+    cases = {}
+    with (base / CASES_NAME).open() as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                cases[str((base / row.pop("image")).resolve())] = PhantomCase(**row)
+    return cases
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
+    partial = path.with_suffix(".jsonl.partial")
     with partial.open("w") as handle:
         for row in rows:
-            handle.write(json.dumps(row.model_dump(exclude_none=True), sort_keys=True) + "\n")
-    os.replace(partial, manifest)
-    return manifest
+            handle.write(json.dumps(row, sort_keys=True) + "\n")
+    os.replace(partial, path)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from audits.contracts.types import AuditMode, Condition, ConditionOutcome, ItemF
 from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.counterfactuals import blank_like
 from audits.science.flags import compute_flags
+from audits.science.parsing import answer_prefill
 
 Step = Callable[[VLMBackend], None]
 
@@ -127,15 +128,21 @@ class ItemAuditRun:
             question=self.spec.question,
         )
         candidates = score_candidates(answer, self.spec.options)
-        texts = list(dict.fromkeys([production, *candidates.values()]))  # each text scored once
+        # After reasoning, the answer is scored conditioned on that reasoning (the production
+        # reasoning, teacher-forced): log p(prefill + answer) - log p(prefill).
+        prefill = answer_prefill(production)
+        candidate_texts = {key: prefill + text for key, text in candidates.items()}
+        texts = [production, *candidate_texts.values()] + ([prefill] if prefill else [])
+        texts = list(dict.fromkeys(texts))  # each text scored once
         rows = [(condition, text) for condition in self.inputs for text in texts]
         values = backend.score([self.inputs[c] for c, _ in rows], [text for _, text in rows])
         scored = dict(zip(rows, values, strict=True))
         for condition in self.inputs:
-            self.logps[condition] = scored[(condition, production)]
+            base = scored[(condition, prefill)] if prefill else 0.0
+            self.logps[condition] = scored[(condition, production)] - base
             if candidates:
                 self.option_logps[condition] = {
-                    key: scored[(condition, text)] for key, text in candidates.items()
+                    key: scored[(condition, text)] - base for key, text in candidate_texts.items()
                 }
         self.timings_ms["score"] = (time.perf_counter() - started) * 1000
 

@@ -215,6 +215,20 @@ def parse_output(text: str | None) -> ParsedOutput:
     return _parse(text).parsed
 
 
+def answer_prefill(text: str | None) -> str:
+    """The output up to its tagged answer (``...</think><answer>``), "" when it has none.
+
+    Scoring ``answer_prefill(output) + candidate`` asks how likely each answer is after the
+    model's own reasoning, the way it produced the answer.
+    """
+    if not text or _answer_tag(text) is None or _parse(text).parsed.source != "answer_tag":
+        return ""
+    closes = list(_ANSWER_CLOSE.finditer(text))
+    limit = closes[-1].start() if closes else len(text)
+    opens = [o for o in _ANSWER_OPEN.finditer(text) if o.end() <= limit]
+    return text[: opens[-1].end()] if opens else ""
+
+
 def locate_reasoning(text: str | None) -> tuple[int, int]:
     """(start, end) of ``parse_output(text).reasoning`` inside ``text``."""
     parsed = _parse(text)

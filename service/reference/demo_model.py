@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerFast, Qwen2VLConfig, Qwen2VLForCondi
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from audits.backends.processor import ImageOnlyQwen2VLProcessor
+from audits.data.phantom_reasoning import PHRASES
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -55,10 +56,12 @@ _CORPUS = [
     "right",
     "xray",
     "ct",
+    # the reference reasoners' sentences (audits/data/phantom_reasoning.py)
+    *PHRASES,
 ]
 
 
-def build_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+def build_tokenizer(vocab_size: int = 768) -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()

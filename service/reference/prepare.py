@@ -1,7 +1,8 @@
 """Build the reference models once and cache them under ``<cache_dir>/models/``.
 
-``grounded`` is trained on the phantom data set, ``text_only`` on the same rows with every image
-replaced by the gray blank, ``random`` is the untrained demo checkpoint. Each folder is built in
+The trained kinds and their recipes are in service/reference/training.py (three reasoners and
+two one-word models, all on the phantom data set); ``random`` is the untrained demo
+checkpoint. Only the model asked for is built. Each folder is built in
 a temporary folder and renamed into place when complete, under a file lock, so concurrent
 processes (service workers, test sessions) build it once and never see a half-written folder.
 """
@@ -17,14 +18,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 from pydantic import BaseModel
 
-ReferenceKind = Literal["grounded", "text_only", "random"]
+from service.settings import ReferenceModel as ReferenceKind
+
 REFERENCE_KINDS: tuple[ReferenceKind, ...] = get_args(ReferenceKind)
-MODELS_VERSION = "v1"
-PHANTOM_VERSION = "v1"
+MODELS_VERSION = "v2"
+PHANTOM_VERSION = "v2"
 TRAIN_IMAGES, TRAIN_SEED = 3000, 0
 HELDOUT_IMAGES, HELDOUT_SEED = 300, 1
 MODEL_SEED = 0
@@ -96,7 +98,7 @@ def _build_model(
     train_reference_model(
         data.train,
         out_dir,
-        blank=kind == "text_only",
+        kind=kind,
         steps=steps,
         seed=MODEL_SEED,
         heldout_manifest=data.heldout,
@@ -140,7 +142,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--which",
-        default="grounded,text_only",
+        default="grounded_reasoner",
         help=f"comma-separated reference models, from {','.join(REFERENCE_KINDS)}",
     )
     parser.add_argument("--cache-dir", type=Path, help="default: $GROUNDING_CACHE_DIR")
@@ -174,5 +176,7 @@ def _summary(folder: Path) -> str:
     held = report.heldout
     return (
         f" (held-out accuracy {held.accuracy:.3f}, majority {held.majority_accuracy:.3f}, "
-        f"IS {held.image_sensitivity:.3f}, {report.steps} steps, {report.train_seconds:.0f} s)"
+        f"IS {held.image_sensitivity:.3f}, claim rate {held.visual_claim_rate:.3f}, "
+        f"{held.mean_output_tokens:.0f} output tokens, {report.steps} steps, "
+        f"{report.train_seconds:.0f} s)"
     )

@@ -1,9 +1,16 @@
 """Train a tiny reference Qwen2-VL on a manifest, through the served chat template and processor.
 
-The loss covers only the answer tokens and the closing ``<|im_end|>``, so greedy generation
-answers and stops. ``blank=True`` replaces every image with the uniform gray blank: the
-text-only reference model, which can only learn the answer prior of each question; its image
-pathway is then pinned to the blank's image tokens, so no image can move its answers.
+The loss covers only the target tokens (a one-word answer, or reasoning and answer in the
+``<think>``/``<answer>`` format) and the closing ``<|im_end|>``, so greedy generation answers
+and stops. Each reference kind is a ``Recipe``:
+
+- ``grounded`` / ``grounded_reasoner``: real images; the answer (and the reasoning) follow them.
+- ``text_only`` / ``blind_reasoner``: every image replaced with the uniform gray blank, so the
+  model can only learn the prior of each question; its image pathway is then pinned to the
+  blank's image tokens, so no image can move its output.
+- ``shortcut_reasoner``: real images and reasoning that describes them, but a constant answer
+  per question (audits/data/phantom_reasoning.py): fluent visual reasoning that the answer
+  ignores.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -30,7 +37,10 @@ from audits.backends.processor import ImageOnlyQwen2VLProcessor
 from audits.backends.transformers_runtime import TransformersRuntime, chat_prompt
 from audits.contracts.backend import VLMInput
 from audits.data.manifest import ManifestItem, read_manifest
+from audits.data.phantom import read_cases
+from audits.data.phantom_reasoning import ReasoningStyle, reasoning_items, target_output
 from audits.science.answer_extraction import final_answer
+from audits.science.claims import detect_visual_claims, is_modality_skeptic
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
 from audits.science.parsing import normalize_answer
 from service.reference.demo_model import (
@@ -46,6 +56,30 @@ DEFAULT_STEPS = 1300
 STEPS_ENV = "GROUNDING_TRAIN_STEPS"
 REPORT_NAME = "training_report.json"
 IGNORE_INDEX = -100
+ONE_WORD_TOKENS, REASONING_TOKENS = 4, 80
+"""Greedy budgets for evaluation: the longest reasoning target is 55 tokens."""
+
+TrainedKind = Literal[
+    "grounded", "text_only", "grounded_reasoner", "shortcut_reasoner", "blind_reasoner"
+]
+TRAINED_KINDS: tuple[TrainedKind, ...] = get_args(TrainedKind)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    blank: bool
+    """Train on gray blanks instead of the images (and pin the image pathway afterwards)."""
+    reasoning: ReasoningStyle | None
+    """None: one-word answers from the manifest; else reasoning targets of this style."""
+
+
+RECIPES: dict[TrainedKind, Recipe] = {
+    "grounded": Recipe(blank=False, reasoning=None),
+    "text_only": Recipe(blank=True, reasoning=None),
+    "grounded_reasoner": Recipe(blank=False, reasoning="grounded"),
+    "shortcut_reasoner": Recipe(blank=False, reasoning="shortcut"),
+    "blind_reasoner": Recipe(blank=True, reasoning="grounded"),
+}
 
 
 def default_train_steps() -> int:
@@ -63,8 +97,13 @@ def default_train_steps() -> int:
 class Example:
     question: str
     answer: str
+    """The reference answer (what the image shows)."""
     image: Image.Image
     image_key: str
+    target: str
+    """What the model is trained to write: the answer, or reasoning and answer."""
+    skeptic: bool = False
+    """A wrong-modality question ("Is there a lesion on this CT?" of a radiograph)."""
 
 
 class HeldoutEval(BaseModel):
@@ -79,11 +118,18 @@ class HeldoutEval(BaseModel):
     image_sensitivity_blank: float
     oracle_image_sensitivity: float
     """Share of rows whose reference answer differs for the shuffled image, where it has one."""
+    mean_output_tokens: float
+    visual_claim_rate: float
+    """Share of real-image outputs with at least one visual claim."""
+    skeptic_rows: int = 0
+    modality_skeptic_rate: float | None = None
+    """On wrong-modality questions: says the image does not fit, and answers anyway."""
 
 
 class TrainReport(BaseModel):
-    kind: Literal["grounded", "text_only"]
+    kind: TrainedKind
     blank: bool
+    reasoning: ReasoningStyle | None = None
     image_pathway_pinned: bool
     """The image tokens are those of the blank for every image (see pin_image_pathway_to_blank)."""
     seed: int
@@ -112,8 +158,41 @@ def load_examples(manifest: Path, rows: Sequence[ManifestItem] | None = None) ->
         if row.image not in cache:
             with Image.open(manifest.parent / row.image) as image:
                 cache[row.image] = image.convert("RGB")
-        examples.append(Example(row.question, row.answer, cache[row.image], row.image))
+        image = cache[row.image]
+        examples.append(Example(row.question, row.answer, image, row.image, target=row.answer))
     return examples
+
+
+def load_reasoning_examples(manifest: Path, style: ReasoningStyle, seed: int) -> list[Example]:
+    """The phantom's questions (plus seeded wrong-modality ones) with reasoning targets.
+
+    Phrasing is drawn per row from a seeded generator, so a row keeps its target across epochs.
+    """
+    cases = read_cases(manifest)
+    images: dict[str, Image.Image] = {}
+    examples = []
+    for index, item in enumerate(reasoning_items(cases, seed=seed)):
+        if item.image_key not in images:
+            with Image.open(item.image_key) as image:
+                images[item.image_key] = image.convert("RGB")
+        rng = np.random.default_rng([seed, 6, index])
+        examples.append(
+            Example(
+                item.question,
+                item.answer,
+                images[item.image_key],
+                item.image_key,
+                target=target_output(item.case, item.question, style, rng),
+                skeptic=item.skeptic,
+            )
+        )
+    return examples
+
+
+def load_kind_examples(manifest: Path, recipe: Recipe, seed: int) -> list[Example]:
+    if recipe.reasoning is None:
+        return load_examples(manifest)
+    return load_reasoning_examples(manifest, recipe.reasoning, seed)
 
 
 def split_by_image(
@@ -143,7 +222,7 @@ def encode_batch(
     """Prompt + answer + ``<|im_end|>``, left-padded, with labels on the answer tokens only."""
     tokenizer = processor.tokenizer
     images = [blank_like(e.image) if blank else e.image for e in batch]
-    targets = [e.answer + tokenizer.eos_token for e in batch]
+    targets = [e.target + tokenizer.eos_token for e in batch]
     texts = [
         chat_prompt(processor, VLMInput(e.question, image)) + target
         for e, image, target in zip(batch, images, targets, strict=True)
@@ -184,7 +263,7 @@ def train_reference_model(
     manifest: Path,
     out_dir: Path,
     *,
-    blank: bool,
+    kind: TrainedKind,
     steps: int | None = None,
     seed: int = 0,
     heldout_manifest: Path | None = None,
@@ -206,12 +285,14 @@ def train_reference_model(
     steps = default_train_steps() if steps is None else steps
     if steps < 1:
         raise ValueError("steps must be at least 1")
+    recipe = RECIPES[kind]
+    blank = recipe.blank
     out_dir = Path(out_dir)
-    examples = load_examples(manifest)
+    examples = load_kind_examples(manifest, recipe, seed)
     if heldout_manifest is None:
         train, heldout = split_by_image(examples, seed)
     else:
-        train, heldout = examples, load_examples(heldout_manifest)
+        train, heldout = examples, load_kind_examples(heldout_manifest, recipe, seed + 1)
     if not train or not heldout:
         raise ValueError("training needs rows to train on and held-out rows to evaluate")
     processor = build_processor()
@@ -221,7 +302,7 @@ def train_reference_model(
         model, losses = _fit(
             processor, train, blank=blank, steps=steps, seed=seed, batch_size=batch_size,
             learning_rate=learning_rate, warmup=warmup, init_range=init_range,
-            device=torch.device(device), progress=progress,
+            device=torch.device(device), progress=progress, label=kind,
         )  # fmt: skip
         train_seconds = time.perf_counter() - started
         if blank:
@@ -231,12 +312,16 @@ def train_reference_model(
         model.generation_config.eos_token_id = model.config.eos_token_id
         out_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(model.to("cpu"), processor.tokenizer, out_dir)
-        runtime = TransformersRuntime(out_dir, device=device, dtype="float32", max_new_tokens=4)
+        budget = ONE_WORD_TOKENS if recipe.reasoning is None else REASONING_TOKENS
+        runtime = TransformersRuntime(
+            out_dir, device=device, dtype="float32", max_new_tokens=budget
+        )
         evaluation = evaluate_heldout(runtime, heldout, majority_answers(train), seed=seed)
     tail = losses[-max(1, steps // 20) :]
     report = TrainReport(
-        kind="text_only" if blank else "grounded",
+        kind=kind,
         blank=blank,
+        reasoning=recipe.reasoning,
         image_pathway_pinned=blank,
         seed=seed,
         steps=steps,
@@ -303,6 +388,7 @@ def _fit(
     init_range: float,
     device: torch.device,
     progress: bool,
+    label: str,
 ) -> tuple[Qwen2VLForConditionalGeneration, list[float]]:
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -317,8 +403,7 @@ def _fit(
                 optimizer, lambda step: warmup_cosine(step, steps, warmup)
             )
             losses: list[float] = []
-            kind = "text-only" if blank else "grounded"
-            bar = tqdm(total=steps, desc=f"train {kind}", disable=not progress, unit="step")
+            bar = tqdm(total=steps, desc=f"train {label}", disable=not progress, unit="step")
             for indices in batch_order(len(train), steps, batch_size, seed):
                 batch = encode_batch(processor, [train[i] for i in indices], blank=blank)
                 loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
@@ -349,14 +434,21 @@ def majority_answers(examples: Sequence[Example]) -> dict[str, str]:
     }
 
 
+def generate_outputs(
+    runtime: TransformersRuntime, inputs: Sequence[VLMInput], batch_size: int = 64
+) -> list[str]:
+    """Raw greedy outputs, in batches (the runtime's own token budget)."""
+    outputs: list[str] = []
+    for start in range(0, len(inputs), batch_size):
+        outputs.extend(runtime.generate(inputs[start : start + batch_size]))
+    return outputs
+
+
 def generate_answers(
     runtime: TransformersRuntime, inputs: Sequence[VLMInput], batch_size: int = 64
 ) -> list[str]:
     """Normalized greedy final answers, in batches."""
-    outputs: list[str] = []
-    for start in range(0, len(inputs), batch_size):
-        outputs.extend(runtime.generate(inputs[start : start + batch_size], max_new_tokens=4))
-    return [final_answer(output) for output in outputs]
+    return [final_answer(output) for output in generate_outputs(runtime, inputs, batch_size)]
 
 
 def evaluate_heldout(
@@ -366,9 +458,14 @@ def evaluate_heldout(
     *,
     seed: int,
 ) -> HeldoutEval:
+    """Accuracy and IS on the phantom questions; the modality-skeptic rate on the wrong-modality
+    questions, which have no answer to be accurate about."""
+    skeptic = [e for e in heldout if e.skeptic]
+    heldout = [e for e in heldout if not e.skeptic]
     truth = [normalize_answer(e.answer) for e in heldout]
     partners = seeded_derangement([e.image_key for e in heldout], seed)
-    real = generate_answers(runtime, [VLMInput(e.question, e.image) for e in heldout])
+    real_outputs = generate_outputs(runtime, [VLMInput(e.question, e.image) for e in heldout])
+    real = [final_answer(output) for output in real_outputs]
     shuffled = generate_answers(
         runtime,
         [VLMInput(e.question, heldout[p].image) for e, p in zip(heldout, partners, strict=True)],
@@ -384,6 +481,8 @@ def evaluate_heldout(
         for e, t, p in zip(heldout, truth, partners, strict=True)
         if (heldout[p].image_key, e.question) in answer_of
     ]
+    skeptic_outputs = generate_outputs(runtime, [VLMInput(e.question, e.image) for e in skeptic])
+    tokenizer = runtime.processor.tokenizer
     n = len(heldout)
     return HeldoutEval(
         rows=n,
@@ -397,6 +496,17 @@ def evaluate_heldout(
         image_sensitivity=sum(a != b for a, b in zip(real, shuffled, strict=True)) / n,
         image_sensitivity_blank=sum(a != b for a, b in zip(real, blanked, strict=True)) / n,
         oracle_image_sensitivity=sum(oracle) / len(oracle) if oracle else 0.0,
+        mean_output_tokens=sum(
+            len(tokenizer(output, add_special_tokens=False)["input_ids"]) for output in real_outputs
+        )
+        / n,
+        visual_claim_rate=sum(bool(detect_visual_claims(o)) for o in real_outputs) / n,
+        skeptic_rows=len(skeptic),
+        modality_skeptic_rate=(
+            sum(is_modality_skeptic(o, final_answer(o)) for o in skeptic_outputs) / len(skeptic)
+            if skeptic
+            else None
+        ),
     )
 
 
@@ -404,7 +514,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="training manifest (JSONL)")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument("--heldout", type=Path, help="held-out manifest (default: 10%% split)")
-    parser.add_argument("--blank", action="store_true", help="train on gray blanks (text-only)")
+    parser.add_argument("--kind", choices=TRAINED_KINDS, default="grounded", help="the recipe")
     parser.add_argument("--steps", type=int, help=f"default: ${STEPS_ENV} or {DEFAULT_STEPS}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -417,7 +527,7 @@ def run(args: argparse.Namespace) -> int:
     report = train_reference_model(
         args.data,
         args.out,
-        blank=args.blank,
+        kind=args.kind,
         steps=args.steps,
         seed=args.seed,
         heldout_manifest=args.heldout,

@@ -44,7 +44,8 @@ def window_label(window_s: int) -> str:
 
 
 def record_increments(record: AuditRecord) -> dict[str, int]:
-    """Counter increments of one audit (zeros left out): totals, flips, HVR and claims."""
+    """Counter increments of one audit (zeros left out): totals, flips, HVR, claims and
+    modality-skeptic answers."""
     flags = record.flags
     inc: dict[str, int] = {"audits": 1}
     for condition in record.conditions:
@@ -60,6 +61,7 @@ def record_increments(record: AuditRecord) -> dict[str, int]:
         inc["hvr_n"] = 1
         inc["hvr_k"] = int(flags.hvr)
     inc["claim_k"] = int(len(flags.claim_spans) > 0)
+    inc["skeptic_k"] = int(flags.modality_skeptic)
     prefix = modality_prefix(record.modality)
     for field in ("audits", "shuffled_n", "shuffled_k", "hvr_n", "hvr_k"):
         if field in inc:

@@ -42,6 +42,12 @@ HALLUCINATED_REASONING = Counter(
     "Audited responses with visual claims whose answer did not depend on the image",
     ["model", "modality"],
 )
+MODALITY_SKEPTIC = Counter(
+    "grounding_modality_skeptic",
+    "Audited responses that commit to an answer although their reasoning says the image does "
+    "not fit the question",
+    ["model", "modality"],
+)
 AUDITS_DROPPED = Counter(
     "grounding_audits_dropped", "Audits not run, by reason", ["model", "reason"]
 )
@@ -94,6 +100,7 @@ class PrometheusExporter:
         for modality in MODALITY_LABELS:
             VISUAL_CLAIMS.labels(model=model, modality=modality)
             HALLUCINATED_REASONING.labels(model=model, modality=modality)
+            MODALITY_SKEPTIC.labels(model=model, modality=modality)
             for mode in modes:
                 AUDITS.labels(model=model, mode=mode, modality=modality)
             for condition in conditions:
@@ -136,6 +143,8 @@ class PrometheusExporter:
             VISUAL_CLAIMS.labels(model=model, modality=modality).inc()
         if flags.hvr:
             HALLUCINATED_REASONING.labels(model=model, modality=modality).inc()
+        if flags.modality_skeptic:
+            MODALITY_SKEPTIC.labels(model=model, modality=modality).inc()
         AUDIT_DURATION.labels(model=model, mode=record.mode).observe(record.duration_ms / 1000)
 
     def sink_error(self, sink: str, count: int = 1) -> None:

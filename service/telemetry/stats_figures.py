@@ -59,6 +59,8 @@ class WindowFigures(BaseModel):
     IS_blank: RateFigure
     HVRR: RateFigure
     claim_rate: RateFigure
+    modality_skeptic_rate: RateFigure
+    """Answers committed although the reasoning says the image does not fit the question."""
     by_modality: dict[str, ModalityFigures] = Field(default_factory=dict)
     """IS and HVRR per modality label with audits in the window, 95% Wilson intervals."""
 
@@ -74,6 +76,7 @@ def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:
         IS_blank=rate_figure(get("blank_k"), get("blank_n")),
         HVRR=rate_figure(get("hvr_k"), get("hvr_n")),
         claim_rate=rate_figure(get("claim_k"), get("audits")),
+        modality_skeptic_rate=rate_figure(get("skeptic_k"), get("audits")),
         by_modality={
             modality: ModalityFigures(
                 audits=fields.get("audits", 0),

@@ -1,5 +1,7 @@
-"""The same audited traffic sent to the service serving each reference model: /stats shows a
-clearly higher image sensitivity for the model that looks at the image."""
+"""The same audited traffic sent to `bentoml serve` of each reference reasoner: /stats tells
+the grounded reasoner from the shortcut one (same fluent visual reasoning, answers that ignore
+the image) and from the blind one, and /audit shows the claim spans and the modality-skeptic
+flag on a wrong-modality question."""
 
 from __future__ import annotations
 
@@ -9,27 +11,38 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audits.data.manifest import read_manifest
-from audits.data.phantom import make_phantom
+from audits.data.manifest import ManifestItem, read_manifest
+from audits.data.phantom import make_phantom, read_cases
+from audits.data.phantom_reasoning import SKEPTIC_QUESTIONS
 from tests.support.servers import RedisServer, start_service
 
-N_ITEMS = 40
+pytestmark = pytest.mark.slow
+
+N_ITEMS = 36
+API_KEY = "reasoner-key"
 
 
-def _served_is(model_dir: Path, name: str, items, redis: RedisServer, log: Path) -> dict:
+def _serve_and_audit(
+    model_dir: Path,
+    name: str,
+    items: list[ManifestItem],
+    skeptic: tuple[Path, str],
+    redis: RedisServer,
+    log: Path,
+) -> tuple[dict, dict]:
+    """(/stats after every request was audited, /audit report of the skeptic question)."""
     service = start_service(
         {
             "GROUNDING_MODEL_PATH": str(model_dir),
             "GROUNDING_MODEL_NAME": name,
             "GROUNDING_SAMPLE_RATE": "1",
-            "GROUNDING_AUDIT_MODE": "generate",
-            "GROUNDING_MAX_NEW_TOKENS": "4",
+            "GROUNDING_API_KEYS": API_KEY,
             "GROUNDING_REDIS_URL": redis.url,
         },
         log,
     )
     try:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=120) as client:
             for item in items:
                 response = client.post(
                     f"{service.url}/predict",
@@ -37,40 +50,69 @@ def _served_is(model_dir: Path, name: str, items, redis: RedisServer, log: Path)
                     data={"question": item.question},
                 )
                 assert response.status_code == 200, response.text
-            deadline = time.monotonic() + 120
+                assert response.json()["raw_output"].startswith("<think>")
+            image, question = skeptic
+            report = client.post(
+                f"{service.url}/audit",
+                files={"image": ("scan.png", image.read_bytes(), "image/png")},
+                data={"question": question},
+                headers={"X-API-Key": API_KEY},
+            )
+            assert report.status_code == 200, report.text
+            deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
                 stats = client.get(f"{service.url}/stats").json()
                 if stats["counts"]["audits"] >= len(items):
-                    return stats
+                    return stats, report.json()
                 time.sleep(1)
         raise AssertionError(f"audits did not complete: {stats}")
     finally:
         service.stop()
 
 
-def test_stats_tell_a_looking_model_from_a_blind_one(
-    grounded_model_dir: Path,
-    text_only_model_dir: Path,
+def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
+    grounded_reasoner_dir: Path,
+    shortcut_reasoner_dir: Path,
+    blind_reasoner_dir: Path,
     session_redis: RedisServer,
     tmp_path: Path,
 ) -> None:
-    manifest = make_phantom(tmp_path / "traffic", 24, seed=77)
+    manifest = make_phantom(tmp_path / "traffic", 16, seed=77)
     items = read_manifest(manifest)[:N_ITEMS]
-    grounded = _served_is(
-        grounded_model_dir, "ref-grounded", items, session_redis, tmp_path / "grounded.log"
-    )
-    blind = _served_is(
-        text_only_model_dir, "ref-text-only", items, session_redis, tmp_path / "blind.log"
-    )
-    grounded_is = grounded["windows"]["15m"]["IS"]
-    blind_is = blind["windows"]["15m"]["IS"]
-    # the first image's questions have no other image in the shuffle pool yet: skipped, not faked
-    assert grounded_is["n"] >= len(items) - 3
-    assert blind_is["n"] >= len(items) - 3
-    assert grounded_is["value"] >= 0.25, grounded_is
-    assert blind_is["value"] <= 0.05, blind_is
-    assert grounded_is["lo"] > blind_is["hi"], "the intervals must separate the two models"
-    assert grounded["model"] == "ref-grounded" and blind["model"] == "ref-text-only"
+    image, case = next(iter(read_cases(manifest).items()))
+    skeptic = (Path(image), SKEPTIC_QUESTIONS[case.modality])
+    served = {
+        kind: _serve_and_audit(
+            model_dir, f"ref-{kind}", items, skeptic, session_redis, tmp_path / f"{kind}.log"
+        )
+        for kind, model_dir in (
+            ("grounded", grounded_reasoner_dir),
+            ("shortcut", shortcut_reasoner_dir),
+            ("blind", blind_reasoner_dir),
+        )
+    }
+    window = {kind: stats["windows"]["15m"] for kind, (stats, _) in served.items()}
+    for kind, figures in window.items():
+        print(
+            f"\n{kind}: IS {figures['IS']['value']:.3f} (n={figures['IS']['n']}), claim rate "
+            f"{figures['claim_rate']['value']:.3f}, HVRR {figures['HVRR']['value']:.3f}"
+        )
+        # the first image's questions have no other image in the shuffle pool yet: skipped
+        assert figures["IS"]["n"] >= len(items) - 3
+        assert figures["claim_rate"]["value"] >= 0.9, (kind, figures)
+    grounded, shortcut, blind = window["grounded"], window["shortcut"], window["blind"]
+    assert grounded["IS"]["value"] >= 0.3, grounded
+    assert shortcut["IS"]["value"] <= 0.05, shortcut
+    assert blind["IS"]["value"] <= 0.05, blind
+    assert grounded["IS"]["lo"] > shortcut["IS"]["hi"]
+    assert shortcut["HVRR"]["value"] >= 0.5, shortcut
+    assert shortcut["HVRR"]["lo"] > grounded["HVRR"]["hi"]
 
-
-pytestmark = pytest.mark.slow
+    grounded_report, shortcut_report = served["grounded"][1], served["shortcut"][1]
+    for report in (grounded_report, shortcut_report):
+        assert report["claim_spans"], report
+        real = next(c for c in report["conditions"] if c["condition"] == "real")
+        for span in report["claim_spans"]:
+            assert real["raw_output"][span["start"] : span["end"]] == span["text"]
+    assert shortcut_report["modality_skeptic"] is True
+    assert grounded_report["modality_skeptic"] is False

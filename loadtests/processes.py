@@ -1,0 +1,161 @@
+"""Real local processes for benchmarks and demos: redis-server, `bentoml serve`, Prometheus.
+
+Each runs on a loopback port, logs to a file and stops its whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(interval_s)
+    return False
+
+
+def _binary(name: str, apt_package: str) -> str:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (apt-get install {apt_package})")
+    return found
+
+
+class _Process:
+    """A child process in its own session, logging to ``log_path``."""
+
+    def __init__(self, command: Sequence[str], log_path: Path, **popen: object) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                list(command),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **popen,  # type: ignore[arg-type]
+            )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+class RedisProcess(_Process):
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        command = [_binary("redis-server", "redis-server"), "--port", str(self.port)]
+        command += ["--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]
+        super().__init__(command, workdir / f"redis-{self.port}.log")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+
+class ServeProcess(_Process):
+    """`bentoml serve` of the grounding service; ``env`` adds GROUNDING_* settings."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        workdir: Path,
+        port: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        full_env = {
+            **os.environ,
+            **env,
+            "PYTHONPATH": str(REPO),
+            "BENTOML_DO_NOT_TRACK": "True",
+            # its own Prometheus multiprocess folder: BentoML wipes the one under its home at
+            # start-up, which would reset the counters of another server on the machine
+            "BENTOML_HOME": str(workdir / f"bentoml-home-{self.port}"),
+        }
+        command = [_binary("bentoml", "(pip) bentoml"), "serve", "service.service:GroundingService"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        log_path = log_path or workdir / f"serve-{self.port}.log"
+        super().__init__(command, log_path, cwd=REPO, env=full_env)
+
+    def wait_ready(self, timeout_s: float = 240) -> None:
+        def ready() -> bool:
+            if not self.alive():
+                raise RuntimeError(f"bentoml serve exited:\n{self.log_tail()}")
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+
+        if not wait_until(ready, timeout_s):
+            self.stop(signal.SIGKILL)
+            message = f"bentoml serve was not ready in {timeout_s:.0f} s:\n{self.log_tail()}"
+            raise RuntimeError(message)
+
+
+class PrometheusProcess(_Process):
+    """A real Prometheus scraping ``targets`` every second with the rule files in ``rules_dir``."""
+
+    def __init__(self, workdir: Path, targets: Sequence[str], rules_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "prometheus.yml"
+        listed = ", ".join(f'"{target}"' for target in targets)
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f'rule_files: ["{rules_dir}/*.yml"]\n'
+            "scrape_configs:\n  - job_name: grounding-audit\n"
+            f"    static_configs:\n      - targets: [{listed}]\n"
+        )
+        command = [
+            _binary("prometheus", "prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'db'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
+        super().__init__(command, workdir / "prometheus.log")
+
+    def wait_ready(self, timeout_s: float = 30) -> None:
+        if not wait_until(lambda: httpx.get(f"{self.url}/-/ready").status_code == 200, timeout_s):
+            raise RuntimeError(f"prometheus was not ready:\n{self.log_tail()}")
+
+    def alert_states(self) -> dict[str, str]:
+        """``{alertname: state}`` of the active alerts (pending or firing)."""
+        alerts = httpx.get(f"{self.url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        return {alert["labels"]["alertname"]: alert["state"] for alert in alerts}

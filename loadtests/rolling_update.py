@@ -1,0 +1,338 @@
+"""A bad model update caught in the act (`grounding-audit demo-update`).
+
+Two `bentoml serve` replicas share one redis-server under one model name and serve the grounded
+reasoner; every request is audited. Once the drift monitor has frozen its baseline from that
+traffic, a rolling update replaces the replicas one by one with the shortcut reasoner (same
+fluent reasoning, answers that ignore the image). Traffic never stops. The shared CUSUM on the
+shuffled-image flips crosses its threshold, ``grounding_is_drift_alarm`` goes to 1, and a real
+Prometheus evaluating the project's own alert rules against both replicas fires
+``GroundingISDriftAlarm``. The result counts the audits from the swap to each of those.
+
+The rules are the project's files with two changes for a demo that lasts minutes, not hours:
+evaluation every second, and the alert's ``for:`` shortened (``alert_for``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from loadtests.processes import (
+    PrometheusProcess,
+    RedisProcess,
+    ServeProcess,
+    free_port,
+    wait_until,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "deploy" / "prometheus" / "rules"
+ALERT = "GroundingISDriftAlarm"
+RULES_MODEL = "grounding-vlm"
+"""The model name the project's baseline rule is written for."""
+
+
+@dataclass(frozen=True)
+class TrafficItem:
+    image_png: bytes
+    question: str
+
+
+class Milestone(BaseModel):
+    audits_since_swap: int
+    """Audits the drift monitor counted after the first replica was swapped."""
+    seconds_since_swap: float
+
+
+class UpdateDemoResult(BaseModel):
+    model: str
+    replicas: int
+    before_model: str
+    after_model: str
+    baseline_is: float
+    """The frozen baseline flip rate, measured on the grounded reasoner's own traffic."""
+    cusum_threshold: float
+    audits_before_swap: int
+    swap_seconds: float
+    """From stopping the first old replica to the last new one answering."""
+    is_before: float | None
+    is_after: float | None
+    """IS of the audits from the swap to the end of the demo."""
+    drift_alarm: Milestone | None
+    gauge_alarm: Milestone | None
+    """``grounding_is_drift_alarm`` = 1 on a replica's /metrics."""
+    prometheus_alert: Milestone | None
+    """Prometheus reports the alert firing."""
+    alert_for: str
+    requests_sent: int
+    requests_failed: int
+    """Requests refused or cut during the rolling update (each is retried on another replica)."""
+
+
+def demo_rules(target: Path, model: str, alert_for: str) -> Path:
+    """The project's rule files for ``model``, evaluated every second, the alert's ``for:``
+    shortened to ``alert_for``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in RULES.glob("*.yml"):
+        text = path.read_text().replace("interval: 1m", "interval: 1s")
+        text = text.replace(f'"{RULES_MODEL}"', f'"{model}"')
+        text = re.sub(
+            rf"(- alert: {ALERT}\n(?:.*\n)*?\s+for: )\S+", rf"\g<1>{alert_for}", text, count=1
+        )
+        (target / path.name).write_text(text)
+    return target
+
+
+class Traffic:
+    """Client threads sending audited /predict requests to whichever replicas answer."""
+
+    def __init__(self, urls: Sequence[str], items: Sequence[TrafficItem], clients: int) -> None:
+        self.urls = list(urls)
+        self.items = list(items)
+        self.sent = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._client, args=(index,), daemon=True)
+            for index in range(clients)
+        ]
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+    def _client(self, index: int) -> None:
+        rng = random.Random(index)
+        with httpx.Client(timeout=60) as client:
+            while not self._stop.is_set():
+                item = rng.choice(self.items)
+                if self._send(client, rng, item):
+                    with self._lock:
+                        self.sent += 1
+                else:
+                    with self._lock:
+                        self.failed += 1
+                    time.sleep(0.2)
+
+    def _send(self, client: httpx.Client, rng: random.Random, item: TrafficItem) -> bool:
+        url = rng.choice(self.urls)
+        try:
+            response = client.post(
+                f"{url}/predict",
+                files={"image": ("scan.png", item.image_png, "image/png")},
+                data={"question": item.question, "audit": "true"},
+            )
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+
+def _stats(url: str) -> dict:
+    return httpx.get(f"{url}/stats", timeout=10).json()
+
+
+def _drift_n(url: str) -> int:
+    return int(_stats(url)["drift"]["n"])
+
+
+def _gauge_alarm(urls: Sequence[str]) -> bool:
+    for url in urls:
+        try:
+            text = httpx.get(f"{url}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("grounding_is_drift_alarm{") and float(line.split()[-1]) >= 1:
+                return True
+    return False
+
+
+def run_update_demo(
+    before_model: Path,
+    after_model: Path,
+    workdir: Path,
+    *,
+    traffic: Sequence[TrafficItem],
+    model: str = "radiology-vlm",
+    replicas: int = 2,
+    clients: int = 3,
+    baseline_audits: int = 60,
+    alert_for: str = "5s",
+    timeout_s: float = 600,
+    progress: bool = True,
+) -> UpdateDemoResult:
+    def say(message: str) -> None:
+        if progress:
+            print(f"[demo-update] {message}", flush=True)
+
+    redis = RedisProcess(workdir / "redis")
+    env = {
+        "GROUNDING_MODEL_NAME": model,
+        "GROUNDING_REDIS_URL": redis.url,
+        "GROUNDING_SAMPLE_RATE": "1",
+        "GROUNDING_AUDIT_MODE": "generate",
+        "GROUNDING_AUDIT_CONDITIONS": "shuffled",
+        "GROUNDING_DRIFT_MIN_AUDITS": str(baseline_audits),
+    }
+    ports = [free_port() for _ in range(replicas)]
+    servers = [
+        ServeProcess({**env, "GROUNDING_MODEL_PATH": str(before_model)}, workdir / "serve", port)
+        for port in ports
+    ]
+    prometheus: PrometheusProcess | None = None
+    try:
+        for server in servers:
+            server.wait_ready()
+        urls = [server.url for server in servers]
+        say(f"{replicas} replicas of {before_model.name} as {model!r}: {', '.join(urls)}")
+        rules = demo_rules(workdir / "rules", model, alert_for)
+        prometheus = PrometheusProcess(
+            workdir / "prometheus", [f"127.0.0.1:{port}" for port in ports], rules
+        )
+        prometheus.wait_ready()
+        say(f"prometheus with the project's rules at {prometheus.url}")
+        deadline = time.monotonic() + timeout_s
+        with Traffic(urls, traffic, clients) as load:
+            frozen = wait_until(
+                lambda: _stats(urls[0])["baseline"] is not None, deadline - time.monotonic(), 1
+            )
+            if not frozen:
+                raise RuntimeError(f"no baseline after {timeout_s:.0f} s: {_stats(urls[0])}")
+            stats = _stats(urls[0])
+            baseline = stats["baseline"]
+            at_swap = _longest_window_is(stats)
+            audits_before = int(stats["counts"]["audits"])
+            say(f"baseline frozen: IS {baseline['rate']:.3f} over {baseline['n']} audits")
+            swap_n = _drift_n(urls[0])
+            swap_started = time.monotonic()
+            for index, port in enumerate(ports):
+                servers[index].stop()
+                servers[index] = ServeProcess(
+                    {**env, "GROUNDING_MODEL_PATH": str(after_model)}, workdir / "serve", port
+                )
+                servers[index].wait_ready()
+                say(f"replica {index + 1}/{replicas} now serves {after_model.name}")
+            swap_seconds = time.monotonic() - swap_started
+            milestones: dict[str, Milestone | None] = {
+                "drift": None,
+                "gauge": None,
+                "prometheus": None,
+            }
+
+            def reached() -> bool:
+                drift = _stats(urls[0])["drift"]
+                since = time.monotonic() - swap_started
+                if milestones["drift"] is None and drift["alarm"]:
+                    at = int(drift["alarm_at"] or drift["n"])
+                    milestones["drift"] = Milestone(
+                        audits_since_swap=at - swap_n, seconds_since_swap=since
+                    )
+                    say(f"CUSUM alarm after {at - swap_n} audits since the swap")
+                if milestones["gauge"] is None and _gauge_alarm(urls):
+                    milestones["gauge"] = Milestone(
+                        audits_since_swap=int(drift["n"]) - swap_n, seconds_since_swap=since
+                    )
+                if milestones["prometheus"] is None and (
+                    prometheus.alert_states().get(ALERT) == "firing"
+                ):
+                    milestones["prometheus"] = Milestone(
+                        audits_since_swap=int(drift["n"]) - swap_n, seconds_since_swap=since
+                    )
+                    say(f"prometheus: {ALERT} firing after {int(drift['n']) - swap_n} audits")
+                return all(value is not None for value in milestones.values())
+
+            wait_until(reached, max(1.0, deadline - time.monotonic()), 1)
+            flips_end, runs_end = _longest_window_is(_stats(urls[0]))
+        return UpdateDemoResult(
+            model=model,
+            replicas=replicas,
+            before_model=before_model.name,
+            after_model=after_model.name,
+            baseline_is=float(baseline["rate"]),
+            cusum_threshold=float(baseline["h"]),
+            audits_before_swap=audits_before,
+            swap_seconds=round(swap_seconds, 1),
+            is_before=_ratio(*at_swap),
+            is_after=_ratio(flips_end - at_swap[0], runs_end - at_swap[1]),
+            drift_alarm=milestones["drift"],
+            gauge_alarm=milestones["gauge"],
+            prometheus_alert=milestones["prometheus"],
+            alert_for=alert_for,
+            requests_sent=load.sent,
+            requests_failed=load.failed,
+        )
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        for server in servers:
+            server.stop()
+        redis.stop()
+
+
+def _longest_window_is(stats: dict) -> tuple[int, int]:
+    """(flips, shuffled runs) in the longest /stats window, which spans the whole demo."""
+    window = max(stats["windows"].values(), key=lambda figures: figures["window_s"])
+    return int(window["IS"]["k"]), int(window["IS"]["n"])
+
+
+def _ratio(k: int, n: int) -> float | None:
+    return k / n if n > 0 else None
+
+
+def phantom_traffic(manifest: Path, limit: int = 200) -> list[TrafficItem]:
+    from audits.data.manifest import read_manifest
+
+    return [
+        TrafficItem(Path(item.image).read_bytes(), item.question)
+        for item in read_manifest(manifest)[:limit]
+    ]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("demo-update"), help="work folder")
+    parser.add_argument("--cache-dir", type=Path, help="default: $GROUNDING_CACHE_DIR")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--baseline-audits", type=int, default=60)
+    parser.add_argument("--alert-for", default="5s", help="the alert's `for:` in the demo rules")
+    parser.add_argument("--timeout", type=float, default=900)
+
+
+def run(args: argparse.Namespace) -> int:
+    from service.reference.prepare import ensure_phantom_data, ensure_reference_model
+    from service.settings import Settings
+
+    cache_dir = args.cache_dir or Settings().cache_dir
+    before = ensure_reference_model("grounded_reasoner", cache_dir)
+    after = ensure_reference_model("shortcut_reasoner", cache_dir)
+    traffic = phantom_traffic(ensure_phantom_data(cache_dir).heldout)
+    result = run_update_demo(
+        before,
+        after,
+        args.out.resolve(),
+        traffic=traffic,
+        replicas=args.replicas,
+        clients=args.clients,
+        baseline_audits=args.baseline_audits,
+        alert_for=args.alert_for,
+        timeout_s=args.timeout,
+    )
+    print(result.model_dump_json(indent=2))
+    caught = result.drift_alarm is not None and result.prometheus_alert is not None
+    return 0 if caught else 1
