@@ -5,6 +5,7 @@ Each runs on a loopback port, logs to a file and stops its whole process group.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -129,19 +130,25 @@ class ServeProcess(_Process):
 
 
 class PrometheusProcess(_Process):
-    """A real Prometheus scraping ``targets`` every second with the rule files in ``rules_dir``."""
+    """A real Prometheus scraping ``targets`` every second with the rule files in ``rules_dir``.
+
+    Targets come from a file (``file_sd_configs``), so ``set_targets`` follows replicas that
+    move, as service discovery does in a cluster.
+    """
 
     def __init__(self, workdir: Path, targets: Sequence[str], rules_dir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
+        self.targets_file = workdir / "targets.json"
+        self.set_targets(targets)
         config = workdir / "prometheus.yml"
-        listed = ", ".join(f'"{target}"' for target in targets)
         config.write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             f'rule_files: ["{rules_dir}/*.yml"]\n'
             "scrape_configs:\n  - job_name: grounding-audit\n"
-            f"    static_configs:\n      - targets: [{listed}]\n"
+            f"    file_sd_configs:\n      - files: ['{self.targets_file}']\n"
+            "        refresh_interval: 1s\n"
         )
         command = [
             _binary("prometheus", "prometheus"),
@@ -150,6 +157,11 @@ class PrometheusProcess(_Process):
             f"--web.listen-address=127.0.0.1:{self.port}",
         ]
         super().__init__(command, workdir / "prometheus.log")
+
+    def set_targets(self, targets: Sequence[str]) -> None:
+        partial = self.targets_file.with_suffix(".partial")
+        partial.write_text(json.dumps([{"targets": list(targets)}]))
+        os.replace(partial, self.targets_file)
 
     def wait_ready(self, timeout_s: float = 30) -> None:
         if not wait_until(lambda: httpx.get(f"{self.url}/-/ready").status_code == 200, timeout_s):

@@ -3,7 +3,9 @@
 Two `bentoml serve` replicas share one redis-server under one model name and serve the grounded
 reasoner; every request is audited. Once the drift monitor has frozen its baseline from that
 traffic, a rolling update replaces the replicas one by one with the shortcut reasoner (same
-fluent reasoning, answers that ignore the image). Traffic never stops. The shared CUSUM on the
+fluent reasoning, answers that ignore the image): each new replica starts beside the old one,
+takes its traffic and its Prometheus target once ready, and then the old one stops (a surge
+of one, as a Kubernetes rolling update does). Traffic never stops. The shared CUSUM on the
 shuffled-image flips crosses its threshold, ``grounding_is_drift_alarm`` goes to 1, and a real
 Prometheus evaluating the project's own alert rules against both replicas fires
 ``GroundingISDriftAlarm``. The result counts the audits from the swap to each of those.
@@ -26,13 +28,7 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
-from loadtests.processes import (
-    PrometheusProcess,
-    RedisProcess,
-    ServeProcess,
-    free_port,
-    wait_until,
-)
+from loadtests.processes import PrometheusProcess, RedisProcess, ServeProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "deploy" / "prometheus" / "rules"
@@ -63,7 +59,7 @@ class UpdateDemoResult(BaseModel):
     cusum_threshold: float
     audits_before_swap: int
     swap_seconds: float
-    """From stopping the first old replica to the last new one answering."""
+    """From starting the first new replica to stopping the last old one."""
     is_before: float | None
     is_after: float | None
     """IS of the audits from the swap to the end of the demo."""
@@ -75,7 +71,9 @@ class UpdateDemoResult(BaseModel):
     alert_for: str
     requests_sent: int
     requests_failed: int
-    """Requests refused or cut during the rolling update (each is retried on another replica)."""
+    """Requests refused or cut during the rolling update."""
+    final_drift: dict[str, object]
+    """The drift state of /stats when the demo ended."""
 
 
 def demo_rules(target: Path, model: str, alert_for: str) -> Path:
@@ -97,6 +95,7 @@ class Traffic:
 
     def __init__(self, urls: Sequence[str], items: Sequence[TrafficItem], clients: int) -> None:
         self.urls = list(urls)
+        """Replaced in place by a rolling update."""
         self.items = list(items)
         self.sent = 0
         self.failed = 0
@@ -190,10 +189,9 @@ def run_update_demo(
         "GROUNDING_AUDIT_CONDITIONS": "shuffled",
         "GROUNDING_DRIFT_MIN_AUDITS": str(baseline_audits),
     }
-    ports = [free_port() for _ in range(replicas)]
     servers = [
-        ServeProcess({**env, "GROUNDING_MODEL_PATH": str(before_model)}, workdir / "serve", port)
-        for port in ports
+        ServeProcess({**env, "GROUNDING_MODEL_PATH": str(before_model)}, workdir / "serve")
+        for _ in range(replicas)
     ]
     prometheus: PrometheusProcess | None = None
     try:
@@ -202,9 +200,7 @@ def run_update_demo(
         urls = [server.url for server in servers]
         say(f"{replicas} replicas of {before_model.name} as {model!r}: {', '.join(urls)}")
         rules = demo_rules(workdir / "rules", model, alert_for)
-        prometheus = PrometheusProcess(
-            workdir / "prometheus", [f"127.0.0.1:{port}" for port in ports], rules
-        )
+        prometheus = PrometheusProcess(workdir / "prometheus", _targets(servers), rules)
         prometheus.wait_ready()
         say(f"prometheus with the project's rules at {prometheus.url}")
         deadline = time.monotonic() + timeout_s
@@ -221,13 +217,17 @@ def run_update_demo(
             say(f"baseline frozen: IS {baseline['rate']:.3f} over {baseline['n']} audits")
             swap_n = _drift_n(urls[0])
             swap_started = time.monotonic()
-            for index, port in enumerate(ports):
-                servers[index].stop()
-                servers[index] = ServeProcess(
-                    {**env, "GROUNDING_MODEL_PATH": str(after_model)}, workdir / "serve", port
+            for index in range(replicas):
+                new = ServeProcess(
+                    {**env, "GROUNDING_MODEL_PATH": str(after_model)}, workdir / "serve"
                 )
-                servers[index].wait_ready()
+                new.wait_ready()
+                old, servers[index] = servers[index], new
+                load.urls[index] = new.url
+                prometheus.set_targets(_targets(servers))
+                old.stop()
                 say(f"replica {index + 1}/{replicas} now serves {after_model.name}")
+            urls = list(load.urls)
             swap_seconds = time.monotonic() - swap_started
             milestones: dict[str, Milestone | None] = {
                 "drift": None,
@@ -258,7 +258,8 @@ def run_update_demo(
                 return all(value is not None for value in milestones.values())
 
             wait_until(reached, max(1.0, deadline - time.monotonic()), 1)
-            flips_end, runs_end = _longest_window_is(_stats(urls[0]))
+            final = _stats(urls[0])
+            flips_end, runs_end = _longest_window_is(final)
         return UpdateDemoResult(
             model=model,
             replicas=replicas,
@@ -276,6 +277,7 @@ def run_update_demo(
             alert_for=alert_for,
             requests_sent=load.sent,
             requests_failed=load.failed,
+            final_drift=final["drift"],
         )
     finally:
         if prometheus is not None:
@@ -283,6 +285,10 @@ def run_update_demo(
         for server in servers:
             server.stop()
         redis.stop()
+
+
+def _targets(servers: Sequence[ServeProcess]) -> list[str]:
+    return [f"127.0.0.1:{server.port}" for server in servers]
 
 
 def _longest_window_is(stats: dict) -> tuple[int, int]:

@@ -100,6 +100,47 @@ def test_training_reports_describe_the_models(
     assert grounded.final_loss < text_only.final_loss
 
 
+def test_reasoner_reports_describe_reasoning_models(
+    grounded_reasoner_dir: Path, shortcut_reasoner_dir: Path, blind_reasoner_dir: Path
+) -> None:
+    reports = {
+        path.name.split("-")[0]: TrainReport.model_validate_json((path / REPORT_NAME).read_text())
+        for path in (grounded_reasoner_dir, shortcut_reasoner_dir, blind_reasoner_dir)
+    }
+    grounded = reports["grounded_reasoner"]
+    shortcut = reports["shortcut_reasoner"]
+    blind = reports["blind_reasoner"]
+    assert (grounded.reasoning, shortcut.reasoning, blind.reasoning) == (
+        "grounded",
+        "shortcut",
+        "grounded",
+    )
+    assert blind.blank and blind.image_pathway_pinned and not shortcut.blank
+    for report in reports.values():
+        # tens of tokens of reasoning with visual claims, from every model
+        assert report.heldout.mean_output_tokens >= 20, report.heldout
+        assert report.heldout.visual_claim_rate >= 0.9, report.heldout
+        assert report.heldout.skeptic_rows > 0
+    assert grounded.heldout.image_sensitivity >= 0.3
+    assert shortcut.heldout.image_sensitivity <= 0.05
+    assert blind.heldout.image_sensitivity <= 0.05
+    assert shortcut.heldout.modality_skeptic_rate >= 0.9
+    assert grounded.heldout.modality_skeptic_rate <= 0.1
+
+
+def test_reasoner_training_is_seeded_and_writes_reasoning_targets(tmp_path: Path) -> None:
+    manifest = make_phantom(tmp_path / "data", n_images=24, seed=5)
+    for name in ("first", "second"):
+        train_reference_model(
+            manifest, tmp_path / name, kind="shortcut_reasoner", steps=4, seed=0, progress=False
+        )
+    first = load_file(tmp_path / "first" / "model.safetensors")
+    second = load_file(tmp_path / "second" / "model.safetensors")
+    assert all((first[key] == second[key]).all() for key in first)
+    report = TrainReport.model_validate_json((tmp_path / "first" / REPORT_NAME).read_text())
+    assert report.kind == "shortcut_reasoner" and report.reasoning == "shortcut"
+
+
 def test_served_checkpoint_is_complete(grounded_model_dir: Path) -> None:
     expected = {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"}
     assert expected <= {path.name for path in grounded_model_dir.iterdir()}
@@ -114,7 +155,7 @@ def test_same_seed_gives_same_weights(tmp_path: Path) -> None:
     for name in ("first", "second", "other-seed"):
         seed = 1 if name == "other-seed" else 0
         train_reference_model(
-            manifest, tmp_path / name, blank=False, steps=6, seed=seed, progress=False
+            manifest, tmp_path / name, kind="grounded", steps=6, seed=seed, progress=False
         )
         weights.append(load_file(tmp_path / name / "model.safetensors"))
     first, second, other = weights
