@@ -43,39 +43,48 @@ def phantom_data(cache_dir: Path):  # -> service.reference.prepare.PhantomData
     return ensure_phantom_data(cache_dir)
 
 
-@pytest.fixture(scope="session")
-def grounded_model_dir(cache_dir: Path) -> Path:
-    from service.reference.prepare import ensure_reference_model
-
-    return ensure_reference_model("grounded", cache_dir)
-
-
-@pytest.fixture(scope="session")
-def text_only_model_dir(cache_dir: Path) -> Path:
-    from service.reference.prepare import ensure_reference_model
-
-    return ensure_reference_model("text_only", cache_dir)
+TRAINED_REFERENCE_MODELS = (
+    "grounded_reasoner",
+    "shortcut_reasoner",
+    "blind_reasoner",
+    "grounded",
+    "text_only",
+)
 
 
 @pytest.fixture(scope="session")
-def grounded_reasoner_dir(cache_dir: Path) -> Path:
-    from service.reference.prepare import ensure_reference_model
+def reference_models(cache_dir: Path) -> dict[str, Path]:
+    """Every trained reference model, built once (cached) and in parallel on a fresh machine:
+    one torch thread per model, so two cores train two models at once."""
+    from service.reference.prepare import ensure_phantom_data, ensure_reference_models
 
-    return ensure_reference_model("grounded_reasoner", cache_dir)
-
-
-@pytest.fixture(scope="session")
-def shortcut_reasoner_dir(cache_dir: Path) -> Path:
-    from service.reference.prepare import ensure_reference_model
-
-    return ensure_reference_model("shortcut_reasoner", cache_dir)
+    ensure_phantom_data(cache_dir)
+    return ensure_reference_models(TRAINED_REFERENCE_MODELS, cache_dir)
 
 
 @pytest.fixture(scope="session")
-def blind_reasoner_dir(cache_dir: Path) -> Path:
-    from service.reference.prepare import ensure_reference_model
+def grounded_model_dir(reference_models: dict[str, Path]) -> Path:
+    return reference_models["grounded"]
 
-    return ensure_reference_model("blind_reasoner", cache_dir)
+
+@pytest.fixture(scope="session")
+def text_only_model_dir(reference_models: dict[str, Path]) -> Path:
+    return reference_models["text_only"]
+
+
+@pytest.fixture(scope="session")
+def grounded_reasoner_dir(reference_models: dict[str, Path]) -> Path:
+    return reference_models["grounded_reasoner"]
+
+
+@pytest.fixture(scope="session")
+def shortcut_reasoner_dir(reference_models: dict[str, Path]) -> Path:
+    return reference_models["shortcut_reasoner"]
+
+
+@pytest.fixture(scope="session")
+def blind_reasoner_dir(reference_models: dict[str, Path]) -> Path:
+    return reference_models["blind_reasoner"]
 
 
 @pytest.fixture

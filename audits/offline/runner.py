@@ -14,7 +14,7 @@ The parts, one job each:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +100,20 @@ def _as_auditor(
         temperature=temperature,
         seed=seed,
     )
+
+
+def shuffled_references(
+    pairs: Sequence[tuple[ManifestItem, ItemRecord]], items: Sequence[ManifestItem]
+) -> list[str | None]:
+    """For each audited item, the correct answer to its question about its shuffled partner's
+    image: the reference of the manifest row that asks the same question of that image, None
+    when no row does (the partner row itself often asks another question)."""
+    image_of = {item.id: item.image for item in items}
+    answer_of = {(item.image, item.question): item.answer for item in items}
+    return [
+        answer_of.get((image_of.get(record.shuffled_partner or ""), item.question))
+        for item, record in pairs
+    ]
 
 
 def run_audit(
@@ -194,15 +208,9 @@ def run_audit(
             if on_record is not None:
                 on_record(record)
     pairs = [(item, done[item.id]) for item in selection]
-    references = {item.id: item.answer for item in items}
     audited = [
-        item_audit(
-            item,
-            record,
-            f1_threshold=f1_threshold,
-            shuffled_reference=references.get(record.shuffled_partner or ""),
-        )
-        for item, record in pairs
+        item_audit(item, record, f1_threshold=f1_threshold, shuffled_reference=other)
+        for (item, record), other in zip(pairs, shuffled_references(pairs, items), strict=True)
     ]
     metrics = compute_metrics(audited, n_boot=n_boot, seed=seed)
     groups = by_benchmark(pairs)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import get_args
@@ -84,6 +86,33 @@ def ensure_reference_model(
     )
 
 
+def ensure_reference_models(
+    kinds: Sequence[ReferenceKind],
+    cache_dir: Path,
+    *,
+    steps: int | None = None,
+    workers: int | None = None,
+) -> dict[ReferenceKind, Path]:
+    """Several reference models, built in parallel processes (one torch thread each).
+
+    Training uses one CPU thread per model, so ``workers`` (default: the CPU count, at most 4)
+    models train at once; the file locks keep every folder built once.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(len(kinds), workers or min(4, cpus or 1)))
+    if workers == 1:
+        return {kind: ensure_reference_model(kind, cache_dir, steps=steps) for kind in kinds}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            kind: pool.submit(
+                ensure_reference_model, kind, Path(cache_dir), steps=steps, progress=False
+            )
+            for kind in kinds
+        }
+        return {kind: future.result() for kind, future in futures.items()}
+
+
 def _build_model(
     kind: ReferenceKind, cache_dir: Path, out_dir: Path, *, steps: int, progress: bool
 ) -> None:
@@ -147,6 +176,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache-dir", type=Path, help="default: $GROUNDING_CACHE_DIR")
     parser.add_argument("--steps", type=int, help="default: $GROUNDING_TRAIN_STEPS or 1300")
+    parser.add_argument("--workers", type=int, help="models trained at once (default: CPUs, <= 4)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -160,8 +190,9 @@ def run(args: argparse.Namespace) -> int:
         from service.settings import Settings
 
         cache_dir = Settings().cache_dir
-    for kind in kinds:
-        folder = ensure_reference_model(kind, cache_dir, steps=args.steps)
+    ensure_phantom_data(cache_dir)
+    built = ensure_reference_models(kinds, cache_dir, steps=args.steps, workers=args.workers)
+    for kind, folder in built.items():
         print(f"{kind}: {folder}{_summary(folder)}")
     return 0
 

@@ -18,7 +18,7 @@ from audits.backends.transformers_runtime import TransformersRuntime
 from audits.contracts.types import Condition
 from audits.data.phantom_reasoning import write_skeptic_manifest
 from audits.offline.runner import AuditRunResult, run_audit
-from audits.science.metrics import GroupMetrics
+from audits.science.metrics import BenchmarkMetrics
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ SKEPTIC_ITEMS = 40
 REASONING_TOKENS = 80
 
 
-def _audit(model_dir: Path, manifest: Path, out: Path, limit: int) -> GroupMetrics:
+def _audit(model_dir: Path, manifest: Path, out: Path, limit: int) -> BenchmarkMetrics:
     runtime = TransformersRuntime(
         model_dir, device="cpu", dtype="float32", max_new_tokens=REASONING_TOKENS
     )
@@ -50,17 +50,17 @@ def skeptic_manifest(heldout: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def grounded(grounded_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> GroupMetrics:
+def grounded(grounded_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> BenchmarkMetrics:
     return _audit(grounded_reasoner_dir, heldout, tmp_path_factory.mktemp("g"), HELDOUT_ITEMS)
 
 
 @pytest.fixture(scope="module")
-def shortcut(shortcut_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> GroupMetrics:
+def shortcut(shortcut_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> BenchmarkMetrics:
     return _audit(shortcut_reasoner_dir, heldout, tmp_path_factory.mktemp("s"), HELDOUT_ITEMS)
 
 
 @pytest.fixture(scope="module")
-def blind(blind_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> GroupMetrics:
+def blind(blind_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> BenchmarkMetrics:
     return _audit(blind_reasoner_dir, heldout, tmp_path_factory.mktemp("b"), HELDOUT_ITEMS)
 
 
@@ -69,7 +69,7 @@ def _value(rate) -> float:
     return rate.value
 
 
-def test_grounded_reasoner_is_as_image_sensitive_as_the_oracle(grounded: GroupMetrics) -> None:
+def test_grounded_reasoner_is_as_image_sensitive_as_the_oracle(grounded: BenchmarkMetrics) -> None:
     print(
         f"\ngrounded reasoner: acc {_value(grounded.accuracy[Condition.REAL]):.3f}, "
         f"IS {_value(grounded.image_sensitivity):.3f} (oracle {_value(grounded.oracle_is):.3f}), "
@@ -84,7 +84,7 @@ def test_grounded_reasoner_is_as_image_sensitive_as_the_oracle(grounded: GroupMe
 
 
 def test_shortcut_reasoner_claims_findings_its_answer_ignores(
-    shortcut: GroupMetrics, grounded: GroupMetrics
+    shortcut: BenchmarkMetrics, grounded: BenchmarkMetrics
 ) -> None:
     print(
         f"\nshortcut reasoner: acc {_value(shortcut.accuracy[Condition.REAL]):.3f}, "
@@ -99,7 +99,7 @@ def test_shortcut_reasoner_claims_findings_its_answer_ignores(
 
 
 def test_blind_reasoner_is_image_blind_and_no_better_than_the_majority(
-    blind: GroupMetrics,
+    blind: BenchmarkMetrics,
 ) -> None:
     accuracy = _value(blind.accuracy[Condition.REAL])
     print(

@@ -361,3 +361,21 @@ def test_a_manifest_of_dicom_files_is_audited_and_never_pairs_identical_pixels(
         "unknown": 1,
     }
     assert "By modality" in result.paths["md"].read_text()
+
+
+def test_oracle_is_compares_the_same_question_on_the_partner_image(tmp_path: Path) -> None:
+    """The oracle flip asks: would the correct answer to *this* question differ for the
+    partner's image? Not: does the partner row (often another question) have another answer."""
+    rows = []
+    for seed, (name, modality) in enumerate((("a", "xray"), ("b", "ct"))):
+        image = tmp_path / f"{name}.png"
+        noise_image(seed).save(image)
+        rows.append(ManifestItem(id=f"{name}-lesion", image=str(image), question="Lesion?",
+                                 answer="yes"))  # fmt: skip
+        rows.append(ManifestItem(id=f"{name}-modality", image=str(image), question="Modality?",
+                                 answer=modality))  # fmt: skip
+    manifest = write_manifest(tmp_path / "m.jsonl", rows)
+    overall = _run(manifest, tmp_path / "out").metrics.overall
+    # both images have a lesion (the lesion question should not change), the modality differs
+    assert overall.oracle_is is not None
+    assert (overall.oracle_is.k, overall.oracle_is.n) == (2, 4)
