@@ -12,5 +12,6 @@ if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
     --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log"
   echo "started redis-server on port $port"
 fi
-.venv/bin/grounding-audit prepare
+# only the model that will be served is trained (a few minutes on two cores, once)
+.venv/bin/grounding-audit prepare --which "${GROUNDING_REFERENCE_MODEL:-grounded_reasoner}"
 exec .venv/bin/bentoml serve service.service:GroundingService --port "${PORT:-3000}"
