@@ -12,6 +12,8 @@ if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
     --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log"
   echo "started redis-server on port $port"
 fi
-# only the model that will be served is trained (a few minutes on two cores, once)
-.venv/bin/grounding-audit prepare --which "${GROUNDING_REFERENCE_MODEL:-grounded_reasoner}"
+# only the reference model that will be served is trained (a few minutes on two cores, once)
+if [ -z "${GROUNDING_MODEL_PATH:-}" ]; then
+  .venv/bin/grounding-audit prepare --which "${GROUNDING_REFERENCE_MODEL:-grounded_reasoner}"
+fi
 exec .venv/bin/bentoml serve service.service:GroundingService --port "${PORT:-3000}"

@@ -6,6 +6,7 @@ flag on a wrong-modality question."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from tests.support.servers import RedisServer, start_service
 
 pytestmark = pytest.mark.slow
 
-N_ITEMS = 36
+N_ITEMS = 24
 API_KEY = "reasoner-key"
 
 
@@ -36,21 +37,26 @@ def _serve_and_audit(
             "GROUNDING_MODEL_PATH": str(model_dir),
             "GROUNDING_MODEL_NAME": name,
             "GROUNDING_SAMPLE_RATE": "1",
+            "GROUNDING_AUDIT_MODE": "generate",
             "GROUNDING_API_KEYS": API_KEY,
             "GROUNDING_REDIS_URL": redis.url,
         },
         log,
     )
     try:
-        with httpx.Client(timeout=120) as client:
-            for item in items:
-                response = client.post(
+        with httpx.Client(timeout=300) as client:
+
+            def predict(item: ManifestItem) -> httpx.Response:
+                return client.post(
                     f"{service.url}/predict",
                     files={"image": ("scan.png", Path(item.image).read_bytes(), "image/png")},
                     data={"question": item.question},
                 )
-                assert response.status_code == 200, response.text
-                assert response.json()["raw_output"].startswith("<think>")
+
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                for response in pool.map(predict, items):
+                    assert response.status_code == 200, response.text
+                    assert response.json()["raw_output"].startswith("<think>")
             image, question = skeptic
             report = client.post(
                 f"{service.url}/audit",
@@ -59,7 +65,7 @@ def _serve_and_audit(
                 headers={"X-API-Key": API_KEY},
             )
             assert report.status_code == 200, report.text
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 400
             while time.monotonic() < deadline:
                 stats = client.get(f"{service.url}/stats").json()
                 if stats["counts"]["audits"] >= len(items):
@@ -81,24 +87,33 @@ def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
     items = read_manifest(manifest)[:N_ITEMS]
     image, case = next(iter(read_cases(manifest).items()))
     skeptic = (Path(image), SKEPTIC_QUESTIONS[case.modality])
-    served = {
-        kind: _serve_and_audit(
-            model_dir, f"ref-{kind}", items, skeptic, session_redis, tmp_path / f"{kind}.log"
-        )
-        for kind, model_dir in (
-            ("grounded", grounded_reasoner_dir),
-            ("shortcut", shortcut_reasoner_dir),
-            ("blind", blind_reasoner_dir),
-        )
+    models = {
+        "grounded": grounded_reasoner_dir,
+        "shortcut": shortcut_reasoner_dir,
+        "blind": blind_reasoner_dir,
     }
+    with ThreadPoolExecutor(max_workers=len(models)) as pool:
+        futures = {
+            kind: pool.submit(
+                _serve_and_audit,
+                model_dir,
+                f"ref-{kind}",
+                items,
+                skeptic,
+                session_redis,
+                tmp_path / f"{kind}.log",
+            )
+            for kind, model_dir in models.items()
+        }
+        served = {kind: future.result() for kind, future in futures.items()}
     window = {kind: stats["windows"]["15m"] for kind, (stats, _) in served.items()}
     for kind, figures in window.items():
         print(
             f"\n{kind}: IS {figures['IS']['value']:.3f} (n={figures['IS']['n']}), claim rate "
             f"{figures['claim_rate']['value']:.3f}, HVRR {figures['HVRR']['value']:.3f}"
         )
-        # the first image's questions have no other image in the shuffle pool yet: skipped
-        assert figures["IS"]["n"] >= len(items) - 3
+        # requests before the first image is pooled have no other image yet: skipped
+        assert figures["IS"]["n"] >= len(items) - 6
         assert figures["claim_rate"]["value"] >= 0.9, (kind, figures)
     grounded, shortcut, blind = window["grounded"], window["shortcut"], window["blind"]
     assert grounded["IS"]["value"] >= 0.3, grounded
@@ -110,8 +125,8 @@ def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
 
     grounded_report, shortcut_report = served["grounded"][1], served["shortcut"][1]
     for report in (grounded_report, shortcut_report):
-        assert report["claim_spans"], report
         real = next(c for c in report["conditions"] if c["condition"] == "real")
+        assert report["claim_spans"], (report["model"], real)
         for span in report["claim_spans"]:
             assert real["raw_output"][span["start"] : span["end"]] == span["text"]
     assert shortcut_report["modality_skeptic"] is True
