@@ -3,9 +3,9 @@
 Two `bentoml serve` replicas share one redis-server under one model name and serve the grounded
 reasoner; every request is audited. Once the drift monitor has frozen its baseline from that
 traffic, a rolling update replaces the replicas one by one with the shortcut reasoner (same
-fluent reasoning, answers that ignore the image): each new replica starts beside the old one,
-takes its traffic and its Prometheus target once ready, and then the old one stops (a surge
-of one, as a Kubernetes rolling update does). Traffic never stops. The shared CUSUM on the
+fluent reasoning, answers that ignore the image): the new replicas start beside the old ones,
+and one at a time (``step_pause_s`` apart) a new one takes an old one's traffic and its
+Prometheus target and the old one stops. Traffic never stops. The shared CUSUM on the
 shuffled-image flips crosses its threshold, ``grounding_is_drift_alarm`` goes to 1, and a real
 Prometheus evaluating the project's own alert rules against both replicas fires
 ``GroundingISDriftAlarm``. The result counts the audits from the swap to each of those.
@@ -17,11 +17,12 @@ evaluation every second, and the alert's ``for:`` shortened (``alert_for``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class TrafficItem:
 
 class Milestone(BaseModel):
     audits_since_swap: int
-    """Audits the drift monitor counted after the first replica was swapped."""
+    """Audits the drift monitor counted after the first new replica took traffic."""
     seconds_since_swap: float
 
 
@@ -59,7 +60,7 @@ class UpdateDemoResult(BaseModel):
     cusum_threshold: float
     audits_before_swap: int
     swap_seconds: float
-    """From starting the first new replica to stopping the last old one."""
+    """From the first new replica taking traffic to the last old one stopped."""
     is_before: float | None
     is_after: float | None
     """IS of the audits from the swap to the end of the demo."""
@@ -171,8 +172,9 @@ def run_update_demo(
     model: str = "radiology-vlm",
     replicas: int = 2,
     clients: int = 3,
-    baseline_audits: int = 60,
+    baseline_audits: int = 100,
     alert_for: str = "5s",
+    step_pause_s: float = 5.0,
     timeout_s: float = 600,
     progress: bool = True,
 ) -> UpdateDemoResult:
@@ -193,9 +195,14 @@ def run_update_demo(
         ServeProcess({**env, "GROUNDING_MODEL_PATH": str(before_model)}, workdir / "serve")
         for _ in range(replicas)
     ]
+    # the new version's replicas start beside the old ones and wait, ready, for the update
+    updated = [
+        ServeProcess({**env, "GROUNDING_MODEL_PATH": str(after_model)}, workdir / "serve")
+        for _ in range(replicas)
+    ]
     prometheus: PrometheusProcess | None = None
     try:
-        for server in servers:
+        for server in [*servers, *updated]:
             server.wait_ready()
         urls = [server.url for server in servers]
         say(f"{replicas} replicas of {before_model.name} as {model!r}: {', '.join(urls)}")
@@ -212,53 +219,23 @@ def run_update_demo(
                 raise RuntimeError(f"no baseline after {timeout_s:.0f} s: {_stats(urls[0])}")
             stats = _stats(urls[0])
             baseline = stats["baseline"]
-            at_swap = _longest_window_is(stats)
-            audits_before = int(stats["counts"]["audits"])
             say(f"baseline frozen: IS {baseline['rate']:.3f} over {baseline['n']} audits")
-            swap_n = _drift_n(urls[0])
-            swap_started = time.monotonic()
-            for index in range(replicas):
-                new = ServeProcess(
-                    {**env, "GROUNDING_MODEL_PATH": str(after_model)}, workdir / "serve"
-                )
-                new.wait_ready()
+            at_swap_stats = _stats(load.urls[0])
+            at_swap = _longest_window_is(at_swap_stats)
+            audits_before = int(at_swap_stats["counts"]["audits"])
+            watcher = _Watcher(load, prometheus, _drift_n(load.urls[0]), say)
+            for index, new in enumerate(updated):
                 old, servers[index] = servers[index], new
                 load.urls[index] = new.url
                 prometheus.set_targets(_targets(servers))
                 old.stop()
                 say(f"replica {index + 1}/{replicas} now serves {after_model.name}")
-            urls = list(load.urls)
-            swap_seconds = time.monotonic() - swap_started
-            milestones: dict[str, Milestone | None] = {
-                "drift": None,
-                "gauge": None,
-                "prometheus": None,
-            }
-
-            def reached() -> bool:
-                drift = _stats(urls[0])["drift"]
-                since = time.monotonic() - swap_started
-                if milestones["drift"] is None and drift["alarm"]:
-                    at = int(drift["alarm_at"] or drift["n"])
-                    milestones["drift"] = Milestone(
-                        audits_since_swap=at - swap_n, seconds_since_swap=since
-                    )
-                    say(f"CUSUM alarm after {at - swap_n} audits since the swap")
-                if milestones["gauge"] is None and _gauge_alarm(urls):
-                    milestones["gauge"] = Milestone(
-                        audits_since_swap=int(drift["n"]) - swap_n, seconds_since_swap=since
-                    )
-                if milestones["prometheus"] is None and (
-                    prometheus.alert_states().get(ALERT) == "firing"
-                ):
-                    milestones["prometheus"] = Milestone(
-                        audits_since_swap=int(drift["n"]) - swap_n, seconds_since_swap=since
-                    )
-                    say(f"prometheus: {ALERT} firing after {int(drift['n']) - swap_n} audits")
-                return all(value is not None for value in milestones.values())
-
-            wait_until(reached, max(1.0, deadline - time.monotonic()), 1)
-            final = _stats(urls[0])
+                if index + 1 < replicas:
+                    time.sleep(step_pause_s)
+            swap_seconds = time.monotonic() - watcher.started
+            watcher.done.wait(max(1.0, deadline - time.monotonic()))
+            watcher.stop.set()
+            final = _stats(load.urls[0])
             flips_end, runs_end = _longest_window_is(final)
         return UpdateDemoResult(
             model=model,
@@ -271,9 +248,9 @@ def run_update_demo(
             swap_seconds=round(swap_seconds, 1),
             is_before=_ratio(*at_swap),
             is_after=_ratio(flips_end - at_swap[0], runs_end - at_swap[1]),
-            drift_alarm=milestones["drift"],
-            gauge_alarm=milestones["gauge"],
-            prometheus_alert=milestones["prometheus"],
+            drift_alarm=watcher.milestones["drift"],
+            gauge_alarm=watcher.milestones["gauge"],
+            prometheus_alert=watcher.milestones["prometheus"],
             alert_for=alert_for,
             requests_sent=load.sent,
             requests_failed=load.failed,
@@ -282,9 +259,57 @@ def run_update_demo(
     finally:
         if prometheus is not None:
             prometheus.stop()
-        for server in servers:
+        for server in [*servers, *updated]:
             server.stop()
         redis.stop()
+
+
+class _Watcher:
+    """From the swap on, polls twice a second for the CUSUM alarm (/stats), the alarm gauge
+    (/metrics of the replicas) and the firing alert (Prometheus)."""
+
+    def __init__(
+        self,
+        load: Traffic,
+        prometheus: PrometheusProcess,
+        swap_n: int,
+        say: Callable[[str], None],
+    ) -> None:
+        self.load, self.prometheus, self.swap_n, self.say = load, prometheus, swap_n, say
+        self.started = time.monotonic()
+        self.milestones: dict[str, Milestone | None] = dict.fromkeys(
+            ("drift", "gauge", "prometheus")
+        )
+        self.done = threading.Event()
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set() and not self.done.is_set():
+            with contextlib.suppress(httpx.HTTPError):  # a replica going away mid-update
+                self._poll()
+            self.stop.wait(0.5)
+
+    def _poll(self) -> None:
+        urls = list(self.load.urls)
+        drift = _stats(urls[0])["drift"]
+        since = time.monotonic() - self.started
+        audits = int(drift["n"]) - self.swap_n
+        if self.milestones["drift"] is None and drift["alarm"]:
+            at = int(drift["alarm_at"] or drift["n"]) - self.swap_n
+            self.milestones["drift"] = Milestone(audits_since_swap=at, seconds_since_swap=since)
+            self.say(f"CUSUM alarm after {at} audits since the swap")
+        if self.milestones["gauge"] is None and _gauge_alarm(urls):
+            self.milestones["gauge"] = Milestone(audits_since_swap=audits, seconds_since_swap=since)
+        if self.milestones["prometheus"] is None and (
+            self.prometheus.alert_states().get(ALERT) == "firing"
+        ):
+            self.milestones["prometheus"] = Milestone(
+                audits_since_swap=audits, seconds_since_swap=since
+            )
+            self.say(f"prometheus: {ALERT} firing after {audits} audits since the swap")
+        if all(value is not None for value in self.milestones.values()):
+            self.done.set()
 
 
 def _targets(servers: Sequence[ServeProcess]) -> list[str]:
@@ -315,7 +340,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="default: $GROUNDING_CACHE_DIR")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--clients", type=int, default=3)
-    parser.add_argument("--baseline-audits", type=int, default=60)
+    parser.add_argument("--baseline-audits", type=int, default=100)
     parser.add_argument("--alert-for", default="5s", help="the alert's `for:` in the demo rules")
     parser.add_argument("--timeout", type=float, default=900)
 

@@ -34,7 +34,7 @@ def test_a_rolling_update_to_a_shortcut_model_fires_the_is_drift_alert(
         shortcut_reasoner_dir,
         tmp_path,
         traffic=phantom_traffic(phantom_data.heldout, limit=150),
-        baseline_audits=40,
+        baseline_audits=100,
         alert_for="3s",
         timeout_s=480,
     )
@@ -44,7 +44,7 @@ def test_a_rolling_update_to_a_shortcut_model_fires_the_is_drift_alert(
     assert result.gauge_alarm is not None, result
     assert result.prometheus_alert is not None, result
     # at p0 ~ 0.5 the CUSUM needs about 25 image-invariant audits; a mixed fleet during the
-    # rolling update adds some
-    assert 5 <= result.drift_alarm.audits_since_swap <= 120, result
+    # rolling update adds some. Never before the swap: no false alarm on the grounded fleet.
+    assert 5 <= result.drift_alarm.audits_since_swap <= 150, result
     assert result.prometheus_alert.audits_since_swap >= result.drift_alarm.audits_since_swap
     assert result.is_after is not None and result.is_after < result.baseline_is / 2, result
