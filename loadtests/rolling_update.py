@@ -228,8 +228,8 @@ def run_update_demo(
                 old, servers[index] = servers[index], new
                 load.urls[index] = new.url
                 prometheus.set_targets(_targets(servers))
-                old.stop()
                 say(f"replica {index + 1}/{replicas} now serves {after_model.name}")
+                old.stop()
                 if index + 1 < replicas:
                     time.sleep(step_pause_s)
             swap_seconds = time.monotonic() - watcher.started
