@@ -22,7 +22,8 @@ from audits.science.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
 from loadtests.payloads import QUESTIONS, Question, ScanImage
 from loadtests.timeline import ProductionInput, TimedBackend, Timeline, timeline
 from loadtests.timing import percentile
-from service.engine.scheduler import AuditTask, InferenceEngine
+from service.engine.audit_queue import AuditTask
+from service.engine.scheduler import InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
 from service.engine.stats import SchedulerStats
 from service.identity import sample_decision

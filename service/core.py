@@ -17,8 +17,9 @@ from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
 from audits.data.dicom import Window, normalize_modality
 from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
+from service.engine.audit_queue import AuditTask
 from service.engine.completion import CompletionWorker
-from service.engine.scheduler import AuditTask, InferenceEngine
+from service.engine.scheduler import InferenceEngine
 from service.engine.shuffle_pool import ShufflePool
 from service.engine.stats import SchedulerStats
 from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode

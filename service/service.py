@@ -21,7 +21,7 @@ from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
 from audits.contracts.records import StoredAuditRecord
 from service.core import GroundingCore, InputError, ProductionRequest
-from service.engine.scheduler import AuditQueueFull, EngineStopped
+from service.engine.audit_queue import AuditQueueFull, EngineStopped
 from service.engine.upstream import UpstreamFailed
 from service.http.auth import AccessEntry, log_access, require_key
 from service.http.deadlines import install_header_deadline

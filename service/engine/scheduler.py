@@ -8,9 +8,7 @@ polls between decoding steps); the step runs again later, at most ``MAX_PREEMPTI
 interrupted, so audits still finish under steady traffic. A score step (one forward pass) is not
 interrupted: a production request waits at most for one forward pass of an audit.
 
-Queues: interactive audits (the /audit endpoint; bounded, the caller gets an error when full)
-and mirrored audits (bounded; on overflow the OLDEST queued audit is dropped, because fresher
-audits describe the model's current behaviour better; counted as ``queue_full``).
+Queues: service/engine/audit_queue.py (shared with the upstream engine).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,32 +31,17 @@ from audits.contracts.backend import (
     VLMInput,
     generate_detailed,
 )
+from service.engine.audit_queue import (
+    AuditQueues,
+    AuditTask,
+    EngineStopped,
+    finish_task,
+)
 from service.engine.stats import SchedulerStats, StatsCallback
 
 log = logging.getLogger(__name__)
 
-Step = Callable[[VLMBackend], None]
 MAX_PREEMPTIONS = 3
-
-
-class EngineStopped(RuntimeError):
-    pass
-
-
-class AuditQueueFull(RuntimeError):
-    pass
-
-
-@dataclass
-class AuditTask:
-    """A sequence of model steps plus what to do when it ends (result or error)."""
-
-    steps: Iterator[Step]
-    on_done: Callable[[BaseException | None], None]
-    enqueued_at: float = field(default_factory=time.monotonic)
-    retry_step: Step | None = None
-    """A step interrupted by production work, to run again before the next one."""
-    preemptions: int = 0
 
 
 @dataclass
@@ -68,7 +51,7 @@ class _ProductionItem:
     params: GenerationParams = field(default_factory=GenerationParams)
 
 
-class InferenceEngine:
+class InferenceEngine(AuditQueues):
     def __init__(
         self,
         backend: VLMBackend,
@@ -78,18 +61,12 @@ class InferenceEngine:
         interactive_queue_size: int = 16,
         on_stats: StatsCallback | None = None,
     ) -> None:
+        self._init_audit_queues(audit_queue_size, interactive_queue_size, on_stats)
         self.backend = backend
         self.max_batch_size = max_batch_size
-        self._audit_capacity = audit_queue_size
-        self._interactive_capacity = interactive_queue_size
         self._production: deque[_ProductionItem] = deque()
-        self._interactive: deque[AuditTask] = deque()
-        self._audits: deque[AuditTask] = deque()
-        self._cond = threading.Condition()
-        self._accepting = True
         self._running = False
         self._thread: threading.Thread | None = None
-        self._on_stats = on_stats or (lambda stats: None)
         self._busy_s = 0.0
         self.preemptions = 0
         """Audit generation steps interrupted because production work arrived."""
@@ -122,14 +99,10 @@ class InferenceEngine:
                     break
             time.sleep(0.02)
         with self._cond:
-            dropped = list(self._interactive) + list(self._audits)
-            self._interactive.clear()
-            self._audits.clear()
+            dropped = self._take_queued()
             self._running = False
             self._cond.notify_all()
-        for task in dropped:
-            self._report_drop("shutdown")
-            _finish(task, EngineStopped("the service shut down before this audit ran"))
+        self._drop_at_shutdown(dropped)
         if self._thread is not None:
             self._thread.join(timeout=max(1.0, grace_s))
         with self._cond:  # an audit whose model call outlived the wait is given up here
@@ -140,7 +113,7 @@ class InferenceEngine:
             count = len(dropped) + self._dropped_mid_audit
         if abandoned is not None:
             self._report_drop("shutdown")
-            _finish(abandoned, EngineStopped("the service shut down while this audit ran"))
+            finish_task(abandoned, EngineStopped("the service shut down while this audit ran"))
         self._on_stats(SchedulerStats(audit_queue_depth=0))
         return count
 
@@ -164,44 +137,7 @@ class InferenceEngine:
     async def generate(self, item: VLMInput) -> str:
         return (await self.generate_detailed(item)).text
 
-    def submit_audit(self, task: AuditTask) -> None:
-        """Queue a mirrored audit; never blocks. When full, the oldest queued audit is dropped."""
-        evicted: AuditTask | None = None
-        with self._cond:
-            if not self._accepting:
-                evicted = task
-            else:
-                if len(self._audits) >= self._audit_capacity:
-                    evicted = self._audits.popleft()
-                self._audits.append(task)
-                self._cond.notify()
-            depth = len(self._audits)
-        self._on_stats(SchedulerStats(audit_queue_depth=depth))
-        if evicted is not None:
-            reason = "queue_full" if evicted is not task else "shutdown"
-            self._report_drop(reason)
-            _finish(evicted, AuditQueueFull("dropped: the audit queue was full"))
-
-    def submit_interactive(self, task: AuditTask) -> None:
-        with self._cond:
-            if not self._accepting:
-                raise EngineStopped("the service is shutting down")
-            if len(self._interactive) >= self._interactive_capacity:
-                raise AuditQueueFull("too many on-demand audits are waiting; retry shortly")
-            self._interactive.append(task)
-            self._cond.notify()
-
-    def _report_drop(self, reason: str) -> None:
-        self._on_stats(
-            SchedulerStats(audit_queue_depth=len(self._audits), audits_dropped={reason: 1})
-        )
-
     # -- introspection ---------------------------------------------------------------------
-    @property
-    def audit_queue_depth(self) -> int:
-        with self._cond:
-            return len(self._audits)
-
     @property
     def production_waiting(self) -> int:
         with self._cond:
@@ -297,7 +233,7 @@ class InferenceEngine:
                 step = next(task.steps)
             except StopIteration:
                 if self._release(task):
-                    _finish(task, None)
+                    finish_task(task, None)
                 return
         backend = self._backend_for(task)
         try:
@@ -310,7 +246,7 @@ class InferenceEngine:
             log.warning("audit step failed: %s", exc)
             if self._release(task):
                 self._report_drop("error")
-                _finish(task, exc)
+                finish_task(task, exc)
             return
         with self._cond:
             self._current = None
@@ -324,10 +260,10 @@ class InferenceEngine:
             if not complete:
                 self._dropped_mid_audit += 1
         if complete:
-            _finish(task, None)
+            finish_task(task, None)
         else:
             self._report_drop("shutdown")
-            _finish(task, EngineStopped("the service shut down while this audit ran"))
+            finish_task(task, EngineStopped("the service shut down while this audit ran"))
 
 
 class _YieldingBackend:
@@ -352,10 +288,3 @@ def _exhausted(task: AuditTask) -> bool:
     except StopIteration:
         return True
     return False
-
-
-def _finish(task: AuditTask, error: BaseException | None) -> None:
-    try:
-        task.on_done(error)
-    except Exception:
-        log.exception("audit completion handler failed")

@@ -18,13 +18,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from audits.backends.openai_http import OpenAIBackend, UpstreamError
 from audits.contracts.backend import Generation, GenerationParams, VLMInput
 from audits.contracts.types import AuditMode
-from service.engine.scheduler import AuditQueueFull, AuditTask, EngineStopped, _finish
+from service.engine.audit_queue import AuditQueues, EngineStopped, finish_task
 from service.engine.stats import SchedulerStats, StatsCallback
 from service.settings import Settings
 
@@ -39,7 +38,7 @@ class UpstreamFailed(RuntimeError):
         self.status_code = 504 if timeout else 502
 
 
-class UpstreamEngine:
+class UpstreamEngine(AuditQueues):
     def __init__(
         self,
         production: OpenAIBackend,
@@ -52,6 +51,7 @@ class UpstreamEngine:
         interactive_queue_size: int = 16,
         on_stats: StatsCallback | None = None,
     ) -> None:
+        self._init_audit_queues(audit_queue_size, interactive_queue_size, on_stats)
         self.backend = production
         self.audit_backend = audits
         self._production_pool = ThreadPoolExecutor(
@@ -59,15 +59,8 @@ class UpstreamEngine:
         )
         self.audit_concurrency = audit_concurrency
         self.busy_audit_concurrency = min(busy_audit_concurrency, audit_concurrency)
-        self._audit_capacity = audit_queue_size
-        self._interactive_capacity = interactive_queue_size
-        self._audits: deque[AuditTask] = deque()
-        self._interactive: deque[AuditTask] = deque()
-        self._cond = threading.Condition()
-        self._accepting = True
         self._running = False
         self._workers: list[threading.Thread] = []
-        self._on_stats = on_stats or (lambda stats: None)
         self.production_in_flight = 0
         self.audits_running = 0
         self.audits_completed = 0
@@ -95,15 +88,11 @@ class UpstreamEngine:
                 time.monotonic() < deadline
             ):
                 self._cond.wait(timeout=0.05)
-            dropped = list(self._interactive) + list(self._audits)
-            self._interactive.clear()
-            self._audits.clear()
+            dropped = self._take_queued()
             still_running = self.audits_running
             self._running = False
             self._cond.notify_all()
-        for task in dropped:
-            self._report_drop("shutdown")
-            _finish(task, EngineStopped("the service shut down before this audit ran"))
+        self._drop_at_shutdown(dropped)
         for _ in range(still_running):
             self._report_drop("shutdown")
         self._production_pool.shutdown(wait=False, cancel_futures=True)
@@ -138,36 +127,6 @@ class UpstreamEngine:
         return (await self.generate_detailed(item)).text
 
     # -- audits ----------------------------------------------------------------------------
-    def submit_audit(self, task: AuditTask) -> None:
-        evicted: AuditTask | None = None
-        with self._cond:
-            if not self._accepting:
-                evicted = task
-            else:
-                if len(self._audits) >= self._audit_capacity:
-                    evicted = self._audits.popleft()
-                self._audits.append(task)
-                self._cond.notify()
-            depth = len(self._audits)
-        self._on_stats(SchedulerStats(audit_queue_depth=depth))
-        if evicted is not None:
-            self._report_drop("queue_full" if evicted is not task else "shutdown")
-            _finish(evicted, AuditQueueFull("dropped: the audit queue was full"))
-
-    def submit_interactive(self, task: AuditTask) -> None:
-        with self._cond:
-            if not self._accepting:
-                raise EngineStopped("the service is shutting down")
-            if len(self._interactive) >= self._interactive_capacity:
-                raise AuditQueueFull("too many on-demand audits are waiting; retry shortly")
-            self._interactive.append(task)
-            self._cond.notify()
-
-    @property
-    def audit_queue_depth(self) -> int:
-        with self._cond:
-            return len(self._audits)
-
     def _may_start_audit(self) -> bool:
         limit = self.busy_audit_concurrency if self.production_in_flight else self.audit_concurrency
         return bool(self._interactive or self._audits) and self.audits_running < limit
@@ -198,16 +157,11 @@ class UpstreamEngine:
                     self.audits_completed += 1
                 self._cond.notify_all()
             if abandoned:  # stop() has counted it already
-                _finish(task, EngineStopped("the service shut down while this audit ran"))
+                finish_task(task, EngineStopped("the service shut down while this audit ran"))
                 continue
             if error is not None:
                 self._report_drop("upstream_error" if isinstance(error, UpstreamError) else "error")
-            _finish(task, error)
-
-    def _report_drop(self, reason: str) -> None:
-        self._on_stats(
-            SchedulerStats(audit_queue_depth=len(self._audits), audits_dropped={reason: 1})
-        )
+            finish_task(task, error)
 
 
 def build_upstream_engine(settings: Settings, on_stats: StatsCallback) -> UpstreamEngine:

@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from audits.contracts.backend import GenerationInterrupted, GenerationParams, VLMInput
-from service.engine.scheduler import AuditTask, InferenceEngine
+from service.engine.audit_queue import AuditTask
+from service.engine.scheduler import InferenceEngine
 
 
 class BlockingAuditBackend:

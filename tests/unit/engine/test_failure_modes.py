@@ -19,7 +19,8 @@ from prometheus_client import REGISTRY
 
 from audits.contracts.backend import VLMInput
 from service.core import GroundingCore
-from service.engine.scheduler import AuditTask, EngineStopped, InferenceEngine
+from service.engine.audit_queue import AuditTask, EngineStopped
+from service.engine.scheduler import InferenceEngine
 from service.settings import Settings
 from tests.support.images import png_bytes
 

@@ -15,7 +15,7 @@ import pytest
 
 from audits.backends.openai_http import OpenAIBackend
 from audits.contracts.backend import VLMInput
-from service.engine.scheduler import AuditTask
+from service.engine.audit_queue import AuditTask
 from service.engine.stats import SchedulerStats
 from service.engine.upstream import UpstreamEngine, UpstreamFailed
 

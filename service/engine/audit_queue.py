@@ -1,0 +1,116 @@
+"""The audit queues both engines keep (the in-process scheduler and the upstream client).
+
+Interactive audits (the /audit endpoint) wait in a bounded queue whose caller gets an error when
+it is full. Mirrored audits wait in a bounded queue that drops its OLDEST entry on overflow,
+because fresher audits describe the model's current behaviour better (``queue_full``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from audits.contracts.backend import VLMBackend
+from service.engine.stats import SchedulerStats, StatsCallback
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[VLMBackend], None]
+
+
+class EngineStopped(RuntimeError):
+    pass
+
+
+class AuditQueueFull(RuntimeError):
+    pass
+
+
+@dataclass
+class AuditTask:
+    """A sequence of model steps plus what to do when it ends (result or error)."""
+
+    steps: Iterator[Step]
+    on_done: Callable[[BaseException | None], None]
+    enqueued_at: float = field(default_factory=time.monotonic)
+    retry_step: Step | None = None
+    """A step interrupted by production work, to run again before the next one."""
+    preemptions: int = 0
+
+
+def finish_task(task: AuditTask, error: BaseException | None) -> None:
+    try:
+        task.on_done(error)
+    except Exception:
+        log.exception("audit completion handler failed")
+
+
+class AuditQueues:
+    """Submission, overflow and shutdown of the two audit queues; ``_cond`` also guards the
+    engine's own state."""
+
+    def _init_audit_queues(
+        self,
+        audit_capacity: int,
+        interactive_capacity: int,
+        on_stats: StatsCallback | None,
+    ) -> None:
+        self._audit_capacity = audit_capacity
+        self._interactive_capacity = interactive_capacity
+        self._audits: deque[AuditTask] = deque()
+        self._interactive: deque[AuditTask] = deque()
+        self._cond = threading.Condition()
+        self._accepting = True
+        self._on_stats: StatsCallback = on_stats or (lambda stats: None)
+
+    def submit_audit(self, task: AuditTask) -> None:
+        """Queue a mirrored audit; never blocks. When full, the oldest queued audit is dropped."""
+        evicted: AuditTask | None = None
+        with self._cond:
+            if not self._accepting:
+                evicted = task
+            else:
+                if len(self._audits) >= self._audit_capacity:
+                    evicted = self._audits.popleft()
+                self._audits.append(task)
+                self._cond.notify()
+            depth = len(self._audits)
+        self._on_stats(SchedulerStats(audit_queue_depth=depth))
+        if evicted is not None:
+            self._report_drop("queue_full" if evicted is not task else "shutdown")
+            finish_task(evicted, AuditQueueFull("dropped: the audit queue was full"))
+
+    def submit_interactive(self, task: AuditTask) -> None:
+        with self._cond:
+            if not self._accepting:
+                raise EngineStopped("the service is shutting down")
+            if len(self._interactive) >= self._interactive_capacity:
+                raise AuditQueueFull("too many on-demand audits are waiting; retry shortly")
+            self._interactive.append(task)
+            self._cond.notify()
+
+    @property
+    def audit_queue_depth(self) -> int:
+        with self._cond:
+            return len(self._audits)
+
+    def _report_drop(self, reason: str) -> None:
+        self._on_stats(
+            SchedulerStats(audit_queue_depth=len(self._audits), audits_dropped={reason: 1})
+        )
+
+    def _take_queued(self) -> list[AuditTask]:
+        """Empty both queues (the caller holds ``_cond``); interactive ones first."""
+        taken = list(self._interactive) + list(self._audits)
+        self._interactive.clear()
+        self._audits.clear()
+        return taken
+
+    def _drop_at_shutdown(self, tasks: list[AuditTask]) -> None:
+        for task in tasks:
+            self._report_drop("shutdown")
+            finish_task(task, EngineStopped("the service shut down before this audit ran"))
