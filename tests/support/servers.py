@@ -16,14 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from loadtests.processes import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check, timeout: float, interval: float = 0.2) -> bool:
