@@ -31,6 +31,7 @@ model can replace the rules behind the same interface.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -193,14 +194,23 @@ _SEMICOLON = re.compile(r";\s+")
 _TAG = re.compile(r"</?\s*(?:think|answer|reasoning|thinking|output|response)\s*>", re.IGNORECASE)
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.IGNORECASE | re.DOTALL)
 
-_SEGMENTER = pysbd.Segmenter(language="en", clean=False)
+_THREAD_STATE = threading.local()
+
+
+def _segmenter() -> pysbd.Segmenter:
+    """This thread's pysbd segmenter: ``Segmenter.segment`` keeps the text it is splitting on
+    the instance, so one shared segmenter hands concurrent callers each other's sentences."""
+    segmenter = getattr(_THREAD_STATE, "segmenter", None)
+    if segmenter is None:
+        segmenter = _THREAD_STATE.segmenter = pysbd.Segmenter(language="en", clean=False)
+    return segmenter
 
 
 def _regex_sentences(text: str, offset: int) -> list[tuple[int, int]]:
     """pysbd's sentences of one line, mapped back onto offsets (pysbd keeps the text verbatim)."""
     out: list[tuple[int, int]] = []
     pos = 0
-    for segment in _SEGMENTER.segment(text):
+    for segment in _segmenter().segment(text):
         piece = segment.strip()
         if not piece:
             continue
