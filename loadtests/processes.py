@@ -167,6 +167,12 @@ class PrometheusProcess(_Process):
         if not wait_until(lambda: httpx.get(f"{self.url}/-/ready").status_code == 200, timeout_s):
             raise RuntimeError(f"prometheus was not ready:\n{self.log_tail()}")
 
+    def query_value(self, expr: str) -> float | None:
+        """The value of an instant query that returns one series, else None."""
+        body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5).json()
+        result = body.get("data", {}).get("result", [])
+        return float(result[0]["value"][1]) if len(result) == 1 else None
+
     def alert_states(self) -> dict[str, str]:
         """``{alertname: state}`` of the active alerts (pending or firing)."""
         alerts = httpx.get(f"{self.url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]

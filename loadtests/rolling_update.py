@@ -75,6 +75,9 @@ class UpdateDemoResult(BaseModel):
     """Requests refused or cut during the rolling update."""
     final_drift: dict[str, object]
     """The drift state of /stats when the demo ended."""
+    observed_over_expected: float | None = None
+    """Prometheus' case-mix-adjusted IS (observed / expected shuffled flips, 15m) at the end:
+    what the IS drop and collapse alerts read."""
 
 
 def demo_rules(target: Path, model: str, alert_for: str) -> Path:
@@ -237,6 +240,9 @@ def run_update_demo(
             watcher.stop.set()
             final = _stats(load.urls[0])
             flips_end, runs_end = _longest_window_is(final)
+            adjusted = prometheus.query_value(
+                f'model:grounding_is_flips_observed_over_expected:ratio_rate15m{{model="{model}"}}'
+            )
         return UpdateDemoResult(
             model=model,
             replicas=replicas,
@@ -255,6 +261,7 @@ def run_update_demo(
             requests_sent=load.sent,
             requests_failed=load.failed,
             final_drift=final["drift"],
+            observed_over_expected=adjusted,
         )
     finally:
         if prometheus is not None:

@@ -125,9 +125,15 @@ class DriftMonitor:
             args.append(str(ttl))
         return keys, args
 
-    async def after_update(self, client: Any, model: str, result: Sequence[Any]) -> None:
-        """Export the CUSUM gauges; freeze the automatic baseline once the warm-up is full."""
+    async def after_update(self, client: Any, record: AuditRecord, result: Sequence[Any]) -> None:
+        """Export the CUSUM gauges and the record's risk-adjusted counts; freeze the automatic
+        baseline once the warm-up is full."""
+        model = record.model
         values = _texts(result)
+        if len(values) > 5 and values[0] == "cusum" and values[5]:
+            EXPORTER.record_risk_adjusted(
+                model, record.modality, record.flip_shuffled is True, float(values[5])
+            )
         if values and values[0] == "warmup" and int(values[1]) >= self.min_audits:
             n, k = int(values[1]), int(values[2])
             counts = warmup_strata(await client.hgetall(warmup_key(model))) or {"": (n, k)}

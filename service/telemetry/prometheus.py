@@ -48,6 +48,27 @@ MODALITY_SKEPTIC = Counter(
     "not fit the question",
     ["model", "modality"],
 )
+IS_COMPARED_AUDITS = Counter(
+    "grounding_is_compared_audits",
+    "Audits with a shuffled comparison scored against the frozen IS baseline of their stratum "
+    "(question kind x modality)",
+    ["model", "modality"],
+)
+IS_COMPARED_FLIPS = Counter(
+    "grounding_is_compared_flips",
+    "Of those audits, the ones whose answer changed under the shuffled image (observed)",
+    ["model", "modality"],
+)
+IS_EXPECTED_FLIPS = Counter(
+    "grounding_is_expected_flips",
+    "Sum over those audits of their stratum's baseline flip rate p0 (expected under the baseline)",
+    ["model", "modality"],
+)
+IS_EXPECTED_FLIPS_VARIANCE = Counter(
+    "grounding_is_expected_flips_variance",
+    "Sum over those audits of p0 (1 - p0): the variance of the observed count under the baseline",
+    ["model", "modality"],
+)
 AUDITS_DROPPED = Counter(
     "grounding_audits_dropped", "Audits not run, by reason", ["model", "reason"]
 )
@@ -82,6 +103,13 @@ IS_DRIFT_ALARM = Gauge(
     multiprocess_mode="livemax",
 )
 
+RISK_ADJUSTED = (
+    IS_COMPARED_AUDITS,
+    IS_COMPARED_FLIPS,
+    IS_EXPECTED_FLIPS,
+    IS_EXPECTED_FLIPS_VARIANCE,
+)
+
 KNOWN_DROP_REASONS = ("queue_full", "error", "shutdown", "completion_full", "upstream_error")
 KNOWN_SINKS = ("redis", "log", "memory", "prometheus")
 
@@ -101,6 +129,8 @@ class PrometheusExporter:
             VISUAL_CLAIMS.labels(model=model, modality=modality)
             HALLUCINATED_REASONING.labels(model=model, modality=modality)
             MODALITY_SKEPTIC.labels(model=model, modality=modality)
+            for counter in RISK_ADJUSTED:
+                counter.labels(model=model, modality=modality)
             for mode in modes:
                 AUDITS.labels(model=model, mode=mode, modality=modality)
             for condition in conditions:
@@ -152,6 +182,16 @@ class PrometheusExporter:
 
     def sink_overflow(self, sink: str, count: int = 1) -> None:
         SINK_OVERFLOW.labels(sink=sink).inc(count)
+
+    def record_risk_adjusted(self, model: str, modality: str, flipped: bool, p0: float) -> None:
+        """One audit compared with its stratum's baseline rate ``p0``: observed and expected
+        flips, so alerts can compare IS with what the current case mix predicts."""
+        labels = {"model": model, "modality": normalize_modality(modality)}
+        IS_COMPARED_AUDITS.labels(**labels).inc()
+        if flipped:
+            IS_COMPARED_FLIPS.labels(**labels).inc()
+        IS_EXPECTED_FLIPS.labels(**labels).inc(p0)
+        IS_EXPECTED_FLIPS_VARIANCE.labels(**labels).inc(p0 * (1.0 - p0))
 
     def record_drift(self, model: str, statistic: float, alarm: bool) -> None:
         IS_DRIFT_STATISTIC.labels(model=model).set(statistic)

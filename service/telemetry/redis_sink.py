@@ -405,7 +405,7 @@ class RedisSink:
                         record.request_id,
                     )
                 try:
-                    await self.monitor.after_update(self._client, record.model, drift)
+                    await self.monitor.after_update(self._client, record, drift)
                 except CONNECTION_ERRORS as exc:  # the next record's result retries the freeze
                     self._mark_down(exc)
                     log.warning("drift follow-up for %s failed: %s", record.model, exc)

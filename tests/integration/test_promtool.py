@@ -134,6 +134,10 @@ def contract_series() -> list[dict[str, str]]:
                 'sink="redis"}',
                 "0+1x120",
             ),
+            (f'grounding_is_compared_audits_total{{{base},modality="CT"}}', "0+8x120"),
+            (f'grounding_is_compared_flips_total{{{base},modality="CT"}}', "0+3x120"),
+            (f'grounding_is_expected_flips_total{{{base},modality="CT"}}', "0+3.2x120"),
+            (f'grounding_is_expected_flips_variance_total{{{base},modality="CT"}}', "0+1.92x120"),
             (f"grounding_is_drift_statistic{{{base}}}", "0.5x120"),
             (f"grounding_is_drift_alarm{{{base}}}", "0x120"),
         ]

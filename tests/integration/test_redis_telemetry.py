@@ -670,24 +670,62 @@ async def test_core_keeps_answering_through_a_redis_outage(redis: RedisServer) -
     sink.close()
 
 
-async def test_the_lua_cusum_is_case_mix_aware_and_equals_the_stratified_recursion(
-    redis: RedisServer, client: redis_py.Redis
-) -> None:
-    """Warm-up per stratum, automatic freeze with per-stratum baselines, then traffic moves to
-    open MR questions (low IS) with no change in the model: the shared CUSUM equals the
-    stratified recursion in stream order and stays quiet, where the pooled one alarms."""
-    rng = random.Random(11)
+RISK_ADJUSTED_COUNTERS = (
+    "grounding_is_compared_audits_total",
+    "grounding_is_compared_flips_total",
+    "grounding_is_expected_flips_total",
+    "grounding_is_expected_flips_variance_total",
+)
+
+
+def risk_adjusted_counts(model: str, modality: str) -> dict[str, float]:
+    labels = {"model": model, "modality": modality}
+    return {name: REGISTRY.get_sample_value(name, labels) or 0.0 for name in RISK_ADJUSTED_COUNTERS}
+
+
+def stratified_traffic(
+    model: str, rates_after: dict[tuple[str, str], float], seed: int
+) -> list[AuditRecord]:
+    """A warm-up of 120 audits, half closed CT questions (IS 0.7), half open MR ones (IS 0.1);
+    then 400 audits of which 90% are open MR questions, flipping at ``rates_after``."""
+    rng = random.Random(seed)
     rates = {("closed", "CT"): 0.7, ("open", "MR"): 0.1}
     warm = [("closed", "CT"), ("open", "MR")] * 60
     shifted = [("open", "MR") if rng.random() < 0.9 else ("closed", "CT") for _ in range(400)]
     records = []
     for index, (kind, modality) in enumerate(warm + shifted):
-        flip = rng.random() < rates[(kind, modality)]
+        rate = rates[(kind, modality)] if index < len(warm) else rates_after[(kind, modality)]
         records.append(
-            make_record(index, flip).model_copy(
+            make_record(index, rng.random() < rate, model=model).model_copy(
                 update={"question_kind": kind, "modality": modality}
             )
         )
+    return records
+
+
+def observed_minus_expected(model: str, before: dict[str, dict[str, float]]) -> float:
+    """z of the observed shuffled flips against the expected ones since ``before``."""
+    delta = {
+        name: sum(
+            risk_adjusted_counts(model, modality)[name] - before[modality][name]
+            for modality in ("CT", "MR")
+        )
+        for name in RISK_ADJUSTED_COUNTERS
+    }
+    observed = delta["grounding_is_compared_flips_total"]
+    expected = delta["grounding_is_expected_flips_total"]
+    return (observed - expected) / delta["grounding_is_expected_flips_variance_total"] ** 0.5
+
+
+async def test_the_lua_cusum_is_case_mix_aware_and_equals_the_stratified_recursion(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    """Warm-up per stratum, automatic freeze with per-stratum baselines, then traffic moves to
+    open MR questions (low IS) with no change in the model: the shared CUSUM equals the
+    stratified recursion in stream order and stays quiet, where the pooled one alarms; the
+    exported observed and expected flips (the alerts' risk adjustment) agree."""
+    records = stratified_traffic("m", {("closed", "CT"): 0.7, ("open", "MR"): 0.1}, seed=11)
+    before = {modality: risk_adjusted_counts("m", modality) for modality in ("CT", "MR")}
     sink = make_sink(redis.url, DriftMonitor(windows_s=WINDOWS, min_audits=120))
     _emit_from(sink, records)
     assert sink.flush(30)
@@ -706,12 +744,47 @@ async def test_the_lua_cusum_is_case_mix_aware_and_equals_the_stratified_recursi
     assert not stored.alarm, "a change of case mix alone must not page anyone"
     pooled = Baseline.for_rate(baseline.rate, source="x").detector()
     assert pooled.update_many(CusumState(), flips[120:]).alarm, "the pooled CUSUM would have"
+
+    for modality, stratum in (("CT", "closed|CT"), ("MR", "open|MR")):
+        delta = {
+            name: value - before[modality][name]
+            for name, value in risk_adjusted_counts("m", modality).items()
+        }
+        compared = delta["grounding_is_compared_audits_total"]
+        # every audit after the freeze, less the few queued while it happened
+        assert 0 < compared <= strata[120:].count(stratum)
+        p0 = baseline.strata[stratum].p0
+        assert delta["grounding_is_expected_flips_total"] == pytest.approx(compared * p0)
+        assert delta["grounding_is_expected_flips_variance_total"] == pytest.approx(
+            compared * p0 * (1 - p0)
+        )
+    z = observed_minus_expected("m", before)
+    print(f"\nmix change alone: observed - expected = {z:+.2f} sd")
+    assert abs(z) < 3, "the observed flips match what the new case mix predicts"
+
     stats = await sink.monitor.stats("m", redis=sink, records=[], queue_depth=0)
     by_modality = stats["windows"]["15m"]["by_modality"]
     assert set(by_modality) == {"CT", "MR"}
     assert by_modality["MR"]["IS"]["value"] < by_modality["CT"]["IS"]["value"]
     assert by_modality["CT"]["IS"]["lo"] < by_modality["CT"]["IS"]["value"]
     sink.close()
+
+
+async def test_a_real_drop_in_one_stratum_shows_as_fewer_flips_than_expected(
+    redis: RedisServer, client: redis_py.Redis
+) -> None:
+    """The same mix change, and the model looks less at the image in both strata (CT 0.7 -> 0.2,
+    MR 0.1 -> 0.03): the observed flips fall well below the expected ones, and the CUSUM alarms."""
+    records = stratified_traffic("drop", {("closed", "CT"): 0.2, ("open", "MR"): 0.03}, seed=12)
+    before = {modality: risk_adjusted_counts("drop", modality) for modality in ("CT", "MR")}
+    sink = make_sink(redis.url, DriftMonitor(windows_s=WINDOWS, min_audits=120))
+    _emit_from(sink, records)
+    assert sink.flush(30)
+    sink.close()
+    z = observed_minus_expected("drop", before)
+    print(f"\nreal drop: observed - expected = {z:+.2f} sd")
+    assert z < -1.96
+    assert CusumState.from_hash(client.hgetall(cusum_key("drop"))).alarm
 
 
 async def test_the_freeze_replays_pending_flips_with_and_without_a_stratum(

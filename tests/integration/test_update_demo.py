@@ -48,5 +48,8 @@ def test_a_rolling_update_to_a_shortcut_model_fires_the_is_drift_alert(
     # before the swap: no false alarm on the grounded fleet.
     assert 5 <= result.drift_alarm.audits_since_swap <= 300, result
     assert result.prometheus_alert.audits_since_swap >= result.drift_alarm.audits_since_swap
+    # Prometheus' case-mix-adjusted IS (what the drop and collapse alerts read) sees it too
+    assert result.observed_over_expected is not None, result
+    assert result.observed_over_expected < 1.0, result
     # from the swap on, including the mixed fleet of the rolling update
     assert result.is_after is not None and result.is_after < result.baseline_is - 0.1, result

@@ -1,12 +1,14 @@
 -- One CUSUM step (audits.science.stratified_drift.StratifiedDesign.update): the increments of
 -- the audit's stratum (fields w1:<stratum>, w0:<stratum> of the baseline hash) or, for a stratum
--- without its own baseline, the pooled ones (w_flip, w_stable).
+-- without its own baseline, the pooled ones (w_flip, w_stable). Also returns the baseline flip
+-- rate p0 it compared the audit with (the risk-adjusted expected count, service.telemetry).
 local function cusum_step(baseline_key, cusum_key, flip, stratum)
   local base = redis.call('HMGET', baseline_key, 'w_flip', 'w_stable', 'h',
-    'w1:' .. stratum, 'w0:' .. stratum)
-  local w_flip, w_stable = base[1], base[2]
+    'w1:' .. stratum, 'w0:' .. stratum, 'p0', 'p0:' .. stratum)
+  local w_flip, w_stable, p0 = base[1], base[2], base[6]
   if base[4] and base[5] then
     w_flip, w_stable = base[4], base[5]
+    p0 = base[7] or p0
   end
   local st = redis.call('HMGET', cusum_key, 'statistic', 'n', 'alarm', 'alarm_at')
   local s = tonumber(st[1] or '0')
@@ -32,5 +34,5 @@ local function cusum_step(baseline_key, cusum_key, flip, stratum)
   local s_text = string.format('%.17g', s)
   redis.call('HSET', cusum_key, 'statistic', s_text, 'n', tostring(n), 'alarm', alarm_s,
     'alarm_at', alarm_at)
-  return {'cusum', s_text, tostring(n), alarm_s, alarm_at}
+  return {'cusum', s_text, tostring(n), alarm_s, alarm_at, p0 or ''}
 end

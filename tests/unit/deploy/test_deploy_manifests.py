@@ -57,6 +57,10 @@ CONTRACT_METRICS = {
     "grounding_audit_queue_depth",
     "grounding_is_drift_statistic",
     "grounding_is_drift_alarm",
+    "grounding_is_compared_audits_total",
+    "grounding_is_compared_flips_total",
+    "grounding_is_expected_flips_total",
+    "grounding_is_expected_flips_variance_total",
     "up",
 }
 RECORDED_NAME = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
@@ -168,7 +172,11 @@ def test_every_alert_has_severity_summary_runbook_and_for() -> None:
 
 def test_required_alerts_exist() -> None:
     exprs = {a["alert"]: a["expr"] for a in alerts()}
-    assert "model:grounding_is_baseline:ratio" in exprs["GroundingImageSensitivityDrop"]
+    for alert in ("GroundingImageSensitivityDrop", "GroundingImageSensitivityCollapse"):
+        # case-mix aware: observed flips against what each audit's stratum baseline predicts
+        assert "grounding_is_flips_observed_over_expected" in exprs[alert]
+        assert "grounding_is_flips_observed_minus_expected:zscore" in exprs[alert]
+        assert "model:grounding_is_baseline:ratio" not in exprs[alert]
     assert "grounding_is_drift_alarm" in exprs["GroundingISDriftAlarm"]
     assert "grounding_audits_dropped_total" in exprs["GroundingAuditsDropped"]
     assert "grounding_sink_errors_total" in exprs["GroundingSinkErrors"]
@@ -177,7 +185,7 @@ def test_required_alerts_exist() -> None:
 
 def test_is_drop_alert_has_volume_guard() -> None:
     expr = next(a["expr"] for a in alerts() if a["alert"] == "GroundingImageSensitivityDrop")
-    guard = re.search(r"model:grounding_audited_shuffled:increase1h >= (\d+)", expr)
+    guard = re.search(r"model:grounding_is_compared:increase1h >= (\d+)", expr)
     assert guard is not None and int(guard.group(1)) >= 50
 
 
@@ -278,6 +286,9 @@ def test_dashboard_shows_every_required_signal() -> None:
         "model:grounding_image_sensitivity_blank:ratio_rate",
         "model:grounding_hvr:ratio_rate",
         "model:grounding_is_baseline:ratio",
+        "model:grounding_is_flips_observed_over_expected:ratio_rate",
+        "model_modality:grounding_is_flips_observed_over_expected:ratio_rate",
+        "model:grounding_is_flips_observed_minus_expected:zscore_increase",
         "model_condition:grounding_answer_flips:ratio_rate",
         "grounding_is_drift_statistic",
         "grounding_is_drift_alarm",
@@ -361,7 +372,8 @@ def test_grafana_alert_rules_are_well_formed() -> None:
             assert rule["panelId"] in panel_ids
     assert len(uids) == len(set(uids))
     assert any(
-        "model:grounding_is_baseline:ratio" in e for e in grafana_alert_expressions(GRAFANA_ALERTS)
+        "model:grounding_is_flips_observed_over_expected:ratio_rate1h" in e
+        for e in grafana_alert_expressions(GRAFANA_ALERTS)
     )
 
 
