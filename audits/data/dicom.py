@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import (
     apply_color_lut,
@@ -101,9 +101,27 @@ class RenderedDicom:
     frame: int
 
 
-def is_dicom(data: bytes) -> bool:
+def is_part10(data: bytes) -> bool:
     """A DICOM Part 10 file: 128-byte preamble, then ``DICM``."""
     return data[PREAMBLE_LEN : PREAMBLE_LEN + len(MAGIC)] == MAGIC
+
+
+def is_raw_dataset(data: bytes) -> bool:
+    """A bare DICOM data set (no preamble, no file meta), as some gateways and older archives
+    write it: it opens with an element of the Identifying group (0008), little or big endian,
+    whose explicit VR or implicit 4-byte length follows."""
+    if len(data) < 8 or data[:2] not in (b"\x08\x00", b"\x00\x08"):
+        return False
+    vr = data[4:6]
+    explicit = vr.isalpha() and vr.isupper()
+    little = data[:2] == b"\x08\x00"
+    implicit_length = int.from_bytes(data[4:8], "little" if little else "big")
+    return explicit or implicit_length < len(data)
+
+
+def is_dicom(data: bytes) -> bool:
+    """DICOM the service reads: a Part 10 file or a bare data set."""
+    return is_part10(data) or is_raw_dataset(data)
 
 
 def is_dicom_file(path: str) -> bool:
@@ -126,8 +144,24 @@ def normalize_modality(value: object) -> str:
 
 
 def read_dataset(data: bytes) -> Dataset:
+    """The data set of a Part 10 file, or of a bare data set with the transfer syntax its
+    encoding implies (pydicom guesses implicit/explicit VR and endianness; a bare data set can
+    only hold native pixel data)."""
     try:
-        return pydicom.dcmread(io.BytesIO(data))
+        if is_part10(data):
+            return pydicom.dcmread(io.BytesIO(data))
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        implicit, little = ds.original_encoding
+        if implicit is not None and little is not None:
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = (
+                pydicom.uid.ImplicitVRLittleEndian
+                if implicit
+                else pydicom.uid.ExplicitVRLittleEndian
+                if little
+                else pydicom.uid.ExplicitVRBigEndian
+            )
+        return ds
     except (InvalidDicomError, EOFError) as exc:
         raise DicomCorrupt(
             f"the DICOM file is truncated or not valid DICOM Part 10 ({type(exc).__name__}); "

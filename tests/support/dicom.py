@@ -13,6 +13,8 @@ import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 PHI_NAME = "Zzyzx^Quillfeather"
@@ -33,6 +35,17 @@ def shipped(name: str) -> Path:
 
 def shipped_bytes(name: str) -> bytes:
     return shipped(name).read_bytes()
+
+
+def bare_data_set(name: str) -> bytes:
+    """A shipped file written again as a bare data set: no preamble, no ``DICM``, no file
+    meta, in the encoding of its transfer syntax (as some gateways and older archives store it)."""
+    ds = pydicom.dcmread(io.BytesIO(shipped_bytes(name)))
+    syntax = ds.file_meta.TransferSyntaxUID
+    out = DicomBytesIO()
+    out.is_implicit_VR, out.is_little_endian = syntax.is_implicit_VR, syntax.is_little_endian
+    write_dataset(out, ds)
+    return out.getvalue()
 
 
 def to_bytes(ds: Dataset) -> bytes:

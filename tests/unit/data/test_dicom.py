@@ -21,6 +21,7 @@ from tests.support.dicom import (
     PHI_ID,
     PHI_NAME,
     SHIPPED_PHI,
+    bare_data_set,
     grayscale,
     shipped_bytes,
     unsupported_syntax,
@@ -187,3 +188,19 @@ def test_part10_sniffing_and_modality_labels() -> None:
         "unknown",
         "other",
     ]
+
+
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm"]
+)
+def test_a_bare_data_set_renders_like_its_part10_file(name: str) -> None:
+    bare = bare_data_set(name)
+    assert b"DICM" not in bare[:132] and is_dicom(bare)
+    rendered, reference = render_dicom(bare), render_dicom(shipped_bytes(name))
+    assert rendered.modality == reference.modality
+    assert np.array_equal(np.asarray(rendered.image), np.asarray(reference.image))
+
+
+def test_a_bare_data_set_without_pixels_is_refused_as_such() -> None:
+    with pytest.raises(DicomNoPixelData, match="RT Ion Plan Storage, which has no pixel data"):
+        render_dicom(shipped_bytes("ExplVR_LitEndNoMeta.dcm"))

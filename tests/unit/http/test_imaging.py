@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from service.http.imaging import ImageLimits, ImageRejected, decode_image, decode_upload
-from tests.support.dicom import shipped_bytes, unsupported_syntax
+from tests.support.dicom import bare_data_set, shipped_bytes, unsupported_syntax
 from tests.support.images import bomb_png, encode, noise_image, png_bytes
 
 LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000)
@@ -89,8 +89,18 @@ def test_sixteen_bit_keeps_its_contrast() -> None:
         (shipped_bytes("SC_rgb_rle_2frame.dcm"), 5, 422, "numbered 0 to 1"),
         (shipped_bytes("JPEG2000.dcm"), None, 413, "limit"),
         (png_bytes(1), 3, 422, "only DICOM"),
+        (shipped_bytes("ExplVR_LitEndNoMeta.dcm"), None, 422, "no pixel data"),
     ],
-    ids=["truncated", "rt-plan", "waveform", "mpeg2", "no-such-frame", "too-many-pixels", "png"],
+    ids=[
+        "truncated",
+        "rt-plan",
+        "waveform",
+        "mpeg2",
+        "no-such-frame",
+        "too-many-pixels",
+        "png",
+        "bare-rt-plan",
+    ],
 )
 def test_dicom_refusals_map_to_statuses(
     data: bytes, frame: int | None, status: int, words: str
@@ -107,5 +117,7 @@ def test_dicom_upload_decodes_with_its_modality_and_frame() -> None:
     summary = (decoded.format, decoded.modality, decoded.frames, decoded.frame)
     assert summary == ("dicom", "US", 30, 3)
     assert decoded.image.mode == "RGB" and decoded.image.size == (320, 240)
+    bare = decode_upload(bare_data_set("CT_small.dcm"), LIMITS)
+    assert (bare.format, bare.modality, bare.frames) == ("dicom", "CT", 1)
     png = decode_upload(png_bytes(2), LIMITS)
     assert (png.format, png.modality, png.frames) == ("png", "unknown", 1)
