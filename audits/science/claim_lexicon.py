@@ -159,6 +159,14 @@ MODALITY = _terms(
     ap projection
     """
 )
+NOMINAL_STUDY_WORDS = _terms(
+    """
+    a, an, the, of, and, with, in, image, images, slice, slices, scan, scans, section, sections,
+    study, exam, examination, one, two, three, single, chest, frontal, oblique, view, views
+    """
+)
+"""Besides modality, anatomy and location words, what a verbless sentence naming the study may
+contain ("Axial CT image of the abdomen.") and still be a claim about it."""
 
 STRONG_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("finding", FINDINGS),

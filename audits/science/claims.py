@@ -43,7 +43,9 @@ from audits.science.claim_context import DEFAULT_CONTEXT, ConText
 from audits.science.claim_lexicon import (
     ANATOMY,
     CATEGORY_ORDER,
+    LOCATION,
     MODALITY,
+    NOMINAL_STUDY_WORDS,
     STRONG_CATEGORIES,
     WEAK_CATEGORIES,
 )
@@ -71,8 +73,8 @@ def _term_re(terms: Iterable[str], extra: str = "") -> re.Pattern[str]:
 
 
 _SIZE_MEASURE = (
-    r"\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?(?:mm|cm|ml|millimet(?:er|re)s?|"
-    r"centimet(?:er|re)s?)\b"
+    r"(?:\d+(?:\.\d+)?\s*(?:x\s*\d+(?:\.\d+)?\s*)?|(?:one|two|three|four|five|six|seven|eight|"
+    r"nine|ten|a\s+few|several|half\s+a)\s+)(?:mm|cm|ml|millimet(?:er|re)s?|centimet(?:er|re)s?)\b"
 )
 
 _STRONG_RES = tuple(
@@ -178,6 +180,15 @@ _LEADING = re.compile(
     r"rationale|reasoning|explanation|opinion)\s*:)+",
     re.IGNORECASE,
 )
+# A short sentence made only of modality, view and anatomy words ("Frontal chest radiograph.",
+# "Lateral view.", "Axial CT image of the abdomen.") is a report-style statement about the
+# study at hand, like "Mild cardiomegaly.".
+_NOMINAL_VOCABULARY = frozenset(
+    word
+    for term in (*MODALITY, *ANATOMY, *LOCATION)
+    for word in re.findall(r"[\w&'-]+", term.lower())
+) | frozenset(NOMINAL_STUDY_WORDS)
+_NOMINAL_MAX_WORDS = 7
 _REPORT_HEADER = re.compile(r"^\W*(?:findings|impressions?)\s*:", re.IGNORECASE)
 _ANSWER_HEADER = re.compile(r"^(?:final\s+)?answer\s*[:：]\s*", re.IGNORECASE)
 _ANSWER_TOKEN = re.compile(
@@ -315,6 +326,12 @@ def _strip_leading(body: str) -> tuple[str, bool]:
             return body, after_answer
 
 
+def _is_nominal(body: str) -> bool:
+    """A short noun phrase naming the study's modality, view or anatomy."""
+    words = re.findall(r"[\w&'-]+", body.lower())
+    return 0 < len(words) <= _NOMINAL_MAX_WORDS and all(w in _NOMINAL_VOCABULARY for w in words)
+
+
 class LexiconClaimDetector:
     """The default detector: lexicon targets + ConText + sentence kinds; no model, no network."""
 
@@ -356,7 +373,7 @@ class LexiconClaimDetector:
 
     def _classify_body(self, body: str, need_cue: bool, report: bool) -> tuple[str, str] | None:
         # A report's FINDINGS / IMPRESSION section is about this study by construction.
-        deictic = report or _DEICTIC.search(body) is not None
+        deictic = report or _is_nominal(body) or _DEICTIC.search(body) is not None
         perception = _PERCEPTION.search(body) is not None
         if need_cue and not (deictic or perception):
             return None
