@@ -63,7 +63,7 @@ def record_increments(record: AuditRecord) -> dict[str, int]:
     inc["claim_k"] = int(len(flags.claim_spans) > 0)
     inc["skeptic_k"] = int(flags.modality_skeptic)
     prefix = modality_prefix(record.modality)
-    for field in ("audits", "shuffled_n", "shuffled_k", "hvr_n", "hvr_k"):
+    for field in ("audits", "shuffled_n", "shuffled_k", "blank_n", "blank_k", "hvr_n", "hvr_k"):
         if field in inc:
             inc[prefix + field] = inc[field]
     return {field: value for field, value in inc.items() if value}
@@ -73,7 +73,8 @@ MODALITY_PREFIX = "mod:"
 
 
 def modality_prefix(modality: str) -> str:
-    """Counter fields of one modality: ``mod:<label>:<field>`` (IS and HVRR per modality)."""
+    """Counter fields of one modality: ``mod:<label>:<field>`` (IS, IS_blank and HVRR per
+    modality)."""
     return f"{MODALITY_PREFIX}{modality}:"
 
 

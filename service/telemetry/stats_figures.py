@@ -49,6 +49,7 @@ def rate_figure(k: int, n: int) -> RateFigure:
 class ModalityFigures(BaseModel):
     audits: int
     IS: RateFigure
+    IS_blank: RateFigure
     HVRR: RateFigure
 
 
@@ -62,7 +63,8 @@ class WindowFigures(BaseModel):
     modality_skeptic_rate: RateFigure
     """Answers committed although the reasoning says the image does not fit the question."""
     by_modality: dict[str, ModalityFigures] = Field(default_factory=dict)
-    """IS and HVRR per modality label with audits in the window, 95% Wilson intervals."""
+    """IS, IS_blank and HVRR per modality label with audits in the window, 95% Wilson
+    intervals."""
 
 
 def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:
@@ -81,6 +83,7 @@ def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:
             modality: ModalityFigures(
                 audits=fields.get("audits", 0),
                 IS=rate_figure(fields.get("shuffled_k", 0), fields.get("shuffled_n", 0)),
+                IS_blank=rate_figure(fields.get("blank_k", 0), fields.get("blank_n", 0)),
                 HVRR=rate_figure(fields.get("hvr_k", 0), fields.get("hvr_n", 0)),
             )
             for modality, fields in sorted(modality_counts(counts).items())

@@ -78,6 +78,7 @@ def test_increments_count_known_values_only() -> None:
         "mod:unknown:audits": 1,
         "mod:unknown:shuffled_n": 1,
         "mod:unknown:shuffled_k": 1,
+        "mod:unknown:blank_n": 1,
         "mod:unknown:hvr_n": 1,
     }
     skipped = record(
@@ -91,12 +92,15 @@ def test_increments_count_known_values_only() -> None:
         "blank_n": 1,
         "blank_k": 1,
         "mod:unknown:audits": 1,
+        "mod:unknown:blank_n": 1,
+        "mod:unknown:blank_k": 1,
     }, "an unknown flip_shuffled or hvr must not enter a denominator"
     ct = full.model_copy(update={"modality": "CT"})
     assert {k: v for k, v in record_increments(ct).items() if k.startswith("mod:")} == {
         "mod:CT:audits": 1,
         "mod:CT:shuffled_n": 1,
         "mod:CT:shuffled_k": 1,
+        "mod:CT:blank_n": 1,
         "mod:CT:hvr_n": 1,
     }
 
@@ -144,12 +148,16 @@ def test_window_figures_use_the_right_denominators() -> None:
         "mod:MR:shuffled_k": 2,
         "mod:MR:hvr_n": 10,
         "mod:MR:hvr_k": 4,
+        "mod:MR:blank_n": 10,
+        "mod:MR:blank_k": 7,
     }
     by_modality = window_figures(900, per_modality).by_modality
     assert set(by_modality) == {"CT", "MR"}
     assert by_modality["CT"].IS.value == pytest.approx(0.5)
     assert (by_modality["MR"].IS.lo, by_modality["MR"].IS.hi) == wilson_interval(2, 10)
     assert by_modality["MR"].HVRR.value == pytest.approx(0.4) and by_modality["CT"].HVRR.n == 0
+    assert by_modality["MR"].IS_blank.value == pytest.approx(0.7)
+    assert by_modality["CT"].IS_blank.n == 0
 
 
 def test_local_view_windows_and_models() -> None:
