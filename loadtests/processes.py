@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
+import redis
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,13 +28,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
+def wait_until(
+    check: Callable[[], object],
+    timeout_s: float,
+    interval_s: float = 0.5,
+    *,
+    retry_on: tuple[type[Exception], ...] = (httpx.HTTPError,),
+) -> bool:
+    """Whether ``check`` became true within ``timeout_s``; errors in ``retry_on`` count as not
+    yet, any other error ends the wait."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if check():
                 return True
-        except httpx.HTTPError:
+        except retry_on:
             pass
         time.sleep(interval_s)
     return False
@@ -53,41 +62,68 @@ class _Process:
     """A child process in its own session, logging to ``log_path``."""
 
     def __init__(self, command: Sequence[str], log_path: Path, **popen: object) -> None:
+        self.command = list(command)
         self.log_path = log_path
-        with log_path.open("ab") as log:
+        self._popen = popen
+        self.start()
+
+    def start(self) -> None:
+        """Spawn the command (again, after a stop or a kill: same port, same files)."""
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                list(command),
+                self.command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                **popen,  # type: ignore[arg-type]
+                **self._popen,  # type: ignore[arg-type]
             )
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log()[-chars:]
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30) -> int | None:
+        """Signal the process group and wait (SIGKILL after ``timeout_s``); the exit code."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        return self.process.returncode
 
 
 class RedisProcess(_Process):
+    """A throwaway redis-server (no snapshots, no append-only file); ready when it answers."""
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
         workdir.mkdir(parents=True, exist_ok=True)
         command = [_binary("redis-server", "redis-server"), "--port", str(self.port)]
-        command += ["--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]
+        command += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command += ["--dir", str(workdir)]
         super().__init__(command, workdir / f"redis-{self.port}.log")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        super().start()
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        try:
+            ready = wait_until(client.ping, 10, 0.1, retry_on=(redis.RedisError,))
+        finally:
+            client.close()
+        if not ready:
+            self.stop(signal.SIGKILL)
+            raise RuntimeError(
+                f"redis-server did not answer on port {self.port}:\n{self.log_tail()}"
+            )
 
 
 class ServeProcess(_Process):

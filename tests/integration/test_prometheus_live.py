@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from loadtests.processes import free_port
 from tests.promql_expressions import (
     dashboard_expressions,
     evaluate_all,
@@ -22,7 +23,7 @@ from tests.promql_expressions import (
     rule_expressions,
 )
 from tests.support.images import png_bytes
-from tests.support.servers import ServedService, free_port, wait_until
+from tests.support.servers import ServedService, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "rules"

@@ -28,6 +28,7 @@ from audits.contracts.types import ClaimSpan, Condition, ConditionOutcome, ItemF
 from audits.science.drift import CusumState
 from audits.science.flags import compute_flags
 from audits.science.item_audit import ItemAuditResult
+from loadtests.processes import free_port
 from service.core import GroundingCore
 from service.identity import answer_fingerprint, image_id
 from service.settings import Settings
@@ -51,7 +52,6 @@ from tests.support.images import encode, png_bytes
 from tests.support.servers import (
     RedisCluster,
     RedisServer,
-    free_port,
     redis_cluster,
     redis_server,
     wait_until,

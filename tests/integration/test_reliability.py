@@ -395,7 +395,7 @@ def test_sigterm_answers_every_accepted_request_and_accounts_for_every_audit(
             thread.start()
         assert refused.wait(60), "the requests never filled the in-flight limit"
         signalled_at = time.monotonic()
-        returncode = served.stop(signal.SIGTERM, timeout=150)
+        returncode = served.stop(signal.SIGTERM, timeout_s=150)
         shutdown_s = time.monotonic() - signalled_at
         for thread in threads:
             thread.join(timeout=30)
