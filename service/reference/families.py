@@ -176,23 +176,22 @@ def _qwen_image_processor(patch_size: int) -> Any:
     )
 
 
-def _build_qwen2_5_vl(out_dir: Path) -> None:
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor
-
+def _build_qwen(
+    out_dir: Path,
+    config_class: type[PretrainedConfig],
+    processor_class: type[ProcessorMixin],
+    *,
+    patch_size: int,
+    text: dict[str, Any],
+    vision: dict[str, Any],
+) -> None:
+    """A tiny Qwen-VL family checkpoint; ``text`` and ``vision`` hold what the versions differ
+    in (rotary sections, head size, vision windows or deepstack layers)."""
     tokenizer = _qwen_tokenizer()
     eos, pad = _ids(tokenizer, "<|im_end|>", "<|endoftext|>")
-    head_dim = 64 // 4
-    config = Qwen2_5_VLConfig(
+    config = config_class(
         text_config=_text_dims(
-            tokenizer,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
-            },
-            bos_token_id=pad,
-            eos_token_id=eos,
-            pad_token_id=pad,
+            tokenizer, **text, bos_token_id=pad, eos_token_id=eos, pad_token_id=pad
         ),
         vision_config={
             "depth": 2,
@@ -200,56 +199,53 @@ def _build_qwen2_5_vl(out_dir: Path) -> None:
             "intermediate_size": 128,
             "num_heads": 4,
             "out_hidden_size": 64,
-            "patch_size": 14,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
+            "patch_size": patch_size,
             "initializer_range": _INIT_RANGE,
+            **vision,
         },
         **_qwen_token_ids(tokenizer),
     )
-    processor = image_only_processor_class(Qwen2_5_VLProcessor)(
-        _qwen_image_processor(14), tokenizer, chat_template=_QWEN_TEMPLATE
+    processor = image_only_processor_class(processor_class)(
+        _qwen_image_processor(patch_size), tokenizer, chat_template=_QWEN_TEMPLATE
     )
     _save(config, tokenizer, processor, out_dir)
+
+
+def _build_qwen2_5_vl(out_dir: Path) -> None:
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor
+
+    head_dim = 64 // 4
+    rope = {"rope_type": "default", "rope_theta": 10000.0}
+    _build_qwen(
+        out_dir,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLProcessor,
+        patch_size=14,
+        text={
+            "rope_parameters": {
+                **rope,
+                "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
+            }
+        },
+        vision={"window_size": 56, "fullatt_block_indexes": [1]},
+    )
 
 
 def _build_qwen3_vl(out_dir: Path) -> None:
     from transformers import Qwen3VLConfig, Qwen3VLProcessor
 
-    tokenizer = _qwen_tokenizer()
-    eos, pad = _ids(tokenizer, "<|im_end|>", "<|endoftext|>")
-    head_dim = 16
-    config = Qwen3VLConfig(
-        text_config=_text_dims(
-            tokenizer,
-            head_dim=head_dim,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [4, 2, 2],
-                "mrope_interleaved": True,
-            },
-            bos_token_id=pad,
-            eos_token_id=eos,
-            pad_token_id=pad,
-        ),
-        vision_config={
-            "depth": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_heads": 4,
-            "out_hidden_size": 64,
-            "patch_size": 16,
-            "num_position_embeddings": 64,
-            "deepstack_visual_indexes": [0],
-            "initializer_range": _INIT_RANGE,
+    rope = {"rope_type": "default", "rope_theta": 10000.0}
+    _build_qwen(
+        out_dir,
+        Qwen3VLConfig,
+        Qwen3VLProcessor,
+        patch_size=16,
+        text={
+            "head_dim": 16,
+            "rope_parameters": {**rope, "mrope_section": [4, 2, 2], "mrope_interleaved": True},
         },
-        **_qwen_token_ids(tokenizer),
+        vision={"num_position_embeddings": 64, "deepstack_visual_indexes": [0]},
     )
-    processor = image_only_processor_class(Qwen3VLProcessor)(
-        _qwen_image_processor(16), tokenizer, chat_template=_QWEN_TEMPLATE
-    )
-    _save(config, tokenizer, processor, out_dir)
 
 
 # --- Gemma 3 (MedGemma) ---------------------------------------------------------------------
