@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
@@ -18,7 +18,7 @@ from audits.contracts.types import AuditMode, Condition, ConditionOutcome, ItemF
 from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.counterfactuals import blank_like
 from audits.science.flags import compute_flags
-from audits.science.parsing import answer_prefill
+from audits.science.parsing import answer_prefill, written_answer
 
 Step = Callable[[VLMBackend], None]
 
@@ -128,21 +128,25 @@ class ItemAuditRun:
             question=self.spec.question,
         )
         candidates = score_candidates(answer, self.spec.options)
-        # After reasoning, the answer is scored conditioned on that reasoning (the production
-        # reasoning, teacher-forced): log p(prefill + answer) - log p(prefill).
+        # After reasoning, each answer is scored conditioned on that reasoning: the production
+        # reasoning is the start of the assistant turn (teacher-forced), so the score is
+        # log p(answer | prompt, reasoning) and a change of image that moves only the reasoning
+        # is not a likelihood shift of the answer.
         prefill = answer_prefill(production)
-        candidate_texts = {key: prefill + text for key, text in candidates.items()}
-        texts = [production, *candidate_texts.values()] + ([prefill] if prefill else [])
-        texts = list(dict.fromkeys(texts))  # each text scored once
-        rows = [(condition, text) for condition in self.inputs for text in texts]
-        values = backend.score([self.inputs[c] for c, _ in rows], [text for _, text in rows])
+        written = production[len(prefill) :]
+        # the production answer is scored as its candidate row when it is written exactly so
+        own = candidates.get(answer)
+        production_answer = own if own is not None and written_answer(written) == own else written
+        texts = list(dict.fromkeys([*candidates.values(), production_answer]))
+        inputs = {c: replace(item, prefill=prefill) for c, item in self.inputs.items()}
+        rows = [(condition, text) for condition in inputs for text in texts]
+        values = backend.score([inputs[c] for c, _ in rows], [text for _, text in rows])
         scored = dict(zip(rows, values, strict=True))
-        for condition in self.inputs:
-            base = scored[(condition, prefill)] if prefill else 0.0
-            self.logps[condition] = scored[(condition, production)] - base
+        for condition in inputs:
+            self.logps[condition] = scored[(condition, production_answer)]
             if candidates:
                 self.option_logps[condition] = {
-                    key: scored[(condition, text)] - base for key, text in candidate_texts.items()
+                    key: scored[(condition, text)] for key, text in candidates.items()
                 }
         self.timings_ms["score"] = (time.perf_counter() - started) * 1000
 

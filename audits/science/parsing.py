@@ -229,6 +229,11 @@ def answer_prefill(text: str | None) -> str:
     return text[: opens[-1].end()] if opens else ""
 
 
+def written_answer(after_prefill: str) -> str:
+    """What follows ``answer_prefill``, without its closing tag and surrounding space."""
+    return _ANSWER_CLOSE.sub("", after_prefill).strip()
+
+
 def locate_reasoning(text: str | None) -> tuple[int, int]:
     """(start, end) of ``parse_output(text).reasoning`` inside ``text``."""
     parsed = _parse(text)
