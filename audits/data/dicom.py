@@ -143,6 +143,14 @@ def normalize_modality(value: object) -> str:
     return OTHER_MODALITY
 
 
+_NATIVE_SYNTAX: dict[tuple[bool | None, bool | None], UID] = {
+    (True, True): pydicom.uid.ImplicitVRLittleEndian,
+    (False, True): pydicom.uid.ExplicitVRLittleEndian,
+    (False, False): pydicom.uid.ExplicitVRBigEndian,
+}
+"""(implicit VR, little endian) as pydicom detects them -> the native transfer syntax."""
+
+
 def read_dataset(data: bytes) -> Dataset:
     """The data set of a Part 10 file, or of a bare data set with the transfer syntax its
     encoding implies (pydicom guesses implicit/explicit VR and endianness; a bare data set can
@@ -151,16 +159,10 @@ def read_dataset(data: bytes) -> Dataset:
         if is_part10(data):
             return pydicom.dcmread(io.BytesIO(data))
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        implicit, little = ds.original_encoding
-        if implicit is not None and little is not None:
+        syntax = _NATIVE_SYNTAX.get(ds.original_encoding)
+        if syntax is not None:
             ds.file_meta = FileMetaDataset()
-            ds.file_meta.TransferSyntaxUID = (
-                pydicom.uid.ImplicitVRLittleEndian
-                if implicit
-                else pydicom.uid.ExplicitVRLittleEndian
-                if little
-                else pydicom.uid.ExplicitVRBigEndian
-            )
+            ds.file_meta.TransferSyntaxUID = syntax
         return ds
     except (InvalidDicomError, EOFError) as exc:
         raise DicomCorrupt(
