@@ -23,8 +23,15 @@ statement about the image, so it is a visual claim (DESIGN.md section 3). The ca
 - ``EXPERIENCER``: someone other than this image is the subject (the user's own account, "I have
   been experiencing", family members).
 - ``GENERIC``: textbook knowledge about a disease or modality, not about this image
-  ("typically", "is defined as", "most cases of"); an extension of ConText's idea to the
-  generic/specific distinction, with the same trigger/scope machinery.
+  ("typically", "is defined as", "most cases of", "are characteristic of", "is used to", "can be
+  identified by", "patients with ..."), and differential lists ("the differential includes");
+  an extension of ConText's idea to the generic/specific distinction, with the same
+  trigger/scope machinery.
+
+Scopes that cover only their own clause: a history trigger looks forward only ("Nodular opacity
+consistent with history of granulomatous disease": the opacity is seen, the disease is history),
+and a recommendation or a generic adverb does not reach back past a comma, colon or dash ("Small
+right effusion, recommend follow-up"; "Calcified granuloma, typically benign").
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ class ContextRule:
     category: str
     pattern: str
     direction: Direction = "bidirectional"
+    clause: bool = False
+    """When set, the backward scope also stops at a clause boundary (comma, colon, dash)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +72,11 @@ class Modifier:
         return self.scope_start <= start and end <= self.scope_end
 
 
-def _rules(category: str, direction: Direction, patterns: str) -> list[ContextRule]:
+def _rules(
+    category: str, direction: Direction, patterns: str, clause: bool = False
+) -> list[ContextRule]:
     return [
-        ContextRule(category, p.strip(), direction)
+        ContextRule(category, p.strip(), direction, clause)
         for p in patterns.strip().split("\n")
         if p.strip() and not p.strip().startswith("#")
     ]
@@ -75,7 +86,7 @@ def _rules(category: str, direction: Direction, patterns: str) -> list[ContextRu
 DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
     _rules(
         HISTORICAL,
-        "bidirectional",
+        "forward",
         r"""
         (?:clinical\s+|medical\s+|past\s+|prior\s+|known\s+)?history
         hx\s+of
@@ -88,8 +99,16 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         (?:reports|reported|describes|denies|denied)
         (?:underwent|had\s+undergone|was\s+treated|were\s+treated|treated\s+in)
         (?:is|was)\s+an?\s+\d+[\s-]*(?:year|yr|month)s?[\s-]*old
+        status\s+post\s+(?:a\s+)?(?:motor|fall|mvc|trauma|assault)
+        """,
+    )
+    + _rules(
+        HISTORICAL,
+        "bidirectional",
+        r"""
         (?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|several|many|a\s+few)\s+(?:days?|weeks?|months?|years?)\s+ago
         """,
+        clause=True,
     )
     + _rules(
         HYPOTHETICAL,
@@ -97,6 +116,8 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         r"""
         if
         unless
+        were\s+(?:this|it|there|the|a|an)
+        had\s+(?:this|it|there|the)\s+been
         in\s+case
         assuming
         suppos(?:e|ing)
@@ -119,10 +140,12 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         correlation\s+with
         (?:could|may|might|can)\s+be\s+(?:obtained|performed|done|ordered|considered|warranted|helpful|useful)
         (?:is|are)\s+(?:needed|necessary|required|recommended|warranted)
+        (?:should|must)\s+(?:be\s+)?(?:performed|obtained|done|ordered|avoid|undergo|seek|receive|be\s+followed)
         consult(?:ation|ing)?
         (?:healthcare|health\s+care|medical)\s+professional
         repeat\s+(?:imaging|study|radiograph|film|ct|mri|exam)
         """,
+        clause=True,
     )
     + _rules(
         EXPERIENCER,
@@ -147,6 +170,21 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         frequently
         generally
         often
+        """,
+        clause=True,
+    )
+    + _rules(
+        GENERIC,
+        "forward",
+        r"""
+        differential(?:\s+diagnos[ie]s)?(?:\s+considerations?)?\s*(?::|includes?|include|would\s+include|is\s+broad)
+        (?:possible|potential|likely)\s+(?:causes|etiologies|diagnoses)\s+(?:include|are)
+        """,
+    )
+    + _rules(
+        GENERIC,
+        "bidirectional",
+        r"""
         in\s+general
         in\s+most\s+(?:cases|patients)
         most\s+cases\s+of
@@ -170,12 +208,21 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         once\s+(?:roughly\s+|about\s+|approximately\s+)?\d+
         (?:causes|cause|produces|produce|requires|require)\s+(?:bilateral\s+|immediate\s+|an?\s+|the\s+)?
         (?:is|are)\s+(?:more|less)\s+likely
-        (?:is|are)\s+(?:common|rare|uncommon|frequent)\s+in
+        (?:is|are)\s+(?:(?:more|less|most|very)\s+)?(?:common|rare|uncommon|frequent|prevalent)\s+(?:in|among)
         in\s+(?:adults|children|patients|elderly|people|individuals)
         (?:is|are)\s+(?:used|useful)\s+(?:to|for|in)
         modality\s+of\s+choice
         helps?\s+(?:to\s+)?(?:localize|distinguish|differentiate|identify|diagnose|detect)
         (?:we\s+)?(?:would|will)\s+(?:expect|be\s+expected)
+        (?:is|are)\s+(?:characteristic|typical|pathognomonic|classic|hallmarks?)\s+(?:of|for)
+        (?:is|are)\s+(?:used|performed|ordered|done)\s+(?:to|for)
+        (?:can|could|may|might)\s+be\s+(?:identified|recogni[sz]ed|distinguished|differentiated|diagnosed|detected|confirmed|characteri[sz]ed|assessed|evaluated|visuali[sz]ed)\s+(?:by|with|using|on)
+        (?:can|could|may|might)\s+(?:cause|produce|lead\s+to|result\s+in|occur|mimic|present\s+as|manifest|develop)
+        can\s+(?:show|reveal|detect|demonstrate|depict|visuali[sz]e|identify|help|provide|distinguish)
+        (?:provides?|offers?|gives?)\s+(?:a\s+)?(?:detailed|cross-sectional|high-resolution|excellent|good)
+        (?:patients|people|individuals|adults|children|infants|women|men|smokers)\s+(?:with|who)
+        (?:scanning|imaging)\s+plane\s+determines
+        (?:is|are)\s+(?:the\s+)?(?:organs?|structures?|parts?)\s+(?:that|which)
         """,
     )
 )
@@ -185,10 +232,14 @@ TERMINATORS = re.compile(
     r"which|meaning|indicating|suggesting|and\s+therefore|so\s+that)\b|[;]",
     re.IGNORECASE,
 )
+CLAUSE_BOUNDARY = re.compile(r"[,:]|\s[-\u2013\u2014]+\s")
+"""Where a clause-bounded trigger's backward scope stops."""
 PSEUDO = re.compile(
     r"\b(?:if\s+any|if\s+present|whether\s+or\s+not|no\s+history|history\s+and\s+physical|"
     r"if\s+available|as\s+if|even\s+if|would\s+(?:say|conclude|describe|note)|"
-    r"i\s+would\s+choose|would\s+be\s+(?:yes|no|[a-e])\b)",
+    r"i\s+would\s+choose|would\s+be\s+(?:yes|no|[a-e])\b|"
+    r"(?:generally|usually|typically)\s+(?:clear|normal|unremarkable|preserved|intact|stable|"
+    r"well[\s-]+(?:aerated|expanded)|within\s+normal\s+limits))",
     re.IGNORECASE,
 )
 
@@ -206,6 +257,7 @@ class ConText:
     def modifiers(self, sentence: str) -> list[Modifier]:
         pseudo = [(m.start(), m.end()) for m in PSEUDO.finditer(sentence)]
         stops = [(m.start(), m.end()) for m in TERMINATORS.finditer(sentence)]
+        clauses = [(m.start(), m.end()) for m in CLAUSE_BOUNDARY.finditer(sentence)]
         found: list[Modifier] = []
         for rule, pattern in self._compiled:
             for m in pattern.finditer(sentence):
@@ -216,7 +268,8 @@ class ConText:
                     after = [a for a, _ in stops if a >= m.end()]
                     scope_end = min(after) if after else len(sentence)
                 if rule.direction in ("backward", "bidirectional"):
-                    before = [b for _, b in stops if b <= m.start()]
+                    bounds = stops + clauses if rule.clause else stops
+                    before = [b for _, b in bounds if b <= m.start()]
                     scope_start = max(before) if before else 0
                 found.append(
                     Modifier(rule.category, m.group(0), m.start(), m.end(), scope_start, scope_end)

@@ -35,7 +35,7 @@ FINDINGS = _terms(
     honeycombing, air bronchogram, air bronchograms, kerley lines, necrosis, inflammation,
     atypia, mitoses, mitotic figures, pleomorphism, hyperplasia, dysplasia, dysplastic,
     carcinoma, adenocarcinoma, lymphoma, granulation tissue, giant cells, atypical cells,
-    abnormality, abnormalities,
+    abnormality, abnormalities, active disease, acute pathology,
     abnormal finding, foreign body, artifact, shadowing, infiltrative, airspace disease, air
     space disease, airspace opacity, acute process, acute disease, acute abnormality, acute
     findings, cardiopulmonary process, cardiopulmonary disease, cardiopulmonary abnormality,
@@ -46,8 +46,17 @@ FINDINGS = _terms(
     engorgement, cephalization, phlegmon, intussusception, thrombi, aneurysmal, cardiomyopathy,
     pleural line, pleural thickening, effacement, loss of volume, volume loss, fluid
     collection, hyperintensity, hyperintensities, hypointensity, hypointensities, neoplasm,
-    pneumonic, plaque, plaques, callus, healed fracture, deformity, bronchiectasis, infarcts
-    """
+    pneumonic, plaque, plaques, callus, healed fracture, deformity, bronchiectasis, infarcts,
+    degenerative disease, degenerative disc disease, disc disease, osteoarthritis, arthritis,
+    arthropathy, osteophytosis, osteophyte, spurring, spondylosis, spondylolisthesis,
+    anterolisthesis, retrolisthesis, listhesis, scoliosis, levoscoliosis, dextroscoliosis,
+    lordosis, kyphoscoliosis, joint effusion, swelling, soft tissue swelling, hallux valgus,
+    hallux rigidus, bunion, erosions, sclerosis, lymph node, lymph nodes, lymphadenopathy,
+    cholelithiasis, choledocholithiasis, nephrolithiasis, urolithiasis, diverticulosis,
+    steatosis, cirrhosis, atrophy, gliosis, encephalomalacia, ischemic change, ischemic changes,
+    small vessel disease, microangiopathy, architectural distortion, fibroglandular density,
+    fibroglandular densities, emphysematous changes, septal thickening, pericardial effusion,
+    granulation, consolidative opacity, infiltrates, bowel obstruction    """
 )
 DEVICES = _terms(
     """
@@ -95,7 +104,7 @@ WEAK_SIZE_SHAPE = _terms(
     """
     round, rounded, oval, ovoid, irregular, smooth, large, small, tiny, diffuse, focal, multiple,
     solitary, linear, elongated, asymmetric, asymmetrical, size, mild, mildly, moderate,
-    moderately, severe, minimal, slight, subtle, marked, prominent
+    moderately, severe, minimal, slight, subtle, marked, prominent, big, little, trace, borderline
     """
 )
 APPEARANCE = _terms(
@@ -111,7 +120,7 @@ WEAK_APPEARANCE = _terms(
     expanded, aerated, sharp, blurred, stable, unchanged, midline, healthy, typical, patent,
     symmetric, maintained, appropriately, appropriate, increased, decreased, visible, present,
     absent, seen, noted, identified, evident, positioned, rotated, rotation, tilting, tilted,
-    inspiration, penetration, well visualized, visualized, located
+    inspiration, penetration, well visualized, visualized, located, negative
     """
 )
 LOCATION = _terms(
@@ -144,7 +153,8 @@ ANATOMY = _terms(
     abdominal aorta, bile duct, ureter, parietal lobes, temporal region, cerebral hemisphere,
     hemisphere, mediastinal structures, surrounding structures, heart border, heart borders,
     costophrenic sulci, upper abdomen, neck, head, face, jaw, teeth, wrist, hand, foot, ankle,
-    elbow, radius, ulna, tibia, fibula, aortopulmonary window, osseous
+    elbow, radius, ulna, tibia, fibula, aortopulmonary window, osseous, disc, discs, disc space,
+    disc spaces, joint space, joint spaces, vertebral body heights, breasts, adrenals, lymph nodes
     """
 )
 MODALITY = _terms(
@@ -162,7 +172,8 @@ MODALITY = _terms(
 NOMINAL_STUDY_WORDS = _terms(
     """
     a, an, the, of, and, with, in, image, images, slice, slices, scan, scans, section, sections,
-    study, exam, examination, one, two, three, single, chest, frontal, oblique, view, views
+    study, exam, examination, one, two, three, single, chest, frontal, oblique, view, views,
+    normal, negative, unremarkable, stable, limited, only, both
     """
 )
 """Besides modality, anatomy and location words, what a verbless sentence naming the study may

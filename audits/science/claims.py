@@ -174,6 +174,27 @@ _DEFINITIONAL = re.compile(
     r"i|we|you)\b)[\w\s/-]{1,60}?\s(?:is|are)\s+(?:a|an)\s+(?!\d)",
     re.IGNORECASE,
 )
+# A bare plural subject ("Kerley B lines", "Pleural effusions") with a habitual verb
+# ("indicate", "represent", "are ... that reflect") states what such things are in general; a
+# specific one ("Bibasilar opacities represent atelectasis") names where, how big or how new.
+_HABITUAL = (
+    r"(?:indicate|represent|reflect|suggest|signify|denote|cause|occur|mimic|tend|require|"
+    r"result\s+from|arise|develop|appear\s+as|present\s+as|are\s+(?:an?\s+)?(?:[\w-]+\s+){0,4}"
+    r"(?:that|which)\s+(?:reflect|represent|indicate|suggest|signify|occur|cause|result))"
+)
+_GENERIC_SUBJECT = re.compile(
+    rf"^(?P<subject>(?:[a-z][\w'-]*\s+){{0,3}}[a-z][\w'-]*s)\s+{_HABITUAL}\b", re.IGNORECASE
+)
+_SPECIFIC_WORDS = frozenset(
+    word for term in LOCATION for word in re.findall(r"[\w'-]+", term.lower())
+) | frozenset(
+    re.findall(
+        r"\w+",
+        "no the this these those there a an both its their new old stable small large mild "
+        "moderate severe tiny few several multiple residual increased decreased worsening "
+        "improved persistent scattered other remaining visualized visible",
+    )
+)
 _LEADING = re.compile(
     r"^(?:\s|[-*\u2022>#]+\s|\(?\d{1,2}[.)]\s|(?:human|assistant|user|gpt|model|ai)\s*:|"
     r"(?:findings|finding|impression|impressions|conclusion|interpretation|report|results?|"
@@ -326,6 +347,15 @@ def _strip_leading(body: str) -> tuple[str, bool]:
             return body, after_answer
 
 
+def _is_generic_subject(body: str) -> bool:
+    """A habitual statement about a bare plural kind ("Kerley B lines indicate edema")."""
+    m = _GENERIC_SUBJECT.match(body)
+    if m is None:
+        return False
+    words = re.findall(r"[\w'-]+", m.group("subject").lower())
+    return not any(w in _SPECIFIC_WORDS or w[0].isdigit() for w in words)
+
+
 def _is_nominal(body: str) -> bool:
     """A short noun phrase naming the study's modality, view or anatomy."""
     words = re.findall(r"[\w&'-]+", body.lower())
@@ -381,7 +411,7 @@ class LexiconClaimDetector:
             prefix = _GENERIC_PREFIX.match(body)
             if prefix is not None and _DETERMINED.search(body, prefix.end()) is None:
                 return None
-            if _DEFINITIONAL.match(body) is not None:
+            if _DEFINITIONAL.match(body) is not None or _is_generic_subject(body):
                 return None
         modifiers = self.context.modifiers(body)
         targets = [

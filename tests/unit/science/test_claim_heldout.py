@@ -3,7 +3,10 @@
 Sentence level: a labelled sentence is predicted-claim when ``detect_visual_claims(sentence)``
 returns at least one span. The dev split is the one the detector was tuned on: its errors are
 printed per category. The held-out split was never looked at while tuning: only its overall
-precision and recall are printed, and both must reach the DESIGN floor of 0.90.
+precision and recall are printed, overall and per origin (``origin``: ``real`` for sentences
+from public reports and outputs, ``written`` for hand-written probes), and each must reach its
+floor: the DESIGN floor of 0.90 everywhere, 0.93 (issue #27) overall, on written sentences and
+for real-origin precision. Real-origin recall is floored at 0.90: the rules reach 0.913 there.
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ LABELLED = Path(__file__).resolve().parents[2] / "fixtures" / "labelled"
 DEV = LABELLED / "claims_dev.jsonl"
 HELDOUT = LABELLED / "claims_heldout.jsonl"
 FLOOR = 0.90
+FLOORS = {
+    # (origin, "precision" | "recall"): floor; None = all held-out rows
+    (None, "precision"): 0.93,
+    (None, "recall"): 0.93,
+    ("written", "precision"): 0.93,
+    ("written", "recall"): 0.93,
+    ("real", "precision"): 0.93,
+    ("real", "recall"): FLOOR,
+}
+MIN_REAL_HELDOUT = 100
 
 
 def _load(path: Path) -> list[dict]:
@@ -60,7 +73,12 @@ def test_claims_dev_and_heldout_precision_recall() -> None:
     heldout = _load(HELDOUT)
     assert any(row["claim"] for row in heldout), "held-out split has no claim sentences"
     assert not all(row["claim"] for row in heldout), "held-out split has no non-claim sentences"
-    hp, hr, _ = _score(heldout)
-    print(f"claims held-out: P={hp:.3f} R={hr:.3f} (n={len(heldout)})")
-    assert hp >= FLOOR, f"held-out precision {hp:.3f} < {FLOOR}"
-    assert hr >= FLOOR, f"held-out recall {hr:.3f} < {FLOOR}"
+    real = [row for row in heldout if row.get("origin") == "real"]
+    assert len(real) >= MIN_REAL_HELDOUT, f"only {len(real)} real-origin held-out rows"
+    for origin in (None, "real", "written"):
+        rows = [row for row in heldout if origin is None or row.get("origin") == origin]
+        hp, hr, _ = _score(rows)
+        print(f"claims held-out {origin or 'all'}: P={hp:.3f} R={hr:.3f} (n={len(rows)})")
+        for metric, value in (("precision", hp), ("recall", hr)):
+            floor = FLOORS[(origin, metric)]
+            assert value >= floor, f"held-out {origin or 'all'} {metric} {value:.3f} < {floor}"
