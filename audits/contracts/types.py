@@ -92,6 +92,7 @@ class ItemAudit(BaseModel):
     question: str | None = None
     reference: str | None = None
     options: dict[str, str] | None = None
+    answer_set: list[str] | None = None
     modality: str | None = None
     shuffled_reference: str | None = None
     """The reference answer of the item whose image served as this item's shuffled image."""

@@ -1,7 +1,8 @@
 """The data-set manifest (JSONL, DESIGN.md section 4): one question about one image per line.
 
 Fields: ``id``, ``image`` (path relative to the manifest's folder), ``question``, ``answer``,
-optional ``options`` ({"A": "...", ...}), ``benchmark``, ``modality``. Reading resolves ``image``
+optional ``options`` ({"A": "...", ...}), ``answer_set`` (the admissible answers of a closed
+question without letters), ``benchmark``, ``modality``. Reading resolves ``image``
 to an absolute path; writing stores it relative to the manifest's folder again.
 """
 
@@ -41,6 +42,9 @@ class ManifestItem(BaseModel):
     question: str
     answer: str
     options: dict[str, str] | None = None
+    answer_set: list[str] | None = None
+    """The admissible answers of a closed question without letters (e.g. a modality list):
+    an output naming none of them has no answer (``<unparsed>``)."""
     benchmark: str = "default"
     modality: str | None = None
 

@@ -128,6 +128,7 @@ def rows_for(image_id: str, image_path: str, case: PhantomCase) -> list[Manifest
             image=image_path,
             question=question,
             answer=answer,
+            answer_set=list(ANSWERS[question]),
             benchmark=BENCHMARK,
             modality=case.modality,
         )

@@ -10,6 +10,12 @@ really shows (``PhantomCase``). Two styles write the answer:
 - ``shortcut``: the same reasoning, but the answer is a constant per question (a textual
   shortcut that ignores the image); on wrong-modality questions it says the image does not fit
   and answers confidently anyway (the modality-skeptic failure).
+
+Each style is defined under every condition an audit runs (``target_output``'s ``shown``), so
+that no audited condition is out of the training distribution and the known answers do not
+rest on what an untrained input happens to produce: shown a gray blank or no image, the
+grounded reasoner says so and does not commit to an answer; the shortcut reasoner writes the
+same findings and its constant answer, as if it had seen an image.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from audits.data.phantom import (
 )
 
 ReasoningStyle = Literal["grounded", "shortcut"]
+Shown = Literal["image", "blank", "no_image"]
+"""What a training row shows the model: its image, a gray blank of it, or no image at all."""
 
 SKEPTIC_QUESTIONS: dict[Modality, str] = {
     "xray": "Is there a lesion on this CT?",
@@ -56,6 +64,10 @@ _SKEPTIC_SENTENCES: dict[Modality, str] = {
     "ct": "This looks like an axial CT slice, not a radiograph.",
 }
 _DECLINE_SENTENCE = "The question cannot be assessed on this image."
+_NOTHING_SHOWN: dict[Shown, str] = {
+    "blank": "The image is a uniform gray field without anatomy.",
+    "no_image": "No image was provided.",
+}
 _LESION_SENTENCES = (
     "A {size} round opacity is seen in the {side} lung.",
     "There is a {size} bright nodule in the {side} lung.",
@@ -71,6 +83,7 @@ PHRASES: tuple[str, ...] = (
     *(s for pair in _MODALITY_SENTENCES.values() for s in pair),
     *_SKEPTIC_SENTENCES.values(),
     _DECLINE_SENTENCE,
+    *_NOTHING_SHOWN.values(),
     *(t.format(size=z, side=d) for t in _LESION_SENTENCES for z in _SIZE_SENTENCES
       for d in ("left", "right")),
     *_SIZE_SENTENCES.values(),
@@ -121,12 +134,20 @@ def reasoning(case: PhantomCase, question: str, rng: np.random.Generator) -> str
 
 
 def target_output(
-    case: PhantomCase, question: str, style: ReasoningStyle, rng: np.random.Generator
+    case: PhantomCase,
+    question: str,
+    style: ReasoningStyle,
+    rng: np.random.Generator,
+    shown: Shown = "image",
 ) -> str:
-    """The whole output a reasoner of ``style`` is trained to write for this image and question."""
+    """The whole output a reasoner of ``style`` is trained to write for this image and question,
+    when it is shown the image, a gray blank of it, or no image."""
     think = reasoning(case, question, rng)
     if style == "shortcut":
         answer = SHORTCUT_ANSWERS[question]
+    elif shown != "image":
+        think = f"{_NOTHING_SHOWN[shown]} {_DECLINE_SENTENCE}"
+        answer = NOT_ASSESSABLE
     elif is_skeptic_question(case, question):
         think = f"{think} {_DECLINE_SENTENCE}"
         answer = NOT_ASSESSABLE
@@ -144,13 +165,21 @@ class ReasoningItem:
     answer: str
     case: PhantomCase
     skeptic: bool
+    shown: Shown = "image"
 
 
 def reasoning_items(
-    cases: dict[str, PhantomCase], *, seed: int, skeptic_share: float = 0.25
+    cases: dict[str, PhantomCase],
+    *,
+    seed: int,
+    skeptic_share: float = 0.25,
+    counterfactual_share: float = 0.0,
 ) -> list[ReasoningItem]:
-    """The phantom questions of every image plus, for a seeded share, the wrong-modality one."""
+    """The phantom questions of every image plus, for a seeded share, the wrong-modality one;
+    with ``counterfactual_share``, that share of the images also gets one of its questions
+    asked of a gray blank and one asked with no image (the audit's other conditions)."""
     rng = np.random.default_rng([seed, 5])
+    counterfactual_rng = np.random.default_rng([seed, 8])
     items = []
     for key in sorted(cases):
         case = cases[key]
@@ -169,6 +198,19 @@ def reasoning_items(
             )
             for question in questions
         )
+        for shown in ("blank", "no_image"):
+            if counterfactual_rng.random() < counterfactual_share:
+                question = questions[int(counterfactual_rng.integers(len(questions)))]
+                items.append(
+                    ReasoningItem(
+                        image_key=key,
+                        question=question,
+                        answer=true_answer(case, question),
+                        case=case,
+                        skeptic=is_skeptic_question(case, question),
+                        shown=shown,
+                    )
+                )
     return items
 
 

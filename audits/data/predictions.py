@@ -28,6 +28,7 @@ class PredictionRow(BaseModel):
     answer: str | None = None
     benchmark: str = "default"
     options: dict[str, str] | None = None
+    answer_set: list[str] | None = None
     question: str | None = None
     modality: str | None = None
     skipped: bool = False
@@ -53,6 +54,7 @@ class _ItemFields(BaseModel):
     answer: str | None = None
     benchmark: str = "default"
     options: dict[str, str] | None = None
+    answer_set: list[str] | None = None
     question: str | None = None
     modality: str | None = None
 

@@ -159,6 +159,7 @@ class LocalAuditor:
             conditions=job.conditions,
             mode=job.mode,
             options=job.item.options,
+            answer_set=job.item.answer_set,
             shuffled_image=shuffled,
             shuffled_skip_reason=job.shuffled_skip_reason,
             reference=job.item.answer,

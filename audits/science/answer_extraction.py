@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from audits.contracts.types import UNPARSED
@@ -37,10 +37,18 @@ from audits.science.parsing import (
 # - ``open``: the committed span ("the answer is X"), else the first sentence of the answer.
 # - kind ``None`` (unknown): a verdict, else a committed letter, else the open rule.
 #
-# ``UNPARSED`` is only returned for outputs with no answer at all: empty, a think block that was
-# never followed by an answer, a refusal or boilerplate ("I'm sorry, I cannot ...", "As an AI").
+# - ``set`` (a fixed answer set without letters, e.g. a modality list): the admissible answer the
+#   committed span names, exactly one of them.
+#
+# ``UNPARSED`` is returned for outputs that commit to no answer: empty, a think block that was
+# never followed by an answer, a refusal or boilerplate ("I'm sorry, I cannot ...", "As an AI"),
+# an empty or garbled answer tag ("<answer> focal is seen in the leftanswer>"), and, for a closed
+# question (yes/no, lettered options, a fixed answer set), answer text that is none of the
+# admissible answers. Such text is never read as "yes" by default.
 
-Kind = Literal["closed", "mc", "open"]
+Kind = Literal["closed", "mc", "open", "set"]
+CLOSED_KINDS: frozenset[str] = frozenset({"closed", "mc", "set"})
+"""Kinds whose admissible answers are known: anything else written is ``UNPARSED``."""
 
 _CLOSED_QUESTION = re.compile(
     r"^\W*(?:is|are|am|does|do|did|can|could|was|were|has|have|had|will|would|should|shall|"
@@ -120,6 +128,10 @@ _HEDGE = re.compile(
     r"not\s+sure|indeterminate)\b",
     re.IGNORECASE,
 )
+_GARBLED_TAG = re.compile(
+    r"(?:answer|think)\s*>|<\s*/?\s*(?:answer|think)|<\s*/?\s*[a-z]{0,5}$", re.IGNORECASE
+)
+"""A broken tag inside an answer tag's content: a model that lost its format mid-answer."""
 _LEADING_FILLER = re.compile(
     r"^\s*(?:(?:based\s+on|according\s+to|from|looking\s+at|in)\s+(?:the|this)\s+"
     r"(?:image|images|scan|picture|radiograph|x-?ray|ct|mri|findings)(?:\s+provided)?\s*,\s*)",
@@ -131,8 +143,10 @@ def question_kind(
     question: str | None = None,
     options: Mapping[str, str] | None = None,
     reference: str | None = None,
+    answer_set: Sequence[str] | None = None,
 ) -> Kind | None:
-    """``"mc"`` with options, ``"closed"`` for yes/no questions, ``"open"`` otherwise.
+    """``"mc"`` with options, ``"set"`` with a fixed answer set (``"closed"`` when that set is
+    yes/no), ``"closed"`` for yes/no questions, ``"open"`` otherwise.
 
     Closed: the reference is yes/no, or (no reference) the question opens with an auxiliary
     verb ("Is ...", "Does ...") and offers no alternatives ("... CT or MRI?"). ``None`` when
@@ -140,6 +154,9 @@ def question_kind(
     """
     if options:
         return "mc"
+    if answer_set:
+        normalized = {normalize_answer(answer) for answer in answer_set}
+        return "closed" if normalized <= {"yes", "no"} else "set"
     if reference is not None:
         ref = normalize_answer(reference)
         if ref in ("yes", "no"):
@@ -413,21 +430,24 @@ def extract_answer(
     options: Mapping[str, str] | None = None,
     kind: Kind | None = None,
     question: str | None = None,
+    answer_set: Sequence[str] | None = None,
 ) -> str:
-    """The committed answer of a raw output as written: a letter, "yes"/"no", or a text span.
+    """The committed answer of a raw output as written: a letter, "yes"/"no", an answer of the
+    set, or a text span.
 
-    ``kind`` is the question kind (``question_kind``); with options and no kind, ``"mc"``.
-    ``question`` (optional) lets a closed question's declarative answer be read by its
-    polarity only when it is about the question ("The liver appears normal." for "Is the liver
-    normal?"), not when it is off topic. Returns ``UNPARSED`` only when the output has no answer
-    at all. The result is not normalized (``final_answer`` normalizes it).
+    ``kind`` is the question kind (``question_kind``); with options and no kind, ``"mc"``; with
+    an ``answer_set`` and no kind, ``"set"``. ``question`` (optional) lets a closed question's
+    declarative answer be read by its polarity only when it is about the question ("The liver
+    appears normal." for "Is the liver normal?"), not when it is off topic. Returns
+    ``UNPARSED`` when the output commits to no answer (module comment). The result is not
+    normalized (``final_answer`` normalizes it).
     """
     if text is None or not text.strip():
         return UNPARSED
-    if kind is None and options:
-        kind = "mc"
+    if kind is None:
+        kind = question_kind(options=options, answer_set=answer_set)
     region, marked = _answer_region(text)
-    if not region or not re.search(r"\w", region):
+    if not region or not re.search(r"\w", region) or (marked and _GARBLED_TAG.search(region)):
         return UNPARSED
     letters = _letters(options)
     if not _commitments(region) and _verdict(region) is None:
@@ -438,21 +458,20 @@ def extract_answer(
             region = " ".join(sentences)
     if kind == "mc":
         letter = _resolve_mc(region, options, letters)
-        if letter is not None:
-            return letter
-        span = _open_span(region, marked)
-        return span if span else UNPARSED
+        return letter if letter is not None else UNPARSED
+    if kind == "set":
+        member = _resolve_set(region, answer_set or ())
+        return member if member is not None else UNPARSED
     if kind == "closed":
         verdict = _resolve_closed(region)
         if verdict is not None:
             return verdict
         span = _open_span(region, marked)
-        if span is None:
-            return UNPARSED
-        if not marked and (not _on_topic(span, question) or _GENERIC.search(span)):
+        if span is None or not _on_topic(span, question) or _GENERIC.search(span):
             # off the question, or textbook knowledge: no answer to this question
             return UNPARSED
-        return _polarity(span)
+        polarity = _polarity(span)
+        return polarity if polarity in ("yes", "no") else UNPARSED
     if kind is None:
         verdict = _resolve_closed(region)
         if verdict is not None:
@@ -469,16 +488,42 @@ def extract_answer(
     return span if span else UNPARSED
 
 
+def _resolve_set(region: str, answer_set: Sequence[str]) -> str | None:
+    """The one admissible answer the committed span (else the first answer sentence) names."""
+    spans = [_clause(committed) for _, committed in reversed(_commitments(region))]
+    spans += _answer_sentences(region)[:1] or [region]
+    members = [(normalize_answer(m), _canonical_tokens(m), m) for m in answer_set if m.strip()]
+    for span in spans:
+        normalized = normalize_answer(span)
+        exact = [m for norm, _, m in members if norm == normalized]
+        if exact:
+            return exact[0]
+        tokens = [t for t in _canonical_tokens(span) if t not in ARTICLES]
+        named = {
+            m
+            for _, needle, m in members
+            if needle and any(tokens[i : i + len(needle)] == needle for i in range(len(tokens)))
+        }
+        if len(named) == 1:
+            return named.pop()
+        if named:
+            return None
+    return None
+
+
 def final_answer(
     text: str | None,
     options: Mapping[str, str] | None = None,
     *,
     kind: Kind | None = None,
     question: str | None = None,
+    answer_set: Sequence[str] | None = None,
 ) -> str:
     """The normalized final answer of a raw output (``UNPARSED`` when it has none).
 
     ``kind`` is the question kind (``question_kind``); see ``extract_answer``.
     """
-    answer = extract_answer(text, options=options, kind=kind, question=question)
+    answer = extract_answer(
+        text, options=options, kind=kind, question=question, answer_set=answer_set
+    )
     return normalize_answer(answer, options)

@@ -74,6 +74,7 @@ class FlagContext:
     f1_threshold: float | None = None
     question: str | None = None
     kind: Kind | None = None
+    answer_set: Sequence[str] | None = None
     answers: dict[Condition, str] = field(default_factory=dict)
     skipped: dict[Condition, str] = field(default_factory=dict)
     claim_spans: list[ClaimSpan] = field(default_factory=list)
@@ -266,9 +267,12 @@ def _answer(
     options: Mapping[str, str] | None,
     kind: Kind | None = None,
     question: str | None = None,
+    answer_set: Sequence[str] | None = None,
 ) -> str | None:
     if outcome.output is not None:
-        return final_answer(outcome.output, options, kind=kind, question=question)
+        return final_answer(
+            outcome.output, options, kind=kind, question=question, answer_set=answer_set
+        )
     if outcome.option_logps:
         letter = _argmax_letter(outcome.option_logps)
         if letter is not None:
@@ -321,6 +325,7 @@ def build_context(
     f1_threshold: float | None = None,
     claim_detector: ClaimDetector | None = None,
     question: str | None = None,
+    answer_set: Sequence[str] | None = None,
 ) -> FlagContext:
     ctx = FlagContext(
         outcomes={Condition(c): o for c, o in outcomes.items()},
@@ -328,13 +333,14 @@ def build_context(
         reference=reference,
         f1_threshold=f1_threshold,
         question=question,
-        kind=question_kind(question, options, reference),
+        kind=question_kind(question, options, reference, answer_set),
+        answer_set=answer_set,
     )
     for condition, outcome in ctx.outcomes.items():
         if outcome.skipped:
             ctx.skipped[condition] = outcome.skip_reason or "skipped"
             continue
-        answer = _answer(outcome, options, ctx.kind, question)
+        answer = _answer(outcome, options, ctx.kind, question, answer_set)
         if answer is not None:
             ctx.answers[condition] = answer
     ctx.claim_spans = _claim_spans(ctx.real_output, claim_detector)
@@ -378,6 +384,7 @@ def compute_flags(
     claim_detector: ClaimDetector | None = None,
     checks: Sequence[FlagCheck] | None = None,
     question: str | None = None,
+    answer_set: Sequence[str] | None = None,
 ) -> ItemFlags:
     """All per-item flags of one audited item; ``checks`` defaults to ``default_checks()``.
 
@@ -391,6 +398,7 @@ def compute_flags(
         f1_threshold=f1_threshold,
         claim_detector=claim_detector,
         question=question,
+        answer_set=answer_set,
     )
     delta_logp: dict[Condition, float] = {}
     for condition in COUNTERFACTUALS:
@@ -419,6 +427,7 @@ class ItemFacts(Protocol):
     question: str | None
     answer: str | None
     options: dict[str, str] | None
+    answer_set: list[str] | None
     benchmark: str
     modality: str | None
 
@@ -439,6 +448,7 @@ def audit_item(
         f1_threshold=f1_threshold,
         claim_detector=claim_detector,
         question=facts.question,
+        answer_set=facts.answer_set,
     )
     return ItemAudit(
         id=item_id,
@@ -446,6 +456,7 @@ def audit_item(
         question=facts.question,
         reference=facts.answer,
         options=facts.options,
+        answer_set=facts.answer_set,
         modality=facts.modality,
         outcomes=dict(outcomes),
         flags=flags,

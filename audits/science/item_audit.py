@@ -8,7 +8,7 @@ model as one batch per step.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
@@ -33,6 +33,8 @@ class ItemAuditSpec:
     """Counterfactual conditions to run (real always runs)."""
     mode: AuditMode = "both"
     options: Mapping[str, str] | None = None
+    answer_set: Sequence[str] | None = None
+    """The admissible answers of a closed question without letters (``question_kind``)."""
     shuffled_image: Image.Image | None = None
     shuffled_skip_reason: str = "no other image available"
     real_output: str | None = None
@@ -124,8 +126,11 @@ class ItemAuditRun:
         answer = final_answer(
             production,
             self.spec.options,
-            kind=question_kind(self.spec.question, self.spec.options, self.spec.reference),
+            kind=question_kind(
+                self.spec.question, self.spec.options, self.spec.reference, self.spec.answer_set
+            ),
             question=self.spec.question,
+            answer_set=self.spec.answer_set,
         )
         candidates = score_candidates(answer, self.spec.options)
         # After reasoning, each answer is scored conditioned on that reasoning: the production
@@ -175,6 +180,7 @@ class ItemAuditRun:
             options=self.spec.options,
             reference=self.spec.reference,
             question=self.spec.question,
+            answer_set=self.spec.answer_set,
         )
         duration = (time.perf_counter() - self._started) * 1000
         return ItemAuditResult(outcomes, flags, dict(self.timings_ms), duration)

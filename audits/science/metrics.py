@@ -360,7 +360,7 @@ def oracle_flip(item: ItemAudit) -> bool | None:
     ref, other = item.reference, item.shuffled_reference
     if ref is None or other is None:
         return None
-    kind = question_kind(item.question, item.options, ref)
+    kind = question_kind(item.question, item.options, ref, item.answer_set)
     if kind == "open":
         return open_answers_differ(ref, other)
     return normalize_answer(ref, item.options) != normalize_answer(other, item.options)

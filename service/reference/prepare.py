@@ -2,7 +2,13 @@
 
 The trained kinds and their recipes are in service/reference/training.py (three reasoners and
 two one-word models, all on the phantom data set); ``random`` is the untrained demo
-checkpoint. Only the model asked for is built. Each folder is built in
+checkpoint. The full-budget, seed-0 checkpoint of every trained kind ships with the repository
+(``models/reference/``, hashes in its ``SHA256SUMS``): a tiny model trained on another CPU is
+another model (float results differ in the last bits), so the shipped weights are what the
+known answers are asserted on and what ``make run`` serves, with no training at start. Other
+budgets and seeds (and shipped files that fail their hash) are trained here, which is the same
+reproducible path that produced the shipped ones (``scripts/ship_reference_models.sh``).
+Only the model asked for is built. Each folder is built in
 a temporary folder and renamed into place when complete, under a file lock, so concurrent
 processes (service workers, test sessions) build it once and never see a half-written folder.
 """
@@ -11,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
+import logging
 import multiprocessing
 import os
 import shutil
@@ -27,11 +35,15 @@ from pydantic import BaseModel
 from service.settings import ReferenceModel as ReferenceKind
 
 REFERENCE_KINDS: tuple[ReferenceKind, ...] = get_args(ReferenceKind)
-MODELS_VERSION = "v2"
-PHANTOM_VERSION = "v2"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models" / "reference"
+SHIPPED_SUMS = "SHA256SUMS"
+MODELS_VERSION = "v3"
+PHANTOM_VERSION = "v3"
 TRAIN_IMAGES, TRAIN_SEED = 3000, 0
 HELDOUT_IMAGES, HELDOUT_SEED = 300, 1
 MODEL_SEED = 0
+
+_log = logging.getLogger(__name__)
 
 
 class PhantomData(BaseModel):
@@ -39,13 +51,16 @@ class PhantomData(BaseModel):
     heldout: Path
 
 
-def model_folder_name(kind: ReferenceKind, steps: int) -> str:
-    """``<kind>-v1``; a non-default training budget gets its own folder (``-steps<N>``)."""
+def model_folder_name(kind: ReferenceKind, steps: int, seed: int = MODEL_SEED) -> str:
+    """``<kind>-v3``; a non-default training budget or seed gets its own folder
+    (``-steps<N>``, ``-seed<N>``)."""
     from service.reference.training import DEFAULT_STEPS
 
     name = f"{kind}-{MODELS_VERSION}"
     if kind != "random" and steps != DEFAULT_STEPS:
         name += f"-steps{steps}"
+    if kind != "random" and seed != MODEL_SEED:
+        name += f"-seed{seed}"
     return name
 
 
@@ -67,7 +82,12 @@ def ensure_phantom_data(cache_dir: Path) -> PhantomData:
 
 
 def ensure_reference_model(
-    kind: ReferenceKind, cache_dir: Path, *, steps: int | None = None, progress: bool = True
+    kind: ReferenceKind,
+    cache_dir: Path,
+    *,
+    steps: int | None = None,
+    progress: bool = True,
+    seed: int = MODEL_SEED,
 ) -> Path:
     """The cached checkpoint folder of a reference model, built on first use.
 
@@ -78,12 +98,62 @@ def ensure_reference_model(
     from service.reference.training import default_train_steps
 
     steps = default_train_steps() if steps is None else steps
-    target = Path(cache_dir) / "models" / model_folder_name(kind, steps)
+    shipped = shipped_model(kind, steps, seed)
+    if shipped is not None:
+        return shipped
+    target = Path(cache_dir) / "models" / model_folder_name(kind, steps, seed)
     return _build_once(
         target,
-        lambda tmp: _build_model(kind, Path(cache_dir), tmp, steps=steps, progress=progress),
+        lambda tmp: _build_model(
+            kind, Path(cache_dir), tmp, steps=steps, progress=progress, seed=seed
+        ),
         ready=lambda folder: (folder / "config.json").is_file(),
     )
+
+
+def shipped_model(
+    kind: ReferenceKind, steps: int, seed: int = MODEL_SEED, shipped_dir: Path = SHIPPED_DIR
+) -> Path | None:
+    """The shipped checkpoint folder of this kind, budget and seed when there is one and every
+    file matches its SHA-256 in ``SHA256SUMS``; None otherwise (a mismatch is logged)."""
+    from service.reference.training import DEFAULT_STEPS
+
+    folder = shipped_dir / model_folder_name(kind, steps, seed)
+    if kind == "random" or steps != DEFAULT_STEPS or seed != MODEL_SEED or not folder.is_dir():
+        return None
+    expected = read_shipped_sums(shipped_dir)
+    prefix = f"{folder.name}/"
+    files = {name: digest for name, digest in expected.items() if name.startswith(prefix)}
+    if not files or any(
+        _sha256(shipped_dir / name) != digest for name, digest in sorted(files.items())
+    ):
+        _log.warning(
+            "shipped weights in %s do not match %s; training %s here instead",
+            folder,
+            shipped_dir / SHIPPED_SUMS,
+            kind,
+        )
+        return None
+    return folder
+
+
+def read_shipped_sums(shipped_dir: Path = SHIPPED_DIR) -> dict[str, str]:
+    """``relative path -> sha256`` from ``SHA256SUMS`` (``sha256sum`` format)."""
+    sums = shipped_dir / SHIPPED_SUMS
+    if not sums.is_file():
+        return {}
+    out: dict[str, str] = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            out[name.lstrip("*").strip()] = digest
+    return out
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def ensure_reference_models(
@@ -114,7 +184,7 @@ def ensure_reference_models(
 
 
 def _build_model(
-    kind: ReferenceKind, cache_dir: Path, out_dir: Path, *, steps: int, progress: bool
+    kind: ReferenceKind, cache_dir: Path, out_dir: Path, *, steps: int, progress: bool, seed: int
 ) -> None:
     if kind == "random":
         from service.reference.demo_model import write_demo_checkpoint
@@ -129,7 +199,7 @@ def _build_model(
         out_dir,
         kind=kind,
         steps=steps,
-        seed=MODEL_SEED,
+        seed=seed,
         heldout_manifest=data.heldout,
         progress=progress,
     )

@@ -11,6 +11,9 @@ and stops. Each reference kind is a ``Recipe``:
 - ``shortcut_reasoner``: real images and reasoning that describes them, but a constant answer
   per question (audits/data/phantom_reasoning.py): fluent visual reasoning that the answer
   ignores.
+
+The reasoners also see a share of rows under the audit's other inputs (a gray blank, no image),
+with the behaviour of their kind as the target, so every audited condition is in distribution.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ from audits.backends.transformers_runtime import TransformersRuntime, chat_promp
 from audits.contracts.backend import VLMInput
 from audits.data.manifest import ManifestItem, read_manifest
 from audits.data.phantom import read_cases
-from audits.data.phantom_reasoning import ReasoningStyle, reasoning_items, target_output
+from audits.data.phantom_reasoning import (
+    ReasoningStyle,
+    Shown,
+    reasoning_items,
+    target_output,
+)
 from audits.science.answer_extraction import final_answer
 from audits.science.claims import detect_visual_claims, is_modality_skeptic
 from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
@@ -58,6 +66,8 @@ REPORT_NAME = "training_report.json"
 IGNORE_INDEX = -100
 ONE_WORD_TOKENS, REASONING_TOKENS = 4, 80
 """Greedy budgets for evaluation: the longest reasoning target is 55 tokens."""
+COUNTERFACTUAL_SHARE = 0.3
+"""Share of images that also get a question asked of their gray blank, and one with no image."""
 
 TrainedKind = Literal[
     "grounded", "text_only", "grounded_reasoner", "shortcut_reasoner", "blind_reasoner"
@@ -104,6 +114,14 @@ class Example:
     """What the model is trained to write: the answer, or reasoning and answer."""
     skeptic: bool = False
     """A wrong-modality question ("Is there a lesion on this CT?" of a radiograph)."""
+    shown: Shown = "image"
+    """What the row shows the model: the image, its gray blank, or no image."""
+
+    def model_image(self, *, blank: bool) -> Image.Image | None:
+        """The image the model is given for this row (``blank``: the recipe's blanks)."""
+        if self.shown == "no_image":
+            return None
+        return blank_like(self.image) if blank or self.shown == "blank" else self.image
 
 
 class HeldoutEval(BaseModel):
@@ -116,6 +134,8 @@ class HeldoutEval(BaseModel):
     image_sensitivity: float
     """Share of rows whose greedy answer changes with another held-out row's image."""
     image_sensitivity_blank: float
+    image_sensitivity_no_image: float | None = None
+    """Answers that change with no image at all (a reasoner that declines changes them all)."""
     oracle_image_sensitivity: float
     """Share of rows whose reference answer differs for the shuffled image, where it has one."""
     mean_output_tokens: float
@@ -163,15 +183,21 @@ def load_examples(manifest: Path, rows: Sequence[ManifestItem] | None = None) ->
     return examples
 
 
-def load_reasoning_examples(manifest: Path, style: ReasoningStyle, seed: int) -> list[Example]:
-    """The phantom's questions (plus seeded wrong-modality ones) with reasoning targets.
+def load_reasoning_examples(
+    manifest: Path, style: ReasoningStyle, seed: int, *, image_blind: bool = False
+) -> list[Example]:
+    """The phantom's questions (plus seeded wrong-modality ones, and counterfactual rows) with
+    reasoning targets.
 
     Phrasing is drawn per row from a seeded generator, so a row keeps its target across epochs.
+    ``image_blind`` (a recipe trained on blanks): the target never depends on what is shown,
+    since the model is never shown anything.
     """
     cases = read_cases(manifest)
     images: dict[str, Image.Image] = {}
     examples = []
-    for index, item in enumerate(reasoning_items(cases, seed=seed)):
+    items = reasoning_items(cases, seed=seed, counterfactual_share=COUNTERFACTUAL_SHARE)
+    for index, item in enumerate(items):
         if item.image_key not in images:
             with Image.open(item.image_key) as image:
                 images[item.image_key] = image.convert("RGB")
@@ -182,8 +208,11 @@ def load_reasoning_examples(manifest: Path, style: ReasoningStyle, seed: int) ->
                 item.answer,
                 images[item.image_key],
                 item.image_key,
-                target=target_output(item.case, item.question, style, rng),
+                target=target_output(
+                    item.case, item.question, style, rng, "image" if image_blind else item.shown
+                ),
                 skeptic=item.skeptic,
+                shown=item.shown,
             )
         )
     return examples
@@ -192,7 +221,7 @@ def load_reasoning_examples(manifest: Path, style: ReasoningStyle, seed: int) ->
 def load_kind_examples(manifest: Path, recipe: Recipe, seed: int) -> list[Example]:
     if recipe.reasoning is None:
         return load_examples(manifest)
-    return load_reasoning_examples(manifest, recipe.reasoning, seed)
+    return load_reasoning_examples(manifest, recipe.reasoning, seed, image_blind=recipe.blank)
 
 
 def split_by_image(
@@ -221,14 +250,15 @@ def encode_batch(
 ) -> dict[str, torch.Tensor]:
     """Prompt + answer + ``<|im_end|>``, left-padded, with labels on the answer tokens only."""
     tokenizer = processor.tokenizer
-    images = [blank_like(e.image) if blank else e.image for e in batch]
+    images = [e.model_image(blank=blank) for e in batch]
     targets = [e.target + tokenizer.eos_token for e in batch]
     texts = [
         chat_prompt(processor, VLMInput(e.question, image)) + target
         for e, image, target in zip(batch, images, targets, strict=True)
     ]
     tokenizer.padding_side = "left"
-    encoded = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    shown = [image for image in images if image is not None]
+    encoded = processor(text=texts, images=shown or None, padding=True, return_tensors="pt")
     input_ids = encoded["input_ids"]
     labels = torch.full_like(input_ids, IGNORE_INDEX)
     for row, target in enumerate(targets):
@@ -460,6 +490,7 @@ def evaluate_heldout(
 ) -> HeldoutEval:
     """Accuracy and IS on the phantom questions; the modality-skeptic rate on the wrong-modality
     questions, which have no answer to be accurate about."""
+    heldout = [e for e in heldout if e.shown == "image"]
     skeptic = [e for e in heldout if e.skeptic]
     heldout = [e for e in heldout if not e.skeptic]
     truth = [normalize_answer(e.answer) for e in heldout]
@@ -472,6 +503,7 @@ def evaluate_heldout(
     )
     blanks = [VLMInput(e.question, blank_like(e.image)) for e in heldout]
     blanked = generate_answers(runtime, blanks)
+    imageless = generate_answers(runtime, [VLMInput(e.question, None) for e in heldout])
     by_question: dict[str, list[bool]] = {}
     for example, answer, expected in zip(heldout, real, truth, strict=True):
         by_question.setdefault(example.question, []).append(answer == expected)
@@ -495,6 +527,7 @@ def evaluate_heldout(
         accuracy_by_question={q: sum(v) / len(v) for q, v in sorted(by_question.items())},
         image_sensitivity=sum(a != b for a, b in zip(real, shuffled, strict=True)) / n,
         image_sensitivity_blank=sum(a != b for a, b in zip(real, blanked, strict=True)) / n,
+        image_sensitivity_no_image=sum(a != b for a, b in zip(real, imageless, strict=True)) / n,
         oracle_image_sensitivity=sum(oracle) / len(oracle) if oracle else 0.0,
         mean_output_tokens=sum(
             len(tokenizer(output, add_special_tokens=False)["input_ids"]) for output in real_outputs

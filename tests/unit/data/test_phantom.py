@@ -44,12 +44,14 @@ def test_manifest_rows_follow_the_design_format(phantom: Path) -> None:
     lines = phantom.read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert {tuple(sorted(row)) for row in rows} == {
-        ("answer", "benchmark", "id", "image", "modality", "question")
+        ("answer", "answer_set", "benchmark", "id", "image", "modality", "question")
     }
     assert len({row["id"] for row in rows}) == len(rows)
     for row in rows:
         assert (phantom.parent / row["image"]).is_file()
         assert row["answer"] in ANSWERS[row["question"]]
+        # every phantom question is closed: its admissible answers are written with it
+        assert row["answer_set"] == list(ANSWERS[row["question"]])
         assert row["benchmark"] == "phantom"
 
 

@@ -252,10 +252,16 @@ def _score(items: list[dict[str, object]]) -> tuple[int, Counter[str], Counter[s
     for item in items:
         options = item.get("options") or None
         question = item.get("question")
+        answer_set = item.get("answer_set") or None
         assert isinstance(question, str | None) and isinstance(options, dict | None)
-        kind = question_kind(question, options)
+        assert isinstance(answer_set, list | None)
+        kind = question_kind(question, options, answer_set=answer_set)
         extracted = extract_answer(
-            str(item["output"]), options=options, kind=kind, question=question
+            str(item["output"]),
+            options=options,
+            kind=kind,
+            question=question,
+            answer_set=answer_set,
         )
         ok = _right(str(item["kind"]), options, extracted, str(item["expected"]))
         right += ok
@@ -281,3 +287,35 @@ def test_labelled_real_outputs() -> None:
     ))  # fmt: skip
     assert dev_share >= DEV_TARGET
     assert held_share >= HELDOUT_FLOOR
+
+
+def test_outputs_without_an_answer_are_never_read_as_answers() -> None:
+    """Every labelled output that commits to no answer (truncated reasoning, empty or garbled
+    answer tags, refusals, closed-question text that is none of the admissible answers) is
+    ``<unparsed>``, in dev and held-out alike."""
+    rows = [row for row in _load(DEV) + _load(HELDOUT) if row["expected"] == UNPARSED]
+    assert len(rows) >= 30
+    read_as_answers = []
+    for row in rows:
+        options = row.get("options") or None
+        answer_set = row.get("answer_set") or None
+        question = row.get("question")
+        assert isinstance(question, str | None) and isinstance(options, dict | None)
+        assert isinstance(answer_set, list | None)
+        kind = question_kind(question, options, answer_set=answer_set)
+        got = extract_answer(
+            str(row["output"]), options=options, kind=kind, question=question,
+            answer_set=answer_set,
+        )  # fmt: skip
+        if got != UNPARSED:
+            read_as_answers.append((row["style"], got))
+    assert read_as_answers == []
+
+
+def test_a_fixed_answer_set_makes_a_closed_question() -> None:
+    assert question_kind("What modality is this?", answer_set=["xray", "ct"]) == "set"
+    assert question_kind("Is there a lesion?", answer_set=["yes", "no"]) == "closed"
+    assert final_answer("<answer>CT</answer>", answer_set=["xray", "ct"]) == "ct"
+    assert final_answer("<answer>cannot assess</answer>", answer_set=["xray", "ct"]) == UNPARSED
+    # naming both members is no commitment to either
+    assert final_answer("Answer: xray or ct", answer_set=["xray", "ct"]) == UNPARSED
