@@ -6,7 +6,7 @@ import asyncio
 import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -20,7 +20,7 @@ from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSp
 from service.engine.audit_queue import AuditTask
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import InferenceEngine
-from service.engine.shuffle_pool import ShufflePool
+from service.engine.shuffle_pool import ShufflePool, fit_pixels, image_nbytes
 from service.engine.stats import SchedulerStats
 from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode
 from service.http.imaging import ImageLimits, decode_upload
@@ -115,6 +115,7 @@ class GroundingCore:
                 self.backend,
                 max_batch_size=settings.max_batch_size,
                 audit_queue_size=settings.audit_queue_size,
+                audit_queue_bytes=settings.audit_queue_bytes,
                 on_stats=on_stats,
             )
             self.audit_mode = settings.audit_mode
@@ -127,10 +128,13 @@ class GroundingCore:
                 for modality, (center, width) in settings.dicom_default_windows.items()
             },
         )
+        self.model_pixels: int | None = getattr(self.backend, "max_image_pixels", None)
+        """Pixels of the largest image the model consumes: pooled and queued images are kept at
+        most at this size, never at the upload's."""
         self.pool = ShufflePool(
             settings.shuffle_pool_size,
             max_bytes=settings.shuffle_pool_bytes,
-            max_pixels=getattr(self.backend, "max_image_pixels", None),
+            max_pixels=self.model_pixels,
         )
         self.memory = MemorySink()
         self.monitor = DriftMonitor(
@@ -273,10 +277,11 @@ class GroundingCore:
         if request.image is None or request.image_id is None:
             return
         try:
+            fitted = fit_pixels(request.image, self.model_pixels)  # resized once, pool and queue
             shuffled = self.pool.draw(exclude_id=request.image_id)
-            self.pool.add(request.image_id, request.image)
+            self.pool.add(request.image_id, fitted)
             if response.audit.sampled:
-                self._queue_mirror(request, response.raw_output, shuffled)
+                self._queue_mirror(request, fitted, response.raw_output, shuffled)
         except Exception:  # monitoring never fails production
             log.exception("could not queue the audit of %s", request.request_id)
             self._count_drop("error")
@@ -284,14 +289,17 @@ class GroundingCore:
     def _queue_mirror(
         self,
         request: ProductionRequest,
+        image: Image.Image,
         raw_output: str,
         shuffled: tuple[str, Image.Image] | None,
     ) -> None:
+        """Queue the audit with the image at the size the model consumes; the queued task keeps
+        no reference to the full-size upload (the record needs only the request's metadata)."""
         EXPORTER.request_mirrored(self.model)
         self._ledger("mirrored")
         spec = ItemAuditSpec(
             question=request.question,
-            image=request.image,
+            image=fit_pixels(image, self.model_pixels),
             conditions=tuple(self.settings.audit_conditions),
             mode=self.audit_mode,
             options=request.options,
@@ -300,12 +308,14 @@ class GroundingCore:
             real_output=raw_output if request.greedy_at_default_length else None,
         )
         run = ItemAuditRun(spec)
+        metadata = replace(request, image=None)
 
         def on_done(error: BaseException | None) -> None:
             if error is None:  # on the model thread: hand the rest to the completion worker
-                self.completions.submit(lambda: self._record(request, run.result()))
+                self.completions.submit(lambda: self._record(metadata, run.result()))
 
-        self.engine.submit_audit(AuditTask(steps=run.steps(), on_done=on_done))
+        task = AuditTask(steps=run.steps(), on_done=on_done, nbytes=pinned_bytes(run))
+        self.engine.submit_audit(task)
 
     def _record(self, request: ProductionRequest, result: ItemAuditResult) -> None:
         secret = self.settings.hmac_secret.get_secret_value()
@@ -395,6 +405,12 @@ class GroundingCore:
         if self.redis_sink is not None:
             self.redis_sink.close(timeout=5.0)
         return dropped
+
+
+def pinned_bytes(run: ItemAuditRun) -> int:
+    """Bytes of the distinct images a queued audit holds (real, blank, shuffled)."""
+    images = {id(item.image): item.image for item in run.inputs.values() if item.image is not None}
+    return sum(image_nbytes(image) for image in images.values())
 
 
 def build_report(

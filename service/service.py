@@ -59,6 +59,7 @@ from service.http.openai_api import (
     sse_chunks,
 )
 from service.http.route_labels import label_bentoml_metrics_by_route
+from service.http.upload_budget import UploadBudget
 from service.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -84,15 +85,20 @@ app = FastAPI(
     version="0.1.0",
     description="Serves a vision-language model and audits whether its answers use the image.",
 )
+BODY_LIMITS = {
+    "/predict": body_limit(SETTINGS.max_image_bytes, 1),
+    "/audit": body_limit(SETTINGS.max_image_bytes, 2),
+    "/v1/chat/completions": body_limit(SETTINGS.max_image_bytes, 1),
+}
 app.add_middleware(
     InFlightLimit,
     limit=SETTINGS.max_concurrency,
-    body_limits={
-        "/predict": body_limit(SETTINGS.max_image_bytes, 1),
-        "/audit": body_limit(SETTINGS.max_image_bytes, 2),
-        "/v1/chat/completions": body_limit(SETTINGS.max_image_bytes, 1),
-    },
+    body_limits=BODY_LIMITS,
     body_timeout_s=SETTINGS.body_timeout_s,
+    upload_budget=UploadBudget(
+        max(SETTINGS.upload_buffer_bytes, max(BODY_LIMITS.values())),
+        max(SETTINGS.upload_buffer_bytes_per_client, max(BODY_LIMITS.values())),
+    ),
     retry_after_s=1,
 )
 install_header_deadline(SETTINGS.header_timeout_s)

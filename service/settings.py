@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         default_factory=lambda: list(COUNTERFACTUALS)
     )
     audit_queue_size: int = Field(256, ge=1)
+    audit_queue_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description="Memory budget of the images the waiting mirrored audits hold; beyond it "
+        "the oldest audit is dropped (queue_bytes)",
+    )
     max_batch_size: int = Field(8, ge=1)
     shuffle_pool_size: int = Field(256, ge=2)
     shuffle_pool_bytes: int = Field(
@@ -104,6 +110,18 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(60.0, gt=0)
     header_timeout_s: float = Field(10.0, gt=0, description="Request headers later get 408")
     body_timeout_s: float = Field(60.0, gt=0, description="Request bodies later get 408")
+    upload_buffer_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1,
+        description="Bytes of request bodies still arriving, all clients together (counted as "
+        "they arrive); an upload that does not fit gets 503",
+    )
+    upload_buffer_bytes_per_client: int = Field(
+        256 * 1024 * 1024,
+        ge=1,
+        description="Of those, what one client address may hold (at least one whole body); "
+        "behind a reverse proxy every client has its address: set it to upload_buffer_bytes",
+    )
     shutdown_grace_s: float = Field(10.0, ge=0)
 
     drift_min_audits: int = Field(100, ge=1)

@@ -1,8 +1,10 @@
 """The audit queues both engines keep (the in-process scheduler and the upstream client).
 
 Interactive audits (the /audit endpoint) wait in a bounded queue whose caller gets an error when
-it is full. Mirrored audits wait in a bounded queue that drops its OLDEST entry on overflow,
-because fresher audits describe the model's current behaviour better (``queue_full``).
+it is full. Mirrored audits wait in a queue bounded in count and in bytes (the images the queued
+audits pin): on overflow it drops its OLDEST entries, because fresher audits describe the
+model's current behaviour better (``queue_full`` beyond the count, ``queue_bytes`` beyond the
+byte budget); an audit that alone exceeds the byte budget is dropped as ``queue_bytes``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ class AuditQueueFull(RuntimeError):
     pass
 
 
+DROP_MESSAGES = {
+    "queue_full": "the audit queue was full",
+    "queue_bytes": "the images of the queued audits reached the queue's byte budget",
+    "shutdown": "the service is shutting down",
+}
+
+
 @dataclass
 class AuditTask:
     """A sequence of model steps plus what to do when it ends (result or error)."""
@@ -40,6 +49,8 @@ class AuditTask:
     retry_step: Step | None = None
     """A step interrupted by production work, to run again before the next one."""
     preemptions: int = 0
+    nbytes: int = 0
+    """Memory the task pins while it waits (its images), counted against the byte budget."""
 
 
 def finish_task(task: AuditTask, error: BaseException | None) -> None:
@@ -58,8 +69,10 @@ class AuditQueues:
         audit_capacity: int,
         interactive_capacity: int,
         on_stats: StatsCallback | None,
+        audit_max_bytes: int | None = None,
     ) -> None:
         self._audit_capacity = audit_capacity
+        self._audit_max_bytes = audit_max_bytes
         self._interactive_capacity = interactive_capacity
         self._audits: deque[AuditTask] = deque()
         self._interactive: deque[AuditTask] = deque()
@@ -68,21 +81,36 @@ class AuditQueues:
         self._on_stats: StatsCallback = on_stats or (lambda stats: None)
 
     def submit_audit(self, task: AuditTask) -> None:
-        """Queue a mirrored audit; never blocks. When full, the oldest queued audit is dropped."""
-        evicted: AuditTask | None = None
+        """Queue a mirrored audit; never blocks. Beyond the count or the byte budget the oldest
+        queued audits are dropped (an audit larger than the whole budget is not queued)."""
+        evicted: list[tuple[AuditTask, str]] = []
         with self._cond:
             if not self._accepting:
-                evicted = task
+                evicted.append((task, "shutdown"))
+            elif self._audit_max_bytes is not None and task.nbytes > self._audit_max_bytes:
+                evicted.append((task, "queue_bytes"))
             else:
-                if len(self._audits) >= self._audit_capacity:
-                    evicted = self._audits.popleft()
                 self._audits.append(task)
+                while len(self._audits) > self._audit_capacity:
+                    evicted.append((self._audits.popleft(), "queue_full"))
+                if self._audit_max_bytes is not None:
+                    queued = sum(t.nbytes for t in self._audits)
+                    while queued > self._audit_max_bytes:
+                        oldest = self._audits.popleft()
+                        queued -= oldest.nbytes
+                        evicted.append((oldest, "queue_bytes"))
                 self._cond.notify()
             depth = len(self._audits)
         self._on_stats(SchedulerStats(audit_queue_depth=depth))
-        if evicted is not None:
-            self._report_drop("queue_full" if evicted is not task else "shutdown")
-            finish_task(evicted, AuditQueueFull("dropped: the audit queue was full"))
+        for dropped, reason in evicted:
+            self._report_drop(reason)
+            finish_task(dropped, AuditQueueFull(f"dropped: {DROP_MESSAGES[reason]}"))
+
+    @property
+    def audit_queue_bytes(self) -> int:
+        """Bytes the waiting mirrored audits pin."""
+        with self._cond:
+            return sum(task.nbytes for task in self._audits)
 
     def submit_interactive(self, task: AuditTask) -> None:
         with self._cond:

@@ -58,10 +58,13 @@ class InferenceEngine(AuditQueues):
         *,
         max_batch_size: int = 8,
         audit_queue_size: int = 256,
+        audit_queue_bytes: int | None = None,
         interactive_queue_size: int = 16,
         on_stats: StatsCallback | None = None,
     ) -> None:
-        self._init_audit_queues(audit_queue_size, interactive_queue_size, on_stats)
+        self._init_audit_queues(
+            audit_queue_size, interactive_queue_size, on_stats, audit_max_bytes=audit_queue_bytes
+        )
         self.backend = backend
         self.max_batch_size = max_batch_size
         self._production: deque[_ProductionItem] = deque()

@@ -48,10 +48,13 @@ class UpstreamEngine(AuditQueues):
         audit_concurrency: int = 4,
         busy_audit_concurrency: int = 1,
         audit_queue_size: int = 256,
+        audit_queue_bytes: int | None = None,
         interactive_queue_size: int = 16,
         on_stats: StatsCallback | None = None,
     ) -> None:
-        self._init_audit_queues(audit_queue_size, interactive_queue_size, on_stats)
+        self._init_audit_queues(
+            audit_queue_size, interactive_queue_size, on_stats, audit_max_bytes=audit_queue_bytes
+        )
         self.backend = production
         self.audit_backend = audits
         self._production_pool = ThreadPoolExecutor(
@@ -200,6 +203,7 @@ def build_upstream_engine(settings: Settings, on_stats: StatsCallback) -> Upstre
         audit_concurrency=settings.upstream_audit_concurrency,
         busy_audit_concurrency=settings.upstream_busy_audit_concurrency,
         audit_queue_size=settings.audit_queue_size,
+        audit_queue_bytes=settings.audit_queue_bytes,
         on_stats=on_stats,
     )
 

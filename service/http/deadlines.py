@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http import auto
@@ -79,11 +80,17 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_body_within(receive: Receive, limit: int, timeout_s: float) -> list[Message]:
+async def read_body_within(
+    receive: Receive,
+    limit: int,
+    timeout_s: float,
+    on_bytes: Callable[[int], None] | None = None,
+) -> list[Message]:
     """Every ``http.request`` message of the body, within ``timeout_s`` and ``limit`` bytes.
 
     Raises ``TimeoutError`` when the body is late and ``BodyTooLarge`` past the limit; a client
-    that disconnects ends the list with its ``http.disconnect`` message.
+    that disconnects ends the list with its ``http.disconnect`` message. ``on_bytes`` is told
+    the size of each chunk as it arrives (an upload budget), and may raise to stop the read.
     """
     messages: list[Message] = []
     size = 0
@@ -93,9 +100,12 @@ async def read_body_within(receive: Receive, limit: int, timeout_s: float) -> li
             messages.append(message)
             if message["type"] != "http.request":
                 return messages
-            size += len(message.get("body", b""))
+            chunk = len(message.get("body", b""))
+            size += chunk
             if size > limit:
                 raise BodyTooLarge
+            if on_bytes is not None and chunk:
+                on_bytes(chunk)
             if not message.get("more_body", False):
                 return messages
 

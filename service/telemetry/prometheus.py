@@ -110,7 +110,14 @@ RISK_ADJUSTED = (
     IS_EXPECTED_FLIPS_VARIANCE,
 )
 
-KNOWN_DROP_REASONS = ("queue_full", "error", "shutdown", "completion_full", "upstream_error")
+KNOWN_DROP_REASONS = (
+    "queue_full",
+    "queue_bytes",
+    "error",
+    "shutdown",
+    "completion_full",
+    "upstream_error",
+)
 KNOWN_SINKS = ("redis", "log", "memory", "prometheus")
 
 

@@ -26,14 +26,15 @@ def scope() -> Scope:
     return {"type": "http", "path": "/predict", "method": "POST", "headers": []}
 
 
-def fast_body(data: bytes) -> Receive:
+def fast_body(data: bytes, *, more_body: bool = False) -> Receive:
+    """``data`` at once; with ``more_body`` the client then stalls (a body sent almost whole)."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": data, "more_body": False}
+            return {"type": "http.request", "body": data, "more_body": more_body}
         await asyncio.sleep(3600)
         return {"type": "http.disconnect"}
 
