@@ -16,4 +16,7 @@ fi
 if [ -z "${GROUNDING_MODEL_PATH:-}" ]; then
   .venv/bin/grounding-audit prepare --which "${GROUNDING_REFERENCE_MODEL:-grounded_reasoner}"
 fi
-exec .venv/bin/bentoml serve service.service:GroundingService --port "${PORT:-3000}"
+# loopback only: with the development key and HMAC secret (the defaults) the service refuses any
+# other address; to serve other hosts, set GROUNDING_API_KEYS, GROUNDING_HMAC_SECRET and BENTOML_HOST
+exec .venv/bin/bentoml serve service.service:GroundingService \
+  --host "${BENTOML_HOST:-127.0.0.1}" --port "${PORT:-3000}"

@@ -25,6 +25,7 @@ from service.engine.audit_queue import AuditQueueFull, EngineStopped
 from service.engine.upstream import UpstreamFailed
 from service.http.auth import AccessEntry, log_access, require_key
 from service.http.deadlines import install_header_deadline
+from service.http.exposure import refusal, served_host
 from service.http.http_io import (
     body_limit,
     decode_base64,
@@ -61,6 +62,7 @@ from service.http.openai_api import (
 from service.http.route_labels import label_bentoml_metrics_by_route
 from service.http.upload_budget import UploadBudget
 from service.settings import get_settings
+from service.telemetry.multiproc import bentoml_shared_dir, prepare_instance_dir
 
 log = logging.getLogger(__name__)
 SETTINGS = get_settings()
@@ -216,6 +218,15 @@ def access_logged(who: str, endpoint: str, request_id: str | None = None) -> Ite
 )
 @bentoml.asgi_app(app, path="/")
 class GroundingService:
+    @bentoml.on_deployment
+    def prepare_instance() -> None:  # type: ignore[misc]
+        """In the `bentoml serve` process, once, before any worker starts: refuse a reachable
+        address with public secrets; give this instance its own metrics folder."""
+        reason = refusal(SETTINGS, served_host())
+        if reason is not None:
+            raise SystemExit(reason)
+        prepare_instance_dir(bentoml_shared_dir())
+
     def __init__(self) -> None:
         configure_logging()
         self.core = GroundingCore(SETTINGS)

@@ -3,8 +3,9 @@
 Labels are fixed and low-cardinality: model, mode, condition, reason, sink, and modality (CT, MR,
 CR, DX, US, MG, PT, NM, XA, other, unknown; ``audits.data.dicom.MODALITY_LABELS``) on the audit,
 flip and claim counters. No request ids, no text.
-Under several BentoML workers prometheus_client's multiprocess mode (the directory BentoML
-sets) sums counters across workers; gauges say how they combine.
+Under several BentoML workers prometheus_client's multiprocess mode sums counters across
+workers; gauges say how they combine. Each service instance has its own multiprocess folder
+(``service.telemetry.multiproc``), so another instance on the host never resets these.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from audits.contracts.records import AuditRecord
 from audits.data.dicom import MODALITY_LABELS, UNKNOWN_MODALITY, normalize_modality
 from service.engine.stats import SchedulerStats
+from service.telemetry.multiproc import use_instance_dir
+
+use_instance_dir()  # in a BentoML worker: this instance's own folder, before any metric value
 
 REQUESTS = Counter("grounding_requests", "Production requests answered", ["model"])
 MIRRORED = Counter("grounding_mirrored", "Production requests sampled for audit", ["model"])
