@@ -56,7 +56,10 @@ FINDINGS = _terms(
     steatosis, cirrhosis, atrophy, gliosis, encephalomalacia, ischemic change, ischemic changes,
     small vessel disease, microangiopathy, architectural distortion, fibroglandular density,
     fibroglandular densities, emphysematous changes, septal thickening, pericardial effusion,
-    granulation, consolidative opacity, infiltrates, bowel obstruction    """
+    granulation, consolidative opacity, infiltrates, bowel obstruction, chf, unfolding, unfolded,
+    uncoiling, uncoiled, demineralized, demineralization, osteoporotic, osteoporosis,
+    significant findings, hyperlucency
+    """
 )
 DEVICES = _terms(
     """
@@ -66,7 +69,7 @@ DEVICES = _terms(
     swan-ganz, tracheostomy, trach, tracheostomy tube, valve replacement, prosthetic valve,
     sternotomy, sternotomy wires, sternal wires, wires, hardware, screws, prosthesis,
     arthroplasty, stent, stents, coils, clips, surgical clips, shunt, ivc filter, staples,
-    electrodes, monitoring leads
+    electrodes, monitoring leads, pacemakers, pacers, port-a-caths
     """
 )
 DENSITY = _terms(
@@ -82,7 +85,9 @@ DENSITY = _terms(
 WEAK_FINDINGS = _terms(
     """
     air, fluid, findings, changes, contrast, cancer, infection, malignancy, pathology,
-    collection, shift, markings, prominence
+    collection, shift, markings, prominence, fullness, cholecystectomy, mastectomy, nephrectomy,
+    lobectomy, pneumonectomy, hysterectomy, splenectomy, colectomy, thyroidectomy, graft, grafts,
+    bypass graft, cabg
     """
 )
 WEAK_DEVICES = _terms(
@@ -111,7 +116,8 @@ APPEARANCE = _terms(
     """
     unremarkable, within normal limits, obscured, silhouetting, opacified, displaced, deviated,
     effaced, herniated, well aerated, well-aerated, well expanded, hyperlucent, in place,
-    in standard position, terminates, projects over, overlies
+    in standard position, terminates, projects over, overlies, indistinct, indistinctness,
+    less distinct, less distinctive
     """
 )
 WEAK_APPEARANCE = _terms(
@@ -120,7 +126,8 @@ WEAK_APPEARANCE = _terms(
     expanded, aerated, sharp, blurred, stable, unchanged, midline, healthy, typical, patent,
     symmetric, maintained, appropriately, appropriate, increased, decreased, visible, present,
     absent, seen, noted, identified, evident, positioned, rotated, rotation, tilting, tilted,
-    inspiration, penetration, well visualized, visualized, located, negative
+    inspiration, penetration, well visualized, visualized, located, negative, inflated, aeration,
+    improved, worsened, resolved, alignment, signal, caliber, calibre, morphology, configuration
     """
 )
 LOCATION = _terms(
@@ -154,7 +161,24 @@ ANATOMY = _terms(
     hemisphere, mediastinal structures, surrounding structures, heart border, heart borders,
     costophrenic sulci, upper abdomen, neck, head, face, jaw, teeth, wrist, hand, foot, ankle,
     elbow, radius, ulna, tibia, fibula, aortopulmonary window, osseous, disc, discs, disc space,
-    disc spaces, joint space, joint spaces, vertebral body heights, breasts, adrenals, lymph nodes
+    disc spaces, joint space, joint spaces, vertebral body heights, breasts, adrenals, lymph nodes,
+    vascularity, hila,
+    menisci, meniscus, ligament, ligaments, cruciate ligament, collateral ligament, acl, pcl, mcl,
+    lcl, tendon, tendons, cartilage, articular cartilage, labrum, rotator cuff, bursa, bone marrow,
+    marrow, patella, calcaneus, talus, metatarsal, metatarsals, phalanx, phalanges, carpal bones,
+    scaphoid, olecranon, acetabulum, femoral head, femoral neck, sacrum, sacroiliac joints, iliac,
+    glenoid, humeral head, acromion, glenohumeral joint, joint, joints, articular surfaces,
+    cervical spine, thoracic spine, lumbar spine, spinal canal, neural foramina, foramina,
+    facet joints, pedicles, spinous processes, vertebral bodies, intervertebral disc,
+    intervertebral discs, spinal cord, cord, conus, thecal sac, cisterns, basal cisterns,
+    gray-white differentiation, gray-white matter differentiation, midline structures, calvarium,
+    mastoid air cells, paranasal sinuses, orbits, pituitary, corpus callosum, brainstem, pons,
+    cerebral hemispheres, brain parenchyma, parenchyma, hepatic, splenic, renal, adrenal glands,
+    pancreatic duct, common bile duct, biliary tree, intrahepatic ducts, portal vein, ivc,
+    mesentery, retroperitoneum, bowel loops, rectum, sigmoid colon, cecum, duodenum, ileum,
+    jejunum, seminal vesicles, ovaries, adnexa, endometrium, fibroglandular tissue, axilla,
+    axillary, nipple, skin, retroareolar, carotid, carotid arteries, vertebral arteries,
+    aortic arch, coronary arteries, thyroid gland, salivary glands, lymph node stations
     """
 )
 MODALITY = _terms(

@@ -12,8 +12,10 @@ Pipeline, per sentence:
 2. Sentence kinds that are never claims: questions, meta/hedge statements ("I cannot see the
    image", "As an AI", "Please consult ..."), restated questions ("The question asks ..."), answer
    statements ("The right answer is C, consolidation." -- unless a reason about the image follows:
-   "The answer is B because the CT shows a mass"), and generic modality prefixes ("On T2-weighted
-   MRI, fluid appears bright.").
+   "The answer is B because the CT shows a mass"), generic modality prefixes ("On T2-weighted
+   MRI, fluid appears bright."), limited-study statements ("Evaluation limited by lack of IV
+   contrast", "not adequately evaluated on portable radiography") and anaphoric cause statements
+   ("This could be attributed to positioning or a contusion.").
 3. Targets: lexicon terms (``claim_lexicon``): findings, devices, density, size/shape,
    appearance/normal words, location, anatomy, modality/view.
 4. Context: ConText (``claim_context``, Harkema et al. 2009) drops every target inside the scope
@@ -135,7 +137,12 @@ _HEDGES = re.compile(
     r"|\b(?:i'm|i\s+am)\s+(?:sorry|not\s+(?:able|sure|a\s+doctor))"
     r"|\b(?:cannot|can't|can\s+not|unable\s+to)\s+(?:give|provide|make|offer)\s+(?:a\s+|any\s+)?"
     r"(?:specific\s+|definitive\s+|medical\s+)?(?:diagnosis|interpretation|answer|opinion)"
-    r"|\bi\s+can\s+help\s+you\b",
+    r"|\bi\s+can\s+help\s+you\b"
+    # the study is limited: image quality, not a finding ("Evaluation limited by lack of IV
+    # contrast", "... is limited on this projection", "not adequately evaluated on portable ...")
+    r"|\b(?:evaluation|assessment|visuali[sz]ation|interpretation)\b[\w\s-]{0,40}?\b(?:is\s+|was\s+)?"
+    r"limited\s+(?:by|due|because|on|in|secondary)\b"
+    r"|\bnot\s+(?:adequately|well|fully|optimally)\s+(?:evaluated|assessed|visuali[sz]ed)\b",
     re.IGNORECASE,
 )
 _CONTRAST = re.compile(r"\b(?:but|however|although|though|yet|nevertheless)\b", re.IGNORECASE)
@@ -171,7 +178,17 @@ _GENERIC_PREFIX = re.compile(
 _DETERMINED = re.compile(r"\b(?:the|this|these|there|a|an|it|its)\b", re.IGNORECASE)
 _DEFINITIONAL = re.compile(
     r"^(?!(?:the|this|that|these|those|there|it|its|here|a|an|one|some|both|no|yes|in|on|based|"
-    r"i|we|you)\b)[\w\s/-]{1,60}?\s(?:is|are)\s+(?:a|an)\s+(?!\d)",
+    r"i|we|you)\b)(?P<subject>[\w\s/-]{1,60}?)\s(?:is|are)\s+(?:a|an)\s+(?!\d)",
+    re.IGNORECASE,
+)
+# "At this time there is a ...", "Again there is a ...": existential, not a definition.
+_EXISTENTIAL_END = re.compile(r"\b(?:there|here)\s*$", re.IGNORECASE)
+# An anaphoric subject with a modal cause ("This could be attributed to ...", "These may be
+# caused by ...") explains a finding named elsewhere: a cause / differential statement.
+_ANAPHORIC_CAUSE = re.compile(
+    r"^(?:this|these|that|those|it|they|which|the\s+(?:finding|findings|appearance|abnormality|"
+    r"change|changes))\s+(?:\w+\s+)?(?:could|may|might|can|would)\s+(?:also\s+)?(?:be\s+)?"
+    r"(?:due|caused|related|attributed|attributable|secondary|explained|the\s+result)\b",
     re.IGNORECASE,
 )
 # A bare plural subject ("Kerley B lines", "Pleural effusions") with a habitual verb
@@ -389,7 +406,7 @@ class LexiconClaimDetector:
             if _HEDGES.search(body) is not None:
                 return None
             need_cue = True
-        if _RESTATED.search(body) is not None:
+        if _RESTATED.search(body) is not None or _ANAPHORIC_CAUSE.search(body) is not None:
             return None
         answer = _ANSWER_STATEMENT.search(body)
         if answer is not None:
@@ -411,7 +428,12 @@ class LexiconClaimDetector:
             prefix = _GENERIC_PREFIX.match(body)
             if prefix is not None and _DETERMINED.search(body, prefix.end()) is None:
                 return None
-            if _DEFINITIONAL.match(body) is not None or _is_generic_subject(body):
+            definitional = _DEFINITIONAL.match(body)
+            if definitional is not None and not _EXISTENTIAL_END.search(
+                definitional.group("subject")
+            ):
+                return None
+            if _is_generic_subject(body):
                 return None
         modifiers = self.context.modifiers(body)
         targets = [

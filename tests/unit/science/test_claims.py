@@ -208,3 +208,28 @@ def test_typographic_apostrophes() -> None:
     assert detect_visual_claims("I can\u2019t see the image.") == []
     assert detect_visual_claims("I don\u2019t see any nodules in the lungs.") != []
     assert is_modality_skeptic("This isn\u2019t a CT. Answer: yes", "yes")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        # "there is a" after a leading adverbial is existential, not a definition
+        ("At this time there is a linear density left lung base representing atelectasis.", True),
+        ("Pneumonia is an infection of the lung parenchyma.", False),
+        # an anaphoric subject with a modal cause explains a finding named elsewhere
+        ("This could be attributed to the patient's positioning or a contusion.", False),
+        ("These may be caused by small airway disease.", False),
+        ("There is blunting of the left costophrenic angle, which could be due to effusion.", True),
+        # a limited study is an image-quality statement; what follows "however" is still read
+        ("Evaluation limited by lack of IV contrast;", False),
+        ("Mediastinum is not adequately evaluated on portable chest radiography.", False),
+        ("Evaluation is limited by rotation, however no pneumothorax is seen.", True),
+        # report words outside the chest film
+        ("The menisci are intact.", True),
+        ("Normal alignment.", True),
+        ("There is no CHF.", True),
+        ("Unfolding aorta.", True),
+    ],
+)
+def test_real_report_sentence_kinds(sentence: str, expected: bool) -> None:
+    assert bool(detect_visual_claims(sentence)) is expected, sentence
