@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import regex
 from PIL import Image
 
 from audits.contracts.backend import Generation, GenerationParams, VLMBackend, VLMInput
@@ -36,6 +37,19 @@ from service.telemetry.sinks import AuditSink, FanOut, LogSink, MemorySink, Prom
 from service.telemetry.store import MemoryRecordStore, RecordStore
 
 log = logging.getLogger(__name__)
+
+
+INVISIBLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+"""Code points with no visible rendering: zero-width and bidi marks, variation selectors, the
+combining grapheme joiner, and the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0)."""
+WORDLIKE = regex.compile(r"[\p{L}\p{N}]")
+
+
+def has_content(question: str) -> bool:
+    """Whether a question holds a letter or a digit once invisible code points are set aside:
+    one of spaces, symbols (U+2800 braille blank, U+FFFC object replacement), punctuation and
+    default-ignorable code points (Unicode properties, not a list) asks nothing."""
+    return WORDLIKE.search(INVISIBLE.sub("", question)) is not None
 
 
 class InputError(ValueError):
@@ -175,11 +189,11 @@ class GroundingCore:
     # -- input checks ------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
         cleaned = question.strip()
-        if not "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf").strip():
+        if not has_content(cleaned):
             raise InputError(
                 422,
-                "the question is empty (nothing but spaces or invisible characters); "
-                "ask something about the image",
+                "the question is empty (nothing but spaces, symbols or invisible and filler "
+                "characters); ask something about the image in words",
             )
         if len(cleaned) > self.settings.max_question_chars:
             raise InputError(

@@ -3,9 +3,10 @@
 ``decode_upload`` is the one entry point for uploaded bytes (multipart, base64, data URIs): PNG,
 JPEG, BMP, TIFF, WebP through Pillow, DICOM Part 10 through ``audits.data.dicom`` (rendered the
 DICOM way; its refusals map to 400 corrupt/truncated, 413 too many pixels, 415 transfer syntax
-without a decoder, 422 no pixel data or no such frame). Valid but unusual images (palette, CMYK,
-16-bit, animated, EXIF-rotated) are converted to RGB, not refused. Nothing of a DICOM header is
-returned but the modality label and the frame count.
+without a decoder, 422 no pixel data or no such frame, except 400 for a data set that names no
+SOP class: ``service.http.dicom_checks``).
+Valid but unusual images (palette, CMYK, 16-bit, animated, EXIF-rotated) are converted to RGB,
+not refused. Nothing of a DICOM header is returned but the modality label and the frame count.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from audits.data.dicom import (
     is_dicom,
     render_dicom,
 )
+from service.http.dicom_checks import names_no_sop_class
 
 
 class ImageRejected(ValueError):
@@ -71,6 +73,12 @@ DICOM_STATUS: tuple[tuple[type[DicomError], int], ...] = (
 )
 
 
+NOT_DICOM = (
+    "the file starts like DICOM but holds no readable DICOM object (its data set names no SOP "
+    "class); it is truncated or corrupt — export it again"
+)
+
+
 def dicom_status(error: DicomError) -> int:
     for kind, status in DICOM_STATUS:
         if isinstance(error, kind):
@@ -89,6 +97,10 @@ def decode_upload(data: bytes, limits: ImageLimits, *, frame: int | None = None)
             rendered = render_dicom(
                 data, frame=frame, max_pixels=limits.max_pixels, windows=limits.dicom_windows
             )
+        except DicomNoPixelData as exc:
+            if names_no_sop_class(data):  # e.g. a preamble, DICM and garbage
+                raise ImageRejected(400, NOT_DICOM) from None
+            raise ImageRejected(dicom_status(exc), str(exc)) from None
         except DicomError as exc:
             raise ImageRejected(dicom_status(exc), str(exc)) from None
         _check_shape(rendered.image.width, rendered.image.height)
