@@ -1,6 +1,7 @@
 """`grounding-audit run`: the offline counterfactual audit of a manifest.
 
     grounding-audit run --manifest data.jsonl --model ./checkpoint --out audit/
+    grounding-audit run --manifest data.jsonl --model grounded_reasoner --limit 200 --out audit/
     grounding-audit run --manifest data.jsonl --url http://audit.example:3000 \\
         --api-key "$KEY" --concurrency 16 --out audit/
     OPENAI_API_KEY=... grounding-audit run --manifest data.jsonl \\
@@ -21,11 +22,13 @@ from pathlib import Path
 from audits.backends.openai_http import OpenAIBackend, UpstreamError
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import COUNTERFACTUALS, Condition
+from audits.data.manifest import read_manifest
 from audits.offline.http_client import AuditRequestError, HttpAuditClient
 from audits.offline.local_auditor import DEFAULT_BATCH_ITEMS
 from audits.offline.records import RunMismatchError
-from audits.offline.runner import run_audit
+from audits.offline.runner import UnreadableItemsError, run_audit
 from audits.reports.markdown import markdown_table
+from service.reference.prepare import REFERENCE_KINDS, ensure_reference_model
 
 API_KEY_ENV = "GROUNDING_API_KEY"
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
@@ -62,8 +65,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        help="local Hugging Face checkpoint folder; with --openai-url, the served model's name "
-        "(default: the first one GET /v1/models lists)",
+        help="local Hugging Face checkpoint folder, or a built-in reference model by name ("
+        + ", ".join(REFERENCE_KINDS)
+        + "); with --openai-url, the served model's name (default: the first one GET /v1/models "
+        "lists)",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle and bootstrap seed")
@@ -79,7 +84,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=list(COUNTERFACTUALS),
         help="comma list of counterfactuals (default: shuffled,blank,no_image)",
     )
-    parser.add_argument("--limit", type=_positive, help="audit only the first N items")
+    parser.add_argument(
+        "--limit",
+        type=_positive,
+        help="audit only the first N items (a quick look at a large manifest)",
+    )
+    parser.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="an item whose image cannot be read: stop before anything runs (default), or skip "
+        "it, audit the rest and list it in the report",
+    )
     parser.add_argument("--title", help="report title")
     parser.add_argument("--f1-threshold", type=float, help="open answers also match at this F1")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
@@ -146,11 +162,26 @@ def _auditor(args: argparse.Namespace) -> VLMBackend | HttpAuditClient:
     from audits.backends.transformers_runtime import TransformersRuntime
 
     return TransformersRuntime(
-        Path(args.model),
+        _model_folder(args.model),
         device=args.device,
         dtype=args.dtype,
         max_new_tokens=args.max_new_tokens,
     )
+
+
+def _model_folder(model: str) -> Path:
+    """A checkpoint folder, or the folder of a built-in reference model named ``model``."""
+    if model in REFERENCE_KINDS and not Path(model).exists():
+        from service.settings import Settings
+
+        return ensure_reference_model(model, Settings().cache_dir)  # type: ignore[arg-type]
+    folder = Path(model)
+    if not folder.is_dir():
+        raise ValueError(
+            f"--model {model!r} is neither a checkpoint folder nor a built-in reference model "
+            f"({', '.join(REFERENCE_KINDS)})"
+        )
+    return folder
 
 
 def _mode(args: argparse.Namespace, auditor: object) -> str:
@@ -174,11 +205,18 @@ def _mode(args: argparse.Namespace, auditor: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        # the manifest is checked before a model loads (which can take minutes)
+        read_manifest(args.manifest)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         auditor = _auditor(args)
         mode = _mode(args, auditor)
     except (OSError, ValueError, UpstreamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    ran: list[int] = []
     try:
         result = run_audit(
             args.manifest,
@@ -197,13 +235,19 @@ def run(args: argparse.Namespace) -> int:
             f1_threshold=args.f1_threshold,
             n_boot=args.n_boot,
             title=args.title,
+            on_record=lambda _: ran.append(1),
+            on_error=args.on_error,
         )
+    except UnreadableItemsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (OSError, RunMismatchError, ValueError, AuditRequestError, UpstreamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print(RESUME_HINT, file=sys.stderr)
+        if ran:
+            print(RESUME_HINT, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted. {RESUME_HINT}", file=sys.stderr)
+        print(f"interrupted. {RESUME_HINT if ran else 'Nothing was audited yet.'}", file=sys.stderr)
         return 130
     finally:
         close = getattr(auditor, "close", None)
@@ -212,6 +256,11 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(result.metrics))
     print()
     print(f"audited {result.ran} items, {result.resumed} taken from earlier results")
+    if result.skipped_items:
+        print(
+            f"skipped {len(result.skipped_items)} items whose image cannot be read "
+            "(listed in the report)"
+        )
     for kind, path in result.paths.items():
         print(f"{kind}: {path}")
     return 0

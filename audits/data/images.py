@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from audits.data.dicom import is_dicom_file, render_dicom
+from audits.data.dicom import DicomError, is_dicom_file, render_dicom
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -17,6 +17,23 @@ def load_image(path: str | Path) -> Image.Image:
         return render_dicom(Path(path).read_bytes()).image
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why an image file cannot be audited (missing, unreadable, not an image), None when it
+    can: Pillow checks the file's structure without decoding it; DICOM is rendered."""
+    path = Path(path)
+    if not path.is_file():
+        return "no such file"
+    try:
+        if is_dicom_file(str(path)):
+            render_dicom(path.read_bytes())
+            return None
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, DicomError, SyntaxError, ValueError) as exc:
+        return f"not a readable image ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
 
 
 def image_content_key(path: str | Path) -> str:

@@ -15,13 +15,15 @@ The parts, one job each:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from tqdm import tqdm
 
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import COUNTERFACTUALS, AuditMode, Condition, ItemAudit
+from audits.data.images import image_problem
 from audits.data.manifest import ManifestItem, read_manifest
 from audits.offline.local_auditor import DEFAULT_BATCH_ITEMS, LocalAuditor
 from audits.offline.planning import (
@@ -64,6 +66,50 @@ class AuditRunResult:
     """Items whose results were taken from an earlier run."""
     text_stress: dict[str, StressSummary] | None = None
     sampling: dict[str, SampledAccuracy] | None = None
+    skipped_items: dict[str, str] = field(default_factory=dict)
+    """Items left out because their image could not be read (``on_error="skip"``): id -> why."""
+
+
+OnError = Literal["stop", "skip"]
+
+
+class UnreadableItemsError(ValueError):
+    """Items whose image cannot be read, found before anything ran (``on_error="stop"``)."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        shown = "; ".join(f"{item_id}: {why}" for item_id, why in list(problems.items())[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(
+            f"{len(problems)} item(s) have an image that cannot be read: {shown}{more}. "
+            "Fix the manifest, or pass --on-error skip to audit the rest and count these"
+        )
+
+
+def unreadable_items(items: Iterable[ManifestItem]) -> dict[str, str]:
+    """id -> why, for every item whose image cannot be read (each file checked once)."""
+    checked: dict[str, str | None] = {}
+    problems: dict[str, str] = {}
+    for item in items:
+        if item.image not in checked:
+            checked[item.image] = image_problem(item.image)
+        problem = checked[item.image]
+        if problem is not None:
+            problems[item.id] = problem
+    return problems
+
+
+def skipped_section(problems: dict[str, str]) -> ReportSection:
+    shown = list(problems.items())[:50]
+    return ReportSection(
+        "Skipped items",
+        ("item", "why"),
+        tuple((item_id, why) for item_id, why in shown),
+        note=f"{len(problems)} item(s) were left out because their image could not be read"
+        + (" (first 50 listed)." if len(problems) > 50 else "."),
+        key="skipped_items",
+        data={"count": len(problems), "items": problems},
+    )
 
 
 def item_audit(
@@ -135,13 +181,16 @@ def run_audit(
     n_boot: int = 2000,
     title: str | None = None,
     on_record: Callable[[ItemRecord], None] | None = None,
+    on_error: OnError = "stop",
 ) -> AuditRunResult:
     """Audit the first ``limit`` (default: all) items of a manifest and write the reports.
 
     ``backend_or_client`` is a ``VLMBackend`` (run here, ``batch_items`` items per generate
     call) or an ``Auditor`` such as ``audits.offline.http_client.HttpAuditClient``. Items already in
     ``<out_dir>/results.jsonl`` are not audited again. ``on_record`` sees each new record after
-    it was written.
+    it was written. Items whose image cannot be read are found before anything runs:
+    ``on_error="stop"`` raises ``UnreadableItemsError``; ``"skip"`` audits the others and lists
+    the skipped ones in the result and the reports.
     """
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     if limit is not None and limit < 1:
@@ -152,6 +201,15 @@ def run_audit(
     items = read_manifest(manifest_path)
     if not items:
         raise ValueError(f"{manifest_path} holds no items")
+    problems = unreadable_items(items)
+    audited_ids = {item.id for item in (items if limit is None else items[:limit])}
+    if on_error == "stop" and audited_ids & problems.keys():
+        raise UnreadableItemsError({k: v for k, v in problems.items() if k in audited_ids})
+    if problems:
+        # never audited, nor drawn as another item's shuffled image
+        items = [item for item in items if item.id not in problems]
+        if not items:
+            raise ValueError(f"no item of {manifest_path} has a readable image")
     auditor = _as_auditor(
         backend_or_client,
         batch_items=batch_items,
@@ -215,6 +273,9 @@ def run_audit(
     metrics = compute_metrics(audited, n_boot=n_boot, seed=seed)
     groups = by_benchmark(pairs)
     sections: list[ReportSection] = []
+    skipped = {k: v for k, v in problems.items() if k in audited_ids}
+    if skipped:
+        sections.append(skipped_section(skipped))
     modalities = by_modality([item for item, _ in pairs], audited, n_boot=n_boot, seed=seed)
     if modalities:
         sections.append(modality_section(modalities))
@@ -242,4 +303,5 @@ def run_audit(
         resumed=len(selection) - len(pending),
         text_stress=text_stress,
         sampling=sampling,
+        skipped_items=skipped,
     )
