@@ -1,4 +1,4 @@
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench vllm
 
 setup:
 	./scripts/setup.sh
@@ -8,6 +8,9 @@ run:
 
 test:
 	./scripts/test.sh
+
+vllm:
+	./scripts/vllm_setup.sh
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
