@@ -112,3 +112,37 @@ def test_skeptic_manifest_asks_each_image_the_other_modality(tmp_path: Path) -> 
         case = cases[item.image]
         assert item.question == SKEPTIC_QUESTIONS[case.modality]
         assert item.answer == ("no" if case.lesion is None else "yes")
+
+
+ANSWER_SETS = {LESION_QUESTION: ["yes", "no"], SIDE_QUESTION: ["left", "right"],
+               MODALITY_QUESTION: ["xray", "ct"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("shown", ["blank", "no_image"])
+def test_each_style_is_defined_when_nothing_is_shown(case: PhantomCase, shown: str) -> None:
+    """Shown a gray blank or no image, the grounded reasoner says so and commits to no answer
+    (``<unparsed>`` for every closed phantom question); the shortcut keeps its constant."""
+    rng = np.random.default_rng(0)
+    for question in (LESION_QUESTION, MODALITY_QUESTION, *([SIDE_QUESTION] if case.lesion else [])):
+        grounded = target_output(case, question, "grounded", rng, shown)  # type: ignore[arg-type]
+        answer = final_answer(grounded, question=question, answer_set=ANSWER_SETS[question])
+        assert answer == "<unparsed>", grounded
+        assert "lung" not in grounded  # no finding it could not have seen
+        shortcut = target_output(case, question, "shortcut", rng, shown)  # type: ignore[arg-type]
+        assert (
+            final_answer(shortcut, answer_set=ANSWER_SETS[question]) == SHORTCUT_ANSWERS[question]
+        )
+        assert detect_visual_claims(shortcut)  # hallucinated findings, as with an image
+
+
+def test_a_seeded_share_of_images_is_also_asked_under_blank_and_no_image(tmp_path: Path) -> None:
+    cases = read_cases(make_phantom(tmp_path / "p", n_images=80, seed=2))
+    plain = reasoning_items(cases, seed=0)
+    items = reasoning_items(cases, seed=0, counterfactual_share=0.3)
+    assert items == reasoning_items(cases, seed=0, counterfactual_share=0.3)
+    # the image rows are those of a run without counterfactual rows
+    assert [item for item in items if item.shown == "image"] == plain
+    for shown in ("blank", "no_image"):
+        share = sum(item.shown == shown for item in items) / len(cases)
+        assert 0.15 < share < 0.45, (shown, share)
