@@ -126,7 +126,7 @@ class Settings(BaseSettings):
 
     drift_min_audits: int = Field(100, ge=1)
     drift_windows_s: Annotated[list[int], NoDecode] = Field(
-        default_factory=lambda: [900, 3600, 86400]
+        default_factory=lambda: [900, 3600, 21600]
     )
 
     @field_validator("audit_conditions", mode="before")

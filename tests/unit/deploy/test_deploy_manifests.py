@@ -657,3 +657,24 @@ def test_evaluate_all_reports_success_and_errors_per_expression() -> None:
     assert results["down"]["error_type"] == "connection"
     assert set(failures(results)) == {"broken(", "proxy", "down"}
     assert failures(results)["broken("] == "bad_data: parse error"
+
+
+def test_headline_stat_panels_are_coloured_by_thresholds() -> None:
+    """IS and IS_blank turn red when low (answers that ignore the image), HVRR when high."""
+    panels = {p["title"]: p for p in json.loads(DASHBOARD.read_text())["panels"]}
+    for title, worst_low in (("Image sensitivity (IS)", True), ("IS blank", True), ("HVRR", False)):
+        steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        colors = [step["color"] for step in steps]
+        assert steps[0]["value"] is None and len(steps) >= 3, title
+        assert colors[0 if worst_low else -1] == "red", (title, colors)
+        assert colors[-1 if worst_low else 0] == "green", (title, colors)
+        assert "Colours" in panels[title]["description"]
+
+
+def test_dashboard_windows_are_those_of_the_recording_rules_and_of_stats() -> None:
+    from service.settings import Settings
+
+    variables = {v["name"]: v for v in json.loads(DASHBOARD.read_text())["templating"]["list"]}
+    windows = [option["value"] for option in variables["window"]["options"]]
+    labels = {900: "15m", 3600: "1h", 21600: "6h", 86400: "24h"}
+    assert windows == [labels[s] for s in Settings().drift_windows_s]
