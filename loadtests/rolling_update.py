@@ -45,9 +45,16 @@ class TrafficItem:
 
 
 class Milestone(BaseModel):
+    """When the watcher (polling every 0.5 s) first saw a signal; every milestone is counted on
+    the same clock, so their audit counts and seconds compare directly."""
+
     audits_since_swap: int
-    """Audits the drift monitor counted after the first new replica took traffic."""
+    """Audits the drift monitor had counted since the first new replica took traffic, when the
+    watcher saw the signal."""
     seconds_since_swap: float
+    crossed_at_audit: int | None = None
+    """CUSUM only: the audit (counted from the swap) whose step crossed the threshold; the
+    gauge and the alert follow it by up to one scrape or poll."""
 
 
 class UpdateDemoResult(BaseModel):
@@ -303,11 +310,17 @@ class _Watcher:
         since = time.monotonic() - self.started
         audits = int(drift["n"]) - self.swap_n
         if self.milestones["drift"] is None and drift["alarm"]:
-            at = int(drift["alarm_at"] or drift["n"]) - self.swap_n
-            self.milestones["drift"] = Milestone(audits_since_swap=at, seconds_since_swap=since)
-            self.say(f"CUSUM alarm after {at} audits since the swap")
+            crossed = int(drift["alarm_at"] or drift["n"]) - self.swap_n
+            self.milestones["drift"] = Milestone(
+                audits_since_swap=audits, seconds_since_swap=since, crossed_at_audit=crossed
+            )
+            self.say(
+                f"CUSUM alarm: crossed at audit {crossed} since the swap, seen at {audits} "
+                f"audits ({since:.1f} s)"
+            )
         if self.milestones["gauge"] is None and _gauge_alarm(urls):
             self.milestones["gauge"] = Milestone(audits_since_swap=audits, seconds_since_swap=since)
+            self.say(f"grounding_is_drift_alarm = 1 on /metrics at {audits} audits ({since:.1f} s)")
         if self.milestones["prometheus"] is None and (
             self.prometheus.alert_states().get(ALERT) == "firing"
         ):
@@ -345,11 +358,22 @@ def phantom_traffic(manifest: Path, limit: int = 200) -> list[TrafficItem]:
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-update"), help="work folder")
     parser.add_argument("--cache-dir", type=Path, help="default: $GROUNDING_CACHE_DIR")
-    parser.add_argument("--replicas", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=3)
-    parser.add_argument("--baseline-audits", type=int, default=100)
+    parser.add_argument(
+        "--replicas", type=int, default=2, help="service replicas before and after the update"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=3, help="concurrent clients sending phantom traffic"
+    )
+    parser.add_argument(
+        "--baseline-audits",
+        type=int,
+        default=100,
+        help="audits of the grounded reasoner that freeze the IS baseline before the update",
+    )
     parser.add_argument("--alert-for", default="5s", help="the alert's `for:` in the demo rules")
-    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="seconds before the demo gives up (exit 1)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -357,6 +381,11 @@ def run(args: argparse.Namespace) -> int:
     from service.settings import Settings
 
     cache_dir = args.cache_dir or Settings().cache_dir
+    print(
+        "[demo-update] the update replaces the grounded reasoner with the shortcut reasoner "
+        "(same reasoning, answers that ignore the image); both ship with the repository",
+        flush=True,
+    )
     before = ensure_reference_model("grounded_reasoner", cache_dir)
     after = ensure_reference_model("shortcut_reasoner", cache_dir)
     traffic = phantom_traffic(ensure_phantom_data(cache_dir).heldout)
