@@ -14,6 +14,7 @@ The parts, one job each:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,6 +258,7 @@ def run_audit(
         disable=not progress,
         unit="item",
         desc="audit",
+        smoothing=0.0,  # the mean rate of the run: batches finish in bursts, so recent rates swing
     ) as bar:
         for record in auditor.audit(job(i) for i in pending):
             results.append(record)
@@ -293,6 +295,8 @@ def run_audit(
         }
         sections.append(sampling_section(sampling))
     title = title or f"Grounding audit of {manifest_path.name} ({auditor.model_name})"
+    if progress:
+        print(f"writing reports to {out_dir} ...", file=sys.stderr, flush=True)
     paths = write_reports(metrics, out_dir, title=title, items=audited, sections=sections)
     paths["results"] = results.path
     return AuditRunResult(
