@@ -400,7 +400,9 @@ _IDEFICS_TEMPLATE = (
 )
 
 
-def _build_idefics3(out_dir: Path) -> None:
+def _build_idefics3(out_dir: Path, *, heads: int = 4) -> None:
+    """``heads``: attention heads of the text model and the vision tower, both 64 wide, so 4
+    heads are 16 wide and 2 heads are 32 wide (what vLLM's CPU attention needs)."""
     from transformers import Idefics3Config, Idefics3Processor
     from transformers.models.idefics3.image_processing_pil_idefics3 import (
         Idefics3ImageProcessorPil,
@@ -423,6 +425,8 @@ def _build_idefics3(out_dir: Path) -> None:
         text_config=_text_dims(
             tokenizer,
             model_type="llama",
+            num_attention_heads=heads,
+            num_key_value_heads=heads // 2,
             bos_token_id=bos,
             eos_token_id=eos,
             pad_token_id=pad,
@@ -431,7 +435,7 @@ def _build_idefics3(out_dir: Path) -> None:
             "hidden_size": 64,
             "intermediate_size": 128,
             "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            "num_attention_heads": heads,
             "image_size": 32,
             "patch_size": 8,
             "initializer_range": _INIT_RANGE,
@@ -645,8 +649,39 @@ def ensure_family_checkpoint(model_type: str, cache_dir: Path) -> Path:
     )
 
 
+VLLM_FAMILY = "idefics3"
+"""The family of the tiny checkpoint a real vLLM serves here: vLLM's CPU image processors of
+the Qwen families (and most others) import torchvision, Idefics3's do not."""
+VLLM_VERSION = "v1"
+
+
+def write_vllm_checkpoint(out_dir: Path) -> Path:
+    """A tiny random Idefics3 that vLLM's CPU backend serves: the ``idefics3`` family checkpoint
+    with 2 heads of 32 (vLLM's CPU attention crashes on 16-wide heads), same tokenizer,
+    processor and chat template. Random weights: for protocol and equality tests, not science."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _build_idefics3(out_dir, heads=2)
+    return out_dir
+
+
+def ensure_vllm_checkpoint(cache_dir: Path) -> Path:
+    """The cached vLLM-servable checkpoint under ``<cache_dir>/models/``, built once."""
+    from service.reference.prepare import _build_once
+
+    target = Path(cache_dir) / "models" / f"tiny-{VLLM_FAMILY}-vllm-{VLLM_VERSION}"
+    return _build_once(
+        target, write_vllm_checkpoint, ready=lambda folder: (folder / "config.json").is_file()
+    )
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--family", choices=sorted(FAMILIES))
+    parser.add_argument(
+        "--vllm",
+        action="store_true",
+        help=f"the {VLLM_FAMILY} variant a real vLLM serves on CPU (32-wide heads)",
+    )
     parser.add_argument("--out", type=Path, help="folder to write the checkpoint")
     parser.add_argument(
         "--table", action="store_true", help="print the README compatibility table and exit"
@@ -656,6 +691,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.table:
         print(compatibility_table(), end="")
+        return 0
+    if args.vllm and args.out is not None:
+        path = write_vllm_checkpoint(args.out)
+        spec = FAMILIES[VLLM_FAMILY]
+        print(
+            json.dumps(
+                {"family": spec.family, "architecture": spec.architecture, "path": str(path)}
+            )
+        )
         return 0
     if args.family is None or args.out is None:
         print("build-family-model needs --family and --out (or --table)", file=sys.stderr)

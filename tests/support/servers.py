@@ -1,8 +1,10 @@
 """Real servers for integration tests: redis-server and `bentoml serve` (the launchers of
-``loadtests.processes``, shared with the benchmark and the demo) and a local Redis Cluster."""
+``loadtests.processes``, shared with the benchmark and the demo), a real vLLM OpenAI server
+(``loadtests.bench_vllm``, shared with the three-way benchmark) and a local Redis Cluster."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import socket
 import subprocess
@@ -12,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.bench_vllm import VllmProcess, vllm_installed
+from loadtests.bench_vllm import start_vllm as bench_start_vllm
 from loadtests.processes import RedisProcess, ServeProcess
 from loadtests.processes import wait_until as processes_wait_until
 
@@ -21,6 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 
 RedisServer = RedisProcess
 ServedService = ServeProcess
+VllmServer = VllmProcess
 
 
 def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
@@ -42,6 +47,32 @@ def start_service(env: Mapping[str, str], log_path: Path, *, timeout: float = 24
     served = ServeProcess(env, log_path.parent, log_path=log_path)
     served.wait_ready(timeout)
     return served
+
+
+def start_vllm(
+    model_dir: Path,
+    workdir: Path,
+    *,
+    priority: bool = True,
+    dev_mode: bool = False,
+    timeout: float = 600,
+) -> VllmServer:
+    """A real vLLM (``make vllm``) serving ``model_dir`` on a free port: ready, and warmed up
+    with an image request, a text request and a ``prompt_logprobs`` request (generous timeout:
+    two shared cores). ``priority=False`` starts it without ``--scheduling-policy priority``."""
+    from tests.support.images import png_bytes
+
+    if not vllm_installed():
+        raise RuntimeError("no vLLM in .venv-vllm: run `make vllm` first")
+    warm = base64.b64encode(png_bytes(99)).decode()
+    return bench_start_vllm(
+        model_dir,
+        workdir,
+        warm_image_base64=warm,
+        timeout_s=timeout,
+        priority=priority,
+        dev_mode=dev_mode,
+    )
 
 
 @dataclass
