@@ -5,8 +5,6 @@ not the bytes they had sent)."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_upload_deadlines import connect, status_line
+from tests.integration.test_upload_deadlines import start_slow_uploads, status_line
 from tests.support.images import png_bytes
 from tests.support.servers import ServedService, start_service
 
@@ -45,28 +43,7 @@ def limited_service(
 def test_sixteen_slow_uploaders_leave_normal_clients_answered(
     limited_service: ServedService,
 ) -> None:
-    head = (
-        b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
-        b"Content-Type: image/png\r\n\r\n"
-    )
-    slow = []
-    for _ in range(SLOW):
-        sock = connect(limited_service.url)
-        sock.sendall(
-            b"POST /predict HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
-            + head
-        )
-        slow.append(sock)
-    stop = threading.Event()
-
-    def trickle() -> None:
-        while not stop.wait(0.3):
-            for sock in slow:
-                with contextlib.suppress(OSError):
-                    sock.sendall(b"x")
-
-    threading.Thread(target=trickle, daemon=True).start()
+    slow, stop = start_slow_uploads(limited_service.url, SLOW)
     time.sleep(1)  # every slow upload is arriving before the first normal request
     started = time.monotonic()
     image = png_bytes(1, (32, 32))

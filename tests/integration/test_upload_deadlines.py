@@ -63,16 +63,16 @@ def test_headers_that_do_not_arrive_in_time_get_408(strict_service: ServedServic
         assert client.get("/livez").status_code == 200
 
 
-def test_slow_uploads_get_408_while_normal_clients_are_answered(
-    strict_service: ServedService,
-) -> None:
+def start_slow_uploads(url: str, count: int) -> tuple[list[socket.socket], threading.Event]:
+    """``count`` /predict uploads whose bodies trickle one byte every 0.3 s until the event is
+    set (or their connection is closed)."""
     head = (
         b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
         b"Content-Type: image/png\r\n\r\n"
     )
     slow = []
-    for _ in range(2 * LIMIT):
-        sock = connect(strict_service.url)
+    for _ in range(count):
+        sock = connect(url)
         sock.sendall(
             b"POST /predict HTTP/1.1\r\nHost: x\r\n"
             b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
@@ -88,6 +88,13 @@ def test_slow_uploads_get_408_while_normal_clients_are_answered(
                     sock.sendall(b"x")
 
     threading.Thread(target=trickle, daemon=True).start()
+    return slow, stop
+
+
+def test_slow_uploads_get_408_while_normal_clients_are_answered(
+    strict_service: ServedService,
+) -> None:
+    slow, stop = start_slow_uploads(strict_service.url, 2 * LIMIT)
     started = time.monotonic()
     image = png_bytes(1, (32, 32))
     answered = []
