@@ -50,6 +50,8 @@ class CheckResult(BaseModel):
     score: float | None = None
     threshold: float | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    meaning: str | None = None
+    """What ``flagged`` says about this item, in words (score and threshold included)."""
 
 
 class ClaimSpan(BaseModel):

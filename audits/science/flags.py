@@ -60,6 +60,14 @@ from audits.science.parsing import answers_match, normalize_answer, token_f1
 DEFAULT_DELTA_LOGP_THRESHOLD = 1.0
 
 
+SHOWN_INSTEAD: dict[Condition, str] = {
+    Condition.SHUFFLED: "another patient's image",
+    Condition.BLANK: "a uniform gray image",
+    Condition.NO_IMAGE: "no image",
+}
+"""What replaced the real image under each counterfactual, for the checks' ``meaning``."""
+
+
 def _categorical(answer: str) -> bool:
     return answer in ("yes", "no") or (len(answer) == 1 and answer.isalpha() and answer.isupper())
 
@@ -172,6 +180,9 @@ class AnswerFlipCheck:
             score=None if value is None else float(value),
             threshold=threshold,
             meta=meta,
+            meaning=f"flagged = the final answer changed when the model was shown "
+            f"{SHOWN_INSTEAD[self.condition]} instead of the real one (score 1 = changed, 0 = "
+            "the same, none = not comparable: skipped or no answer on one side)",
         )
 
 
@@ -193,6 +204,10 @@ class LikelihoodShiftCheck:
             flagged=delta is not None and delta < self.threshold,
             score=delta,
             threshold=self.threshold,
+            meaning=f"flagged = the answer's log-probability fell by less than "
+            f"{self.threshold:g} nats when the model was shown {SHOWN_INSTEAD[self.condition]}: "
+            "the answer barely depends on the image (score = logp_real - "
+            f"logp_{self.condition.value}; large positive = the real image supports the answer)",
         )
 
 
@@ -207,6 +222,8 @@ class VisualClaimCheck:
             flagged=bool(spans),
             score=float(len(spans)),
             meta={"categories": sorted({s.category for s in spans})},
+            meaning="flagged = the output states something about this image (a finding, "
+            "location, size, modality ...); score = the number of such sentences",
         )
 
 
@@ -221,6 +238,7 @@ class ImageInvariantCheck:
             flagged=bool(value),
             score=None if value is None else float(value),
             meta={"compared": sorted(c.value for c in ctx.flips())},
+            meaning="flagged = no counterfactual that could be compared changed the answer",
         )
 
 
@@ -233,7 +251,11 @@ class HallucinatedReasoningCheck:
     def check(self, ctx: FlagContext) -> CheckResult:
         value = _hvr(ctx)
         return CheckResult(
-            name=self.name, flagged=bool(value), score=None if value is None else float(value)
+            name=self.name,
+            flagged=bool(value),
+            score=None if value is None else float(value),
+            meaning="flagged = hallucinated visual reasoning: the output makes visual claims, "
+            "yet no counterfactual changed the answer",
         )
 
 
@@ -243,7 +265,13 @@ class ModalitySkepticCheck:
 
     def check(self, ctx: FlagContext) -> CheckResult:
         value = _modality_skeptic(ctx)
-        return CheckResult(name=self.name, flagged=value, score=float(value))
+        return CheckResult(
+            name=self.name,
+            flagged=value,
+            score=float(value),
+            meaning="flagged = the reasoning says the image does not fit the question (wrong "
+            "modality or organ, not assessable), yet the answer is a confident one",
+        )
 
 
 def _by_letter(option_logps: Mapping[str, float]) -> dict[str, float]:

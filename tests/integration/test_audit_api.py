@@ -57,6 +57,8 @@ def test_audit_json_returns_the_full_report(demo_service: ServedService) -> None
     assert report["hvr"] in (True, False, None)
     checks = {check["name"]: check for check in report["checks"]}
     assert {"visual_claim", "image_invariant", "hvr"} <= set(checks)
+    # every check says in words what "flagged" means for it
+    assert all(check["meaning"].startswith("flagged = ") for check in checks.values())
 
 
 def test_audit_multipart_with_x_api_key_and_a_skipped_shuffle(demo_service: ServedService) -> None:

@@ -406,3 +406,17 @@ def test_claims_after_the_answer_and_in_a_short_answer_are_found() -> None:
     assert flags.visual_claim and flags.answers[R] == "yes"
     bare = compute_flags({R: gen(R, "<answer>yes</answer>"), S: gen(S, "no")})
     assert bare.claim_spans == []
+
+
+def test_every_check_says_what_flagged_means() -> None:
+    outcomes = {
+        R: ConditionOutcome(condition=R, output=CLAIMING.format("Yes"), logp=-0.1),
+        B: ConditionOutcome(condition=B, output=PLAIN.format("yes"), logp=-0.10007),
+    }
+    checks = by_name(compute_flags(outcomes).checks)
+    assert all(c.meaning and c.meaning.startswith("flagged = ") for c in checks.values())
+    shift = checks["delta_logp_blank"]
+    # a tiny shift is flagged: the answer barely depends on the image, and the text says so
+    assert shift.flagged and shift.score is not None and abs(shift.score) < 1e-3
+    assert "less than 1 nats" in (shift.meaning or "") and "gray" in (shift.meaning or "")
+    assert "another patient's image" in (checks["flip_shuffled"].meaning or "")
