@@ -3,10 +3,20 @@
 BentoML's adaptive batching has no notion of priority, so a single worker thread runs its own
 loop. Waiting production requests are always taken first (batched up to ``max_batch_size``).
 Audits run one step (one batched model call) at a time, only while no production request
-waits. A production request that arrives during an audit's generation interrupts it (the backend
-polls between decoding steps); the step runs again later, at most ``MAX_PREEMPTIONS`` times
-interrupted, so audits still finish under steady traffic. A score step (one forward pass) is not
-interrupted: a production request waits at most for one forward pass of an audit.
+waits, and every audit step is cut into short slices with production served between them:
+
+- audit generation (a backend with ``supports_preemption`` polls ``should_stop`` between
+  decoding steps): at each decoding step the engine serves every waiting production batch
+  first, then lets the audit decode its next token. The audit keeps its KV cache and loses no
+  work; a production request waits at most for the rest of one audit decoding step (or of the
+  audit's prefill, one forward pass over its <= 3 rows);
+- audit scoring: one forward pass of at most ``audit_rows_per_step`` rows at a time, production
+  served between the chunks.
+
+So a production request that arrives while audit work holds the model waits for at most one
+slice: one decoding step, one prefill, or one chunk of scored rows. A model whose forward pass
+keeps state on the module between decoding steps (Qwen2-VL's ``rope_deltas``) has that state
+put back after production ran in the middle of an audit's generation (``GENERATION_STATE``).
 
 Queues: service/engine/audit_queue.py (shared with the upstream engine).
 """
@@ -14,11 +24,12 @@ Queues: service/engine/audit_queue.py (shared with the upstream engine).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +52,13 @@ from service.engine.stats import SchedulerStats, StatsCallback
 
 log = logging.getLogger(__name__)
 
-MAX_PREEMPTIONS = 3
+AUDIT_ROWS_PER_STEP = 8
+"""Rows of one audit forward pass (score mode) before waiting production is served."""
+
+GENERATION_STATE = ("rope_deltas",)
+"""Attributes a model's modules keep between decoding steps of one generate call (Qwen2-VL,
+Qwen2.5-VL, Qwen3-VL: the multimodal rotary offsets of the batch); production generated in the
+middle of an audit's generation would overwrite them, so they are saved and put back."""
 
 
 @dataclass
@@ -61,18 +78,23 @@ class InferenceEngine(AuditQueues):
         audit_queue_bytes: int | None = None,
         interactive_queue_size: int = 16,
         on_stats: StatsCallback | None = None,
+        audit_rows_per_step: int = AUDIT_ROWS_PER_STEP,
     ) -> None:
         self._init_audit_queues(
             audit_queue_size, interactive_queue_size, on_stats, audit_max_bytes=audit_queue_bytes
         )
         self.backend = backend
         self.max_batch_size = max_batch_size
+        self.audit_rows_per_step = max(1, audit_rows_per_step)
         self._production: deque[_ProductionItem] = deque()
         self._running = False
         self._thread: threading.Thread | None = None
         self._busy_s = 0.0
+        self._timing_depth = 0
         self.preemptions = 0
-        """Audit generation steps interrupted because production work arrived."""
+        """Production batches served between the slices of an audit step (the audit paused
+        for them and then went on where it was)."""
+        self._model_state = _ModelState(backend)
         self._current: AuditTask | None = None
         self._abandoned: AuditTask | None = None
         self._dropped_mid_audit = 0
@@ -193,11 +215,30 @@ class InferenceEngine(AuditQueues):
         return batch
 
     def _timed(self, work: Callable[[], None]) -> None:
+        """Run model work and count its time busy (production served inside an audit step is
+        already inside the audit's time, so only the outermost call counts)."""
         started = time.monotonic()
+        self._timing_depth += 1
         try:
             work()
         finally:
-            self._busy_s += time.monotonic() - started
+            self._timing_depth -= 1
+            if self._timing_depth == 0:
+                self._busy_s += time.monotonic() - started
+
+    def _serve_waiting_production(self) -> bool:
+        """Between two slices of an audit step: serve every waiting production batch, putting
+        back the model state the audit's generation needs. Returns False (the audit goes on)."""
+        while True:
+            with self._cond:
+                if not self._production:
+                    return False
+                batch = self._take_production_batch()
+            live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+            if live:
+                with self._model_state.kept():
+                    self._run_production(live)
+                self.preemptions += 1
 
     def _run_production(self, batch: list[_ProductionItem]) -> None:
         try:
@@ -221,13 +262,13 @@ class InferenceEngine(AuditQueues):
             return task is not self._abandoned
 
     def _backend_for(self, task: AuditTask) -> VLMBackend:
-        """Audit decoding stops when production work arrives, a few times per audit at most
-        (so that audits still finish under steady traffic)."""
-        if task.preemptions >= MAX_PREEMPTIONS or not getattr(
-            self.backend, "supports_preemption", False
-        ):
-            return self.backend
-        return _YieldingBackend(self.backend, should_stop=lambda: bool(self._production))
+        """The backend as an audit step sees it: sliced, production served between slices."""
+        return _SlicedBackend(
+            self.backend,
+            between_slices=self._serve_waiting_production,
+            rows_per_step=self.audit_rows_per_step,
+            sliced_decoding=bool(getattr(self.backend, "supports_preemption", False)),
+        )
 
     def _run_audit_step(self, task: AuditTask, from_mirror: bool) -> None:
         step, task.retry_step = task.retry_step, None
@@ -269,19 +310,77 @@ class InferenceEngine(AuditQueues):
             finish_task(task, EngineStopped("the service shut down while this audit ran"))
 
 
-class _YieldingBackend:
-    """The engine's backend as an audit step sees it: generation yields to production."""
+class _SlicedBackend:
+    """The engine's backend as an audit step sees it: short slices, production in between.
 
-    def __init__(self, backend: VLMBackend, should_stop: Callable[[], bool]) -> None:
+    ``generate`` hands the backend a ``should_stop`` that it polls between decoding steps;
+    instead of stopping the audit, the poll serves waiting production and returns False, so
+    the audit goes on from where it was (its KV cache kept). ``score`` runs at most
+    ``rows_per_step`` rows per forward pass, serving production between the chunks.
+    """
+
+    def __init__(
+        self,
+        backend: VLMBackend,
+        between_slices: Callable[[], bool],
+        rows_per_step: int,
+        sliced_decoding: bool,
+    ) -> None:
         self._backend = backend
-        self._should_stop = should_stop
+        self._between = between_slices
+        self._rows = rows_per_step
+        self._sliced_decoding = sliced_decoding
         self.model_name = backend.model_name
 
     def generate(self, items: Sequence[VLMInput], **kwargs: Any) -> list[str]:
-        return self._backend.generate(items, should_stop=self._should_stop, **kwargs)  # type: ignore[call-arg]
+        if not self._sliced_decoding:
+            return self._backend.generate(items, **kwargs)
+        return self._backend.generate(items, should_stop=self._between, **kwargs)  # type: ignore[call-arg]
 
     def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]:
-        return self._backend.score(items, answers)
+        values: list[float] = []
+        for start in range(0, len(items), self._rows):
+            if start:
+                self._between()
+            end = start + self._rows
+            values.extend(self._backend.score(items[start:end], answers[start:end]))
+        return values
+
+
+class _ModelState:
+    """Saves and puts back the ``GENERATION_STATE`` attributes of the backend's model modules
+    (found through ``.model``, unwrapping ``.backend`` wrappers); nothing for other backends."""
+
+    def __init__(self, backend: object) -> None:
+        self._holders: list[object] | None = None
+        self._backend = backend
+
+    def _find(self) -> list[object]:
+        if self._holders is None:
+            holders: list[object] = []
+            seen, obj = 0, self._backend
+            while obj is not None and seen < 8:
+                modules = getattr(getattr(obj, "model", None), "modules", None)
+                if callable(modules):
+                    holders = [m for m in modules() if any(hasattr(m, a) for a in GENERATION_STATE)]
+                    break
+                obj, seen = getattr(obj, "backend", None), seen + 1
+            self._holders = holders
+        return self._holders
+
+    @contextlib.contextmanager
+    def kept(self) -> Iterator[None]:
+        saved = [
+            (holder, name, getattr(holder, name))
+            for holder in self._find()
+            for name in GENERATION_STATE
+            if hasattr(holder, name)
+        ]
+        try:
+            yield
+        finally:
+            for holder, name, value in saved:
+                setattr(holder, name, value)
 
 
 def _exhausted(task: AuditTask) -> bool:
