@@ -35,6 +35,7 @@ from service.telemetry.redis_sink import RedisSink
 from service.telemetry.redis_store import RedisRecordStore
 from service.telemetry.sinks import AuditSink, FanOut, LogSink, MemorySink, PrometheusSink
 from service.telemetry.store import MemoryRecordStore, RecordStore
+from service.telemetry.verdict import StatsView
 
 log = logging.getLogger(__name__)
 
@@ -403,12 +404,14 @@ class GroundingCore:
         await asyncio.wait_for(done, timeout=self.settings.request_timeout_s)
         return build_report(request, self.model, mode, run.result())
 
-    async def stats(self) -> dict[str, object]:
+    async def stats(self, view: StatsView = "full") -> dict[str, object]:
         return await self.monitor.stats(
             self.model,
             redis=self.redis_sink,
             records=self.memory.records,
             queue_depth=self.engine.audit_queue_depth,
+            sample_rate=self.settings.sample_rate,
+            view=view,
         )
 
     def shutdown(self) -> int:

@@ -63,6 +63,7 @@ from service.http.route_labels import label_bentoml_metrics_by_route
 from service.http.upload_budget import UploadBudget
 from service.settings import get_settings
 from service.telemetry.multiproc import bentoml_shared_dir, prepare_instance_dir
+from service.telemetry.verdict import StatsView
 
 log = logging.getLogger(__name__)
 SETTINGS = get_settings()
@@ -324,9 +325,11 @@ class GroundingService:
                 raise HTTPException(404, f"no audit record for request {parsed.request_id}")
             return FeedbackResponse(request_id=parsed.request_id, correct=correct)
 
-    @app.get("/stats", summary="Rolling grounding figures, drift state and counts")
-    async def stats(self) -> dict[str, Any]:
-        return await self.core.stats()
+    @app.get("/stats", summary="Verdict, rolling grounding figures, drift state and counts")
+    async def stats(self, view: StatsView = "full") -> dict[str, Any]:
+        """``view=summary``: the verdict (healthy / degraded / insufficient_data, with reasons)
+        and each window's IS, IS_blank, HVRR and claim rate on one line each."""
+        return await self.core.stats(view)
 
     @app.get("/v1/models", response_model=ModelList, summary="OpenAI-compatible: served model")
     async def models(self) -> ModelList:

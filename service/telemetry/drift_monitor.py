@@ -78,6 +78,7 @@ from service.telemetry.stats_figures import (
     local_view,
     window_figures,
 )
+from service.telemetry.verdict import LEGEND, StatsView, summary_view, verdict_of
 
 log = logging.getLogger(__name__)
 
@@ -217,13 +218,35 @@ class DriftMonitor:
         records: Sequence[AuditRecord],
         queue_depth: int,
         timeout_s: float = 2.0,
+        sample_rate: float | None = None,
+        view: StatsView = "full",
     ) -> dict[str, Any]:
-        """The ``GET /stats`` document; never raises.
+        """The ``GET /stats`` document; never raises. It opens with the verdict (``healthy``,
+        ``degraded``, ``insufficient_data`` and why); ``view="summary"`` is the verdict and
+        each window's headline figures only.
 
         From Redis when it answers (every replica's audits); otherwise this replica's in-memory
         records for counts and windows, with the baseline, drift state and feedback of the last
         successful Redis read.
         """
+        report = await self._stats_report(model, redis, records, queue_depth, timeout_s)
+        verdict = verdict_of(report, sample_rate)
+        if view == "summary":
+            return summary_view(report, verdict)
+        return {
+            "verdict": verdict.model_dump(),
+            **report.model_dump(mode="json"),
+            "legend": LEGEND,
+        }
+
+    async def _stats_report(
+        self,
+        model: str,
+        redis: RedisRunner | None,
+        records: Sequence[AuditRecord],
+        queue_depth: int,
+        timeout_s: float,
+    ) -> StatsReport:
         now = time.time()
         if redis is not None:
             try:
@@ -238,10 +261,10 @@ class DriftMonitor:
                 )
                 EXPORTER.record_drift(model, report.drift.statistic, report.drift.alarm)
                 self._last[model] = report
-                return report.model_dump(mode="json")
+                return report
             except Exception as exc:
                 log.warning("stats from Redis failed (%s); answering from local records", exc)
-        return self._local_report(model, redis, records, queue_depth, now).model_dump(mode="json")
+        return self._local_report(model, redis, records, queue_depth, now)
 
     def _local_report(
         self,

@@ -69,6 +69,12 @@ def _serve_and_audit(
             while time.monotonic() < deadline:
                 stats = client.get(f"{service.url}/stats").json()
                 if stats["counts"]["audits"] >= len(items):
+                    summary = client.get(f"{service.url}/stats", params={"view": "summary"})
+                    assert summary.status_code == 200, summary.text
+                    # 24 audits: below the 100 a baseline is frozen from, and it says so
+                    assert summary.json()["verdict"]["status"] == "insufficient_data"
+                    assert stats["verdict"] == summary.json()["verdict"]
+                    assert "production requests" in stats["verdict"]["next_step"]
                     return stats, report.json()
                 time.sleep(1)
         raise AssertionError(f"audits did not complete: {stats}")
