@@ -68,6 +68,21 @@ def resolve_model_dir(settings: Settings) -> Path:
     return ensure_reference_model(settings.reference_model, settings.cache_dir)
 
 
+def warm_pool_images(settings: Settings, *, serving_reference: bool) -> list[Path]:
+    """Images that fill the shuffle pool at start (``shuffle_pool_warm_dir``; for a reference
+    model, phantom images), at most the pool's size."""
+    if settings.shuffle_pool_warm_dir is not None:
+        folder = settings.shuffle_pool_warm_dir
+        paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    elif serving_reference:
+        from service.reference.prepare import ensure_warm_pool_images
+
+        paths = ensure_warm_pool_images(settings.cache_dir)
+    else:
+        return []
+    return paths[: settings.shuffle_pool_size]
+
+
 def model_label(settings: Settings) -> str:
     if settings.model_name:
         return settings.model_name
@@ -151,6 +166,9 @@ class GroundingCore:
             max_bytes=settings.shuffle_pool_bytes,
             max_pixels=self.model_pixels,
         )
+        serving_reference = backend is None and not settings.upstream_url
+        serving_reference = serving_reference and settings.model_path is None
+        self._warm_pool(warm_pool_images(settings, serving_reference=serving_reference))
         self.memory = MemorySink()
         self.monitor = DriftMonitor(
             windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits
@@ -403,6 +421,24 @@ class GroundingCore:
         self.engine.submit_interactive(AuditTask(steps=run.steps(), on_done=on_done))
         await asyncio.wait_for(done, timeout=self.settings.request_timeout_s)
         return build_report(request, self.model, mode, run.result())
+
+    def _warm_pool(self, paths: Sequence[Path]) -> None:
+        """Fill the shuffle pool from image files; one that cannot be read is logged and left
+        out (a production request never depends on the pool)."""
+        from audits.data.images import load_image
+
+        secret = self.settings.hmac_secret.get_secret_value()
+        added = 0
+        for path in paths:
+            try:
+                image = load_image(path)
+            except Exception as exc:  # unreadable warm-up image: skip it, say so
+                log.warning("shuffle pool warm-up: %s left out (%s)", path.name, exc)
+                continue
+            self.pool.add(pixels_id(image, secret), fit_pixels(image, self.model_pixels))
+            added += 1
+        if added:
+            log.info("shuffle pool: %d images from the warm-up set", added)
 
     async def stats(self, view: StatsView = "full") -> dict[str, object]:
         return await self.monitor.stats(

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     )
     max_batch_size: int = Field(8, ge=1)
     shuffle_pool_size: int = Field(256, ge=2)
+    shuffle_pool_warm_dir: Path | None = Field(
+        None,
+        description="Images (PNG, JPEG, DICOM; de-identified) that fill the shuffle pool at "
+        "start, so the first audits already run the shuffled condition; unset: a reference "
+        "model starts with 32 phantom images, a checkpoint of yours with an empty pool",
+    )
     shuffle_pool_bytes: int = Field(
         256 * 1024 * 1024, ge=1, description="Memory budget of the shuffle pool's images"
     )

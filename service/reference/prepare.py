@@ -81,6 +81,22 @@ def ensure_phantom_data(cache_dir: Path) -> PhantomData:
     )
 
 
+WARM_POOL_IMAGES, WARM_POOL_SEED = 32, 7
+
+
+def ensure_warm_pool_images(cache_dir: Path) -> list[Path]:
+    """32 phantom images (their own seed, none of the training or held-out images) that fill
+    a reference model's shuffle pool at start."""
+    from audits.data.phantom import MANIFEST_NAME, make_phantom
+
+    folder = _build_once(
+        Path(cache_dir) / "data" / f"pool-{PHANTOM_VERSION}",
+        lambda tmp: make_phantom(tmp, WARM_POOL_IMAGES, WARM_POOL_SEED),
+        ready=lambda folder: (folder / MANIFEST_NAME).is_file(),
+    )
+    return sorted(path for path in folder.rglob("*.png"))
+
+
 def ensure_reference_model(
     kind: ReferenceKind,
     cache_dir: Path,
