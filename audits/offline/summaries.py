@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel
 
 from audits.contracts.types import Condition, ItemAudit
-from audits.data.dicom import normalize_modality
+from audits.data.dicom import OTHER_MODALITY, normalize_modality
 from audits.data.manifest import ManifestItem
 from audits.offline.records import ItemRecord
+from audits.reports.breakdowns import group_metrics, group_section
 from audits.reports.format import fmt_diff, fmt_float, fmt_rate
 from audits.reports.sections import ReportSection
-from audits.science.metrics import OVERALL, BenchmarkMetrics, Rate, compute_metrics
+from audits.science.metrics import OVERALL, BenchmarkMetrics, Rate
 from audits.science.textstress import (
     LetterSummary,
     SampledAccuracy,
@@ -162,47 +163,59 @@ def sampling_section(summaries: Mapping[str, SampledAccuracy]) -> ReportSection:
 
 
 MODALITY_TITLE = "By modality"
-MODALITY_COLUMNS = ("Modality", "n", "Acc_real", "IS", "IS_blank", "Claim rate", "HVRR")
+MODALITY_ALIASES: dict[str, str] = {
+    "xray": "CR/DX",
+    "x-ray": "CR/DX",
+    "radiograph": "CR/DX",
+    "radiography": "CR/DX",
+    "cxr": "CR/DX",
+    "mri": "MR",
+    "ultrasound": "US",
+    "mammography": "MG",
+    "mammogram": "MG",
+    "pet": "PT",
+    "angiography": "XA",
+}
+"""Common names of modalities in data sets -> the DICOM modality code(s) they stand for."""
+
+
+def modality_label(value: str | None) -> str:
+    """The offline reports' label of a manifest's modality: a DICOM code as the service labels
+    it (``ct`` -> CT); a common name with its code and the manifest's own word (``xray`` ->
+    "CR/DX (xray)"); any other name as written; ``unknown`` without one. The service's
+    ``normalize_modality`` (low-cardinality metric labels) is unchanged."""
+    code = normalize_modality(value)
+    if code != OTHER_MODALITY or value is None:
+        return code
+    text = " ".join(str(value).split())
+    alias = MODALITY_ALIASES.get(text.lower().replace(" ", "").replace("_", "-"))
+    return f"{alias} ({text})" if alias is not None else text
 
 
 def by_modality(
     items: Sequence[ManifestItem], audited: Sequence[ItemAudit], *, n_boot: int, seed: int
 ) -> dict[str, BenchmarkMetrics]:
-    """Every aggregate per manifest ``modality`` (items without one are ``unknown``); empty when
-    no item names a modality."""
+    """Every aggregate per manifest ``modality`` as ``modality_label`` names it (items without
+    one are ``unknown``); empty when no item names a modality."""
     if not any(item.modality for item in items):
         return {}
-    groups: dict[str, list[ItemAudit]] = {}
-    for item, audit in zip(items, audited, strict=True):
-        groups.setdefault(normalize_modality(item.modality), []).append(audit)
-    return {
-        name: compute_metrics(group, n_boot=n_boot, seed=seed).overall.model_copy(
-            update={"benchmark": name}
-        )
-        for name, group in sorted(groups.items())
+    labels = {
+        id(audit): modality_label(item.modality) for item, audit in zip(items, audited, strict=True)
     }
+    return group_metrics(audited, lambda audit: labels[id(audit)], n_boot=n_boot, seed=seed)
 
 
 def modality_section(metrics: Mapping[str, BenchmarkMetrics]) -> ReportSection:
-    rows = tuple(
-        (
-            name,
-            str(m.n_items),
-            fmt_rate(m.accuracy.get(Condition.REAL)),
-            fmt_rate(m.image_sensitivity),
-            fmt_rate(m.is_blank),
-            fmt_rate(m.visual_claim_rate),
-            fmt_rate(m.hvrr),
-        )
-        for name, m in metrics.items()
-    )
-    data = {name: m.model_dump(mode="json") for name, m in metrics.items()}
-    return ReportSection(
+    return group_section(
         MODALITY_TITLE,
-        MODALITY_COLUMNS,
-        rows,
-        note="The manifest's modality field, as the service's label (CT, MR, CR, DX, US, MG, PT, "
-        "NM, XA, other, unknown); 95% Wilson intervals.",
+        "Modality",
+        metrics,
+        note=(
+            "The manifest's modality field: DICOM modality codes as the service labels them "
+            "(CT, MR, CR, DX, US, MG, PT, NM, XA); common names mapped to their code, "
+            "with the manifest's word in brackets (xray, x-ray, radiograph, cxr -> CR/DX; mri -> "
+            "MR; ultrasound -> US; mammography -> MG; pet -> PT); other names as written; "
+            "unknown without one. 95% Wilson intervals."
+        ),
         key="by_modality",
-        data=data,
     )

@@ -17,7 +17,8 @@ from audits.reports.tables import (
     paper_rows,
     settings_line,
 )
-from audits.science.metrics import AuditMetrics
+from audits.reports.verdict import audit_verdicts, verdict_lines
+from audits.science.metrics import OVERALL, AuditMetrics
 
 
 def markdown_table(metrics: AuditMetrics) -> str:
@@ -43,6 +44,7 @@ def markdown_report(
     parts = [f"# {title}", ""]
     if generated_at is not None:
         parts += [f"Generated: {generated_at}", ""]
+    parts += [*verdict_lines(audit_verdicts(metrics)[OVERALL]), ""]
     parts += [
         settings_line(metrics),
         "",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from html import escape
 
 from audits.contracts.types import ALL_CONDITIONS, Condition
-from audits.science.metrics import AuditMetrics, BenchmarkMetrics, DeltaLogpSummary, Rate
+from audits.science.metrics import BenchmarkMetrics, DeltaLogpSummary, Rate
 
 CONDITION_COLOURS: dict[Condition, str] = {
     Condition.REAL: "#1f77b4",
@@ -152,21 +152,67 @@ def bar_chart_svg(
     return "\n".join(out)
 
 
+def nice_ticks(lo: float, hi: float, target: int = 6) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) covering [lo, hi], about
+    ``target`` of them; the two ends when the range is empty."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if lo == hi else []
+    raw = (hi - lo) / max(1, target - 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9)
+    last = math.floor(hi / step + 1e-9)
+    return [round(i * step, 10) + 0.0 for i in range(first, last + 1)]
+
+
+def count_ticks(largest: int, target: int = 5) -> list[int]:
+    """Whole-number ticks from 0 to the first tick at or above ``largest`` (at least 1), in
+    steps of 1, 2 or 5 times a power of ten."""
+    largest = max(1, largest)
+    raw = largest / max(1, target - 1)
+    power = 10 ** max(0, math.floor(math.log10(raw))) if raw >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    top = math.ceil(largest / step) * step
+    return list(range(0, top + 1, step))
+
+
+def _tick_text(value: float, step: float) -> str:
+    """A tick label with as many decimals as the step needs."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 2
+    text = f"{value:.{decimals}f}"
+    return "0" if float(text) == 0 else text
+
+
 def histogram_svg(summary: DeltaLogpSummary, *, label: str, colour: str) -> str:
-    """One histogram panel from the precomputed bins of a delta_logp summary."""
-    left, top, bottom, right = 44.0, 28.0, 40.0, 12.0
+    """One histogram panel from the precomputed bins of a delta_logp summary: round ticks on
+    both axes (nats below, items on the left), a dashed line at 0 and the median."""
+    left, top, bottom, right = 52.0, 28.0, 54.0, 16.0
     plot_w, plot_h = 300.0, 150.0
     width, height = left + plot_w + right, top + plot_h + bottom
     out = _svg_open(width, height, label)
     out.append(f'<text x="{_num(left)}" y="16" class="lbl">{escape(label)}</text>')
     counts = summary.hist_counts
-    peak = max(counts) if counts and max(counts) > 0 else 1
     lo_edge, hi_edge = summary.hist_edges[0], summary.hist_edges[-1]
     span = hi_edge - lo_edge or 1.0
+    y_ticks = count_ticks(max(counts, default=0))
+    peak = y_ticks[-1]
 
     def x_of(v: float) -> float:
         return left + plot_w * (v - lo_edge) / span
 
+    def y_of(count: float) -> float:
+        return top + plot_h * (1 - count / peak)
+
+    for tick in y_ticks:
+        y = y_of(tick)
+        out.append(
+            f'<line x1="{_num(left)}" y1="{_num(y)}" x2="{_num(left + plot_w)}" y2="{_num(y)}" '
+            'stroke="#eeeeee"/>'
+        )
+        out.append(
+            f'<text x="{_num(left - 6)}" y="{_num(y + 4)}" class="tick" text-anchor="end">'
+            f"{int(tick)}</text>"
+        )
     for i, count in enumerate(counts):
         x0, x1 = x_of(summary.hist_edges[i]), x_of(summary.hist_edges[i + 1])
         h = plot_h * count / peak
@@ -187,18 +233,35 @@ def histogram_svg(summary: DeltaLogpSummary, *, label: str, colour: str) -> str:
         f'<line x1="{_num(left)}" y1="{_num(base)}" x2="{_num(left + plot_w)}" y2="{_num(base)}" '
         'stroke="#333333"/>'
     )
-    for value, anchor in ((lo_edge, "start"), (hi_edge, "end")):
+    out.append(
+        f'<line x1="{_num(left)}" y1="{_num(top)}" x2="{_num(left)}" y2="{_num(base)}" '
+        'stroke="#333333"/>'
+    )
+    x_ticks = nice_ticks(lo_edge, hi_edge, target=6)
+    step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else span
+    for value in x_ticks or [lo_edge]:
+        x = x_of(value)
         out.append(
-            f'<text x="{_num(x_of(value))}" y="{_num(base + 16)}" class="tick" '
-            f'text-anchor="{anchor}">{value:.2f}</text>'
+            f'<line x1="{_num(x)}" y1="{_num(base)}" x2="{_num(x)}" y2="{_num(base + 4)}" '
+            'stroke="#333333"/>'
+        )
+        out.append(
+            f'<text x="{_num(x)}" y="{_num(base + 16)}" class="tick" '
+            f'text-anchor="middle">{_tick_text(value, step)}</text>'
         )
     out.append(
-        f'<text x="{_num(left - 6)}" y="{_num(top + 8)}" class="tick" '
-        f'text-anchor="end">{peak}</text>'
+        f'<text x="{_num(left + plot_w / 2)}" y="{_num(base + 32)}" class="tick" '
+        f'text-anchor="middle">delta_logp (nats)</text>'
     )
     out.append(
-        f'<text x="{_num(left + plot_w / 2)}" y="{_num(base + 32)}" class="tick" '
-        f'text-anchor="middle">n={summary.n}, median {summary.median:.2f} nats</text>'
+        f'<text x="{_num(left + plot_w / 2)}" y="{_num(base + 47)}" class="tick" '
+        f'text-anchor="middle">n={summary.n}, median {summary.median:.2f}, '
+        f"range {summary.min:.2f} to {summary.max:.2f}</text>"
+    )
+    mid = top + plot_h / 2
+    out.append(
+        f'<text x="12" y="{_num(mid)}" class="tick" text-anchor="middle" '
+        f'transform="rotate(-90 12 {_num(mid)})">items</text>'
     )
     out.append("</svg>")
     return "\n".join(out)
@@ -208,12 +271,18 @@ def _interval(rate: Rate | None) -> Interval | None:
     return None if rate is None else (rate.value, rate.lo, rate.hi)
 
 
-def _groups(metrics: AuditMetrics) -> list[BenchmarkMetrics]:
-    return [*metrics.benchmarks.values(), metrics.overall]
+SENSITIVITY_SERIES: tuple[tuple[str, str], ...] = (
+    ("IS", "#d62728"),
+    ("Oracle IS", "#f7b6b2"),
+    ("IS_blank", "#7f7f7f"),
+    ("HVRR", "#9467bd"),
+)
 
 
-def accuracy_svg(metrics: AuditMetrics) -> str | None:
-    groups = _groups(metrics)
+def accuracy_svg(
+    groups: Sequence[BenchmarkMetrics], *, label: str = "Accuracy per condition"
+) -> str | None:
+    """Accuracy per condition, one group of bars per benchmark (or modality, question type)."""
     values = {
         (m.benchmark, c.value): _interval(m.accuracy.get(c)) for m in groups for c in ALL_CONDITIONS
     }
@@ -223,20 +292,20 @@ def accuracy_svg(metrics: AuditMetrics) -> str | None:
         [m.benchmark for m in groups],
         [(c.value, CONDITION_COLOURS[c]) for c in ALL_CONDITIONS],
         values,
-        label="Accuracy per condition",
+        label=label,
     )
 
 
-def sensitivity_svg(metrics: AuditMetrics) -> str | None:
-    groups = _groups(metrics)
-    series = [("IS", "#d62728"), ("IS_blank", "#7f7f7f"), ("HVRR", "#9467bd")]
+def sensitivity_svg(
+    groups: Sequence[BenchmarkMetrics], *, label: str = "Image sensitivity and HVRR"
+) -> str | None:
+    """IS beside the oracle IS (what a grounded model would score), IS_blank and HVRR."""
     values: dict[tuple[str, str], Interval | None] = {}
     for m in groups:
         values[(m.benchmark, "IS")] = _interval(m.image_sensitivity)
+        values[(m.benchmark, "Oracle IS")] = _interval(m.oracle_is)
         values[(m.benchmark, "IS_blank")] = _interval(m.is_blank)
         values[(m.benchmark, "HVRR")] = _interval(m.hvrr)
     if all(v is None for v in values.values()):
         return None
-    return bar_chart_svg(
-        [m.benchmark for m in groups], series, values, label="Image sensitivity and HVRR"
-    )
+    return bar_chart_svg([m.benchmark for m in groups], SENSITIVITY_SERIES, values, label=label)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, Condition
 from audits.reports.format import NA, fmt_diff, fmt_p, fmt_rate, fmt_ratio
 from audits.reports.sections import ReportSection
@@ -14,13 +16,12 @@ from audits.science.metrics import (
     Ratio,
 )
 
+_KEY = ("Benchmark", "n")
+_ACCURACIES = tuple(f"Acc_{c.value}" for c in ALL_CONDITIONS)
+_HALLUCINATION = ("HVRR", "HVRR (should change)", "P(inv|claim)", "McNemar p")
 COLUMNS: tuple[str, ...] = (
-    "Benchmark",
-    "n",
-    "Acc_real",
-    "Acc_shuffled",
-    "Acc_blank",
-    "Acc_no_image",
+    *_KEY,
+    *_ACCURACIES,
     "VRS",
     "IS",
     "Oracle IS",
@@ -29,11 +30,17 @@ COLUMNS: tuple[str, ...] = (
     "Blank retention",
     "Multimodal gain",
     "Claim rate",
-    "HVRR",
-    "HVRR (should change)",
-    "P(inv|claim)",
-    "McNemar p",
+    *_HALLUCINATION,
 )
+"""The paper-style table (report.md), one row per benchmark plus Overall."""
+ACCURACY_COLUMNS = (*_KEY, *_ACCURACIES, "VRS", "Multimodal gain", "Blank retention")
+"""The HTML report's first half of ``COLUMNS``: what the model got right under each condition."""
+GROUNDING_COLUMNS = (
+    *_KEY,
+    *("IS", "Oracle IS", "Unparsed real/shuf", "IS_blank", "Claim rate"),
+    *_HALLUCINATION,
+)
+"""The second half: whether answers follow the image, and visual claims that do not."""
 COUNT_COLUMNS = ("Benchmark", "Condition", "Ran", "Skipped", "Answered", "Unparsed", "Scored")
 DELTA_COLUMNS = ("Benchmark", "Condition", "n", "Mean", "Median", "Std")
 PAPER_COLUMNS = ("Metric", "Benchmark", "Model", "Value", "Note")
@@ -64,9 +71,26 @@ def metric_rows(metrics: AuditMetrics) -> list[list[str]]:
     return [metric_row(m) for m in metrics.benchmarks.values()] + [metric_row(metrics.overall)]
 
 
-def count_rows(metrics: AuditMetrics) -> list[list[str]]:
+def shown_groups(metrics: AuditMetrics) -> list[BenchmarkMetrics]:
+    """The rows of the HTML report's tables and plots: every benchmark, then Overall; a single
+    benchmark once (Overall would repeat it)."""
+    benchmarks = list(metrics.benchmarks.values())
+    return benchmarks if len(benchmarks) == 1 else [*benchmarks, metrics.overall]
+
+
+def select_columns(
+    rows: Sequence[Sequence[str]], columns: Sequence[str], header: Sequence[str] = COLUMNS
+) -> list[list[str]]:
+    """The cells of ``rows`` (laid out as ``header``) under ``columns``, in that order."""
+    index = [header.index(c) for c in columns]
+    return [[row[i] for i in index] for row in rows]
+
+
+def count_rows(
+    metrics: AuditMetrics, groups: Sequence[BenchmarkMetrics] | None = None
+) -> list[list[str]]:
     rows = []
-    for m in [*metrics.benchmarks.values(), metrics.overall]:
+    for m in groups if groups is not None else [*metrics.benchmarks.values(), metrics.overall]:
         for c in ALL_CONDITIONS:
             counts = m.conditions[c]
             rows.append(
@@ -83,9 +107,11 @@ def count_rows(metrics: AuditMetrics) -> list[list[str]]:
     return rows
 
 
-def delta_rows(metrics: AuditMetrics) -> list[list[str]]:
+def delta_rows(
+    metrics: AuditMetrics, groups: Sequence[BenchmarkMetrics] | None = None
+) -> list[list[str]]:
     rows = []
-    for m in [*metrics.benchmarks.values(), metrics.overall]:
+    for m in groups if groups is not None else [*metrics.benchmarks.values(), metrics.overall]:
         for c in COUNTERFACTUALS:
             s = m.delta_logp.get(c)
             if s is not None:

@@ -8,14 +8,16 @@ unless ``generated_at`` is passed in.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from audits.contracts.types import ItemAudit
+from audits.reports.breakdowns import question_type_section
 from audits.reports.html import html_report
 from audits.reports.markdown import markdown_report
 from audits.reports.sections import ReportSection
 from audits.reports.tables import paired_section
+from audits.reports.verdict import audit_verdicts
 from audits.science.metrics import PAPER_REFERENCE, AuditMetrics
 
 
@@ -26,10 +28,17 @@ def report_json(
     generated_at: str | None = None,
     sections: Sequence[ReportSection] = (),
 ) -> dict[str, object]:
-    """The JSON document; each section with a ``key`` adds its ``data`` under that key."""
+    """The JSON document; each section with a ``key`` adds its ``data`` under that key.
+
+    ``verdict`` holds the plain verdict with the numbers behind it (``audits.reports.verdict``):
+    Overall, and each benchmark when there are several.
+    """
     document: dict[str, object] = {"title": title}
     if generated_at is not None:
         document["generated_at"] = generated_at
+    document["verdict"] = {
+        name: v.model_dump(mode="json") for name, v in audit_verdicts(metrics).items()
+    }
     document["metrics"] = metrics.model_dump(mode="json")
     document["paper_reference"] = [f.model_dump(mode="json") for f in PAPER_REFERENCE]
     for section in sections:
@@ -46,15 +55,23 @@ def write_reports(
     items: Sequence[ItemAudit] | None = None,
     generated_at: str | None = None,
     sections: Sequence[ReportSection] = (),
+    images: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Path]:
     """Write report.json, report.md, report.html (and items.jsonl when ``items`` are given).
 
-    ``sections`` are rendered after the core tables of every report. Returns the written paths
+    ``sections`` are rendered after the core tables of every report. With ``items`` the
+    reports also break the audit down by question type. ``images`` (item id -> image path)
+    puts thumbnails of the flagged items' images in report.html. Returns the written paths
     keyed by "json", "md", "html" (and "items").
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sections = [paired_section(metrics), *sections]
+    by_type = (
+        None
+        if items is None
+        else question_type_section(items, n_boot=metrics.n_boot, seed=metrics.seed)
+    )
+    sections = [paired_section(metrics), *([by_type] if by_type else []), *sections]
     paths = {
         "json": out_dir / "report.json",
         "md": out_dir / "report.md",
@@ -68,7 +85,12 @@ def write_reports(
     )
     paths["html"].write_text(
         html_report(
-            metrics, title=title, items=items, generated_at=generated_at, sections=sections
+            metrics,
+            title=title,
+            items=items,
+            generated_at=generated_at,
+            sections=sections,
+            images=images,
         ),
         encoding="utf-8",
     )

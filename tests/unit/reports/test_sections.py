@@ -61,14 +61,18 @@ def test_a_section_renders_the_same_rows_in_markdown_and_html() -> None:
     parts = html_section(SECTION)
     assert parts[0] == "<h2>Extra &lt;numbers&gt;</h2>"
     assert parts[1] == '<p class="note">A note &amp; more.</p>'
-    root = ET.fromstring(parts[2])
+    wrapper = ET.fromstring(parts[2])
+    assert wrapper.tag == "div" and wrapper.get("class") == "table-wrap"  # scrolls if too wide
+    root = wrapper.find("table")
+    assert root is not None
     head, *body = list(root)
     assert _html_cells(head) == list(SECTION.header)
     html_rows = [tuple(_html_cells(row)) for row in body]
 
     assert md_rows == html_rows == list(SECTION.rows)
     assert md_table(SECTION.header, SECTION.rows) == md_lines[4]
-    assert html_table(SECTION.header, SECTION.rows) == parts[2]
+    table = html_table(SECTION.header, SECTION.rows)
+    assert parts[2] == f'<div class="table-wrap">\n{table}\n</div>'
 
 
 def test_a_section_with_a_row_of_the_wrong_width_is_refused() -> None:
