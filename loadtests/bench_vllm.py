@@ -238,7 +238,8 @@ def _phase(
         before = audit_counters(arm.metrics_url)
     producers = args.saturation_producers if saturation else args.producers
     duration = args.saturation_duration if saturation else args.duration
-    name = f"{arm.name}-{int(rate * 100)}{'-sat' if saturation else ''}-{time.monotonic_ns()}"
+    slug = "".join(c if c.isalnum() else "-" for c in arm.name.lower())
+    name = f"{slug}-{int(rate * 100)}{'-sat' if saturation else ''}-{time.monotonic_ns()}"
     latencies = asyncio.run(
         _closed_loop(
             arm.url,
@@ -323,6 +324,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--upstream-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a GROUNDING_* setting of the upstream-mode service (repeatable)",
+    )
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
     args = parser.parse_args()
@@ -356,6 +364,7 @@ def main() -> None:
             "GROUNDING_MODEL_NAME": "upstream",
             "GROUNDING_UPSTREAM_URL": f"{vllm.url}/v1",
             "GROUNDING_UPSTREAM_MODEL": vllm.model,
+            **dict(setting.split("=", 1) for setting in args.upstream_setting),
         }
         upstream = stack.enter_context(served(args.model, upstream_env, logs / "up.log"))
         arms = [
@@ -410,6 +419,7 @@ def main() -> None:
         "think_s": args.think,
         "rounds": args.rounds,
         "duration_s": args.duration,
+        "upstream_settings": args.upstream_setting,
         "vllm_start_s": vllm.ready_s,
         "bench_s": time.monotonic() - started,
         "load_average_end": os.getloadavg(),
