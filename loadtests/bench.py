@@ -35,10 +35,17 @@ from audits.data.phantom import LESION_QUESTION
 from loadtests.bench_engine import LoadConfig, LoadResult, PhaseSample, run_phase, summarize
 from loadtests.bench_report import (
     BenchReport,
+    Calibration,
+    CalibrationStep,
     SustainableShare,
     describe_machine,
     evaluate_targets,
     render,
+)
+from loadtests.bench_validity import (
+    MIN_REQUESTS_P99,
+    UTILIZATION_TOLERANCE,
+    next_think_time_s,
 )
 from loadtests.payloads import PayloadPool, ScanImage
 from loadtests.timing import elapsed_ms, percentile
@@ -56,12 +63,42 @@ class Plan(BaseModel):
     rounds: int
     """Each load phase runs this many times, interleaved with the other rates, and is pooled."""
     below_s: float
+    """Each try of the sustainable share; the below-saturation arms run as long as their
+    requests need (``requests``, from the calibrated request rate)."""
     saturation_s: float
     warmup_s: float
+    requests: int = MIN_REQUESTS_P99
+    """Requests each load arm aims at (pooled over its rounds)."""
+    calibration_s: float = 6.0
+    """One calibration window of the unmirrored closed loop."""
+    calibration_steps: int = 5
+    extra_rounds: int = 2
+    """Rounds added (all rates, interleaved) while an arm is short of ``requests``."""
 
 
-FULL = Plan(micro_rounds=20, audit_rounds=15, rounds=2, below_s=20, saturation_s=12, warmup_s=1)
-QUICK = Plan(micro_rounds=6, audit_rounds=5, rounds=1, below_s=8, saturation_s=5, warmup_s=0.5)
+FULL = Plan(
+    micro_rounds=20,
+    audit_rounds=15,
+    rounds=2,
+    below_s=20,
+    saturation_s=12,
+    warmup_s=1,
+    requests=300,
+    calibration_s=6,
+    calibration_steps=5,
+)
+QUICK = Plan(
+    micro_rounds=6,
+    audit_rounds=5,
+    rounds=1,
+    below_s=8,
+    saturation_s=5,
+    warmup_s=0.5,
+    requests=60,
+    calibration_s=3,
+    calibration_steps=3,
+    extra_rounds=0,
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +125,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="model busy share the unmirrored closed loop aims at (think time is set from it)",
     )
-    parser.add_argument("--quick", action="store_true", help="about a minute instead of ~5")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer requests and rounds (a few minutes); says so, and its p99 targets are invalid",
+    )
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=None,
+        help="largest 1-minute load average at the start for timings to count "
+        "(default: half the cores); above it the timing targets are printed invalid",
+    )
     parser.add_argument("--http", action="store_true", help="also load a real bentoml serve")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON figures")
@@ -133,6 +181,92 @@ def run_rates(
             _progress(f"{config.name}: mirroring {rate:.0%}, round {index + 1}/{rounds}")
             samples[rate].append(run(config))
     return [summarize(configs[rate], samples[rate]) for rate in configs]
+
+
+def run_rates_until(
+    run: Callable[[LoadConfig], PhaseSample],
+    configs: dict[float, LoadConfig],
+    rounds: int,
+    min_requests: int,
+    extra_rounds: int,
+) -> list[LoadResult]:
+    """As run_rates, then more interleaved rounds (at most ``extra_rounds``) while any rate has
+    fewer than ``min_requests`` requests."""
+    samples: dict[float, list[PhaseSample]] = {rate: [] for rate in configs}
+
+    def one_round(label: str) -> None:
+        for rate, config in configs.items():
+            _progress(f"{config.name}: mirroring {rate:.0%}, {label}")
+            samples[rate].append(run(config))
+
+    for index in range(rounds):
+        one_round(f"round {index + 1}/{rounds}")
+    for index in range(extra_rounds):
+        short = [
+            rate
+            for rate in configs
+            if sum(len(s.latencies_ms) for s in samples[rate]) < min_requests
+        ]
+        if not short:
+            break
+        one_round(f"extra round {index + 1} (an arm has < {min_requests} requests)")
+    return [summarize(configs[rate], samples[rate]) for rate in configs]
+
+
+def calibrate(
+    run: Callable[[LoadConfig], PhaseSample],
+    base: LoadConfig,
+    target: float,
+    steps: int,
+    window_s: float,
+    window_requests: int = 40,
+) -> tuple[Calibration, float]:
+    """Tune the unmirrored closed loop's think time until the model is busy ``target`` (within
+    half the tolerance, so the measured arm has room to drift). Each window lasts at least
+    ``window_s`` and long enough for about ``window_requests`` requests (at most 30 s), so one
+    window's busy share is not the noise of a handful of requests. Returns the calibration,
+    whose think time is the step closest to the target, and that step's request rate."""
+    calibration = Calibration(
+        target=target, tolerance=UTILIZATION_TOLERANCE, think_s=base.think_s, converged=False
+    )
+    think_s, latency_s, best = base.think_s, 0.0, (float("inf"), base.think_s, 0.0)
+    for index in range(steps):
+        expected_rate = base.producers / max(1e-3, think_s + latency_s)
+        seconds = min(30.0, max(window_s, window_requests / expected_rate))
+        config = base.model_copy(
+            update={"name": "calibration", "think_s": think_s, "duration_s": seconds}
+        )
+        _progress(
+            f"calibration {index + 1}/{steps}: think time {think_s * 1000:.0f} ms, {seconds:.0f} s"
+        )
+        result = summarize(config, [run(config)])
+        utilization = result.utilization if result.utilization is not None else 0.0
+        latency_s = (result.mean_ms or 0.0) / 1000
+        calibration.steps.append(
+            CalibrationStep(
+                think_s=think_s,
+                utilization=utilization,
+                mean_latency_ms=latency_s * 1000,
+                requests=result.completed,
+            )
+        )
+        off = abs(utilization - target)
+        if off < best[0]:
+            best = (off, think_s, result.throughput_rps)
+        if off <= UTILIZATION_TOLERANCE / 2:
+            break
+        think_s = next_think_time_s(think_s, latency_s, utilization, target)
+    off, calibration.think_s, rate = best
+    calibration.converged = off <= UTILIZATION_TOLERANCE
+    return calibration, rate
+
+
+def arm_duration_s(requests: int, rate_rps: float, rounds: int, floor_s: float) -> float:
+    """Seconds per round so that ``rounds`` rounds at ``rate_rps`` give ``requests`` (10% spare),
+    at least ``floor_s`` and at most 120 s."""
+    if rate_rps <= 0:
+        return floor_s
+    return min(120.0, max(floor_s, 1.1 * requests / rate_rps / rounds))
 
 
 def load_configs(
@@ -221,6 +355,12 @@ def run_http(
 
 
 def add_notes(report: BenchReport) -> None:
+    if report.quick:
+        report.notes.append(
+            f"Quick run: each arm aimed at {QUICK.requests} requests and the audit cost at "
+            f"{QUICK.audit_rounds} rounds, not {FULL.requests} and {FULL.audit_rounds}: the "
+            "figures show that the measurement works, not what it measures."
+        )
     cores = report.machine.cpu_count
     load = max(report.machine.load_average_start[0], (report.machine.load_average_end or (0,))[0])
     if load > 0.5 * cores:
@@ -229,12 +369,9 @@ def add_notes(report: BenchReport) -> None:
             "processes shared the CPU, so absolute times are inflated; ratios are interleaved "
             "round by round to share the disturbance."
         )
-    base = next((r for r in report.below_saturation if r.mirror_rate == 0.0), None)
-    if base and base.utilization is not None and base.utilization > 0.7:
-        report.notes.append(
-            f"Unmirrored closed loop kept the model {base.utilization:.0%} busy (> 70%); "
-            "lower --target-utilization for the 'idle >= 30%' condition."
-        )
+    for target in report.targets:
+        if target.status == "invalid":
+            report.notes.append(f"{target.name}: invalid, " + "; ".join(target.reasons) + ".")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -247,16 +384,20 @@ def run(args: argparse.Namespace) -> int:
     runtime = TransformersRuntime(
         model_dir, device=args.device, max_new_tokens=args.max_new_tokens, model_name=label
     )
+    machine = describe_machine(str(runtime.device))
     report = BenchReport(
         model_dir=str(model_dir),
         model=label,
         quick=args.quick,
+        target_utilization=args.target_utilization,
+        cost_rounds=plan.audit_rounds,
+        max_load=args.max_load if args.max_load is not None else 0.5 * machine.cpu_count,
         settings={
             key: value if isinstance(value, int | float | bool | str) else str(value)
             for key, value in vars(args).items()
         }
         | {"plan": plan.model_dump()},
-        machine=describe_machine(str(runtime.device)),
+        machine=machine,
     )
     scans = PayloadPool(n_images=8, seed=args.seed).scans
     scan, other = scans[0], scans[1]
@@ -287,10 +428,29 @@ def run(args: argparse.Namespace) -> int:
     def engine_phase(config: LoadConfig) -> PhaseSample:
         return run_phase(runtime, scans, config)
 
-    report.below_saturation = run_rates(engine_phase, below, plan.rounds)
-    report.saturation = run_rates(engine_phase, saturated, plan.rounds)
+    report.calibration, rate = calibrate(
+        engine_phase,
+        below[0.0],
+        args.target_utilization,
+        plan.calibration_steps,
+        plan.calibration_s,
+    )
+    below_s = arm_duration_s(plan.requests, rate, plan.rounds, plan.calibration_s)
+    below = {
+        mirror: config.model_copy(
+            update={"think_s": report.calibration.think_s, "duration_s": below_s}
+        )
+        for mirror, config in below.items()
+    }
+    report.below_saturation = run_rates_until(
+        engine_phase, below, plan.rounds, plan.requests, plan.extra_rounds
+    )
+    report.saturation = run_rates_until(
+        engine_phase, saturated, plan.rounds, plan.requests, plan.extra_rounds
+    )
+    sustainable_base = below[0.0].model_copy(update={"duration_s": plan.below_s})
     report.sustainable = [
-        sustainable_share(engine_phase, below[0.0], mode) for mode in ("score", "generate")
+        sustainable_share(engine_phase, sustainable_base, mode) for mode in ("score", "generate")
     ]
     if args.http:
         run_http(args, model_dir, scans, below, saturated, report)

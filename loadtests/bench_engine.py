@@ -14,11 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import COUNTERFACTUALS
 from audits.science.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
+from loadtests.bench_validity import bootstrap_percentile_interval
 from loadtests.payloads import QUESTIONS, Question, ScanImage
 from loadtests.timeline import ProductionInput, TimedBackend, Timeline, timeline
 from loadtests.timing import percentile
@@ -52,6 +53,9 @@ class LoadResult(BaseModel):
     completed: int
     p50_ms: float
     p99_ms: float
+    p99_interval_ms: tuple[float, float] | None = None
+    """95% bootstrap interval of the p99 (bench_validity.bootstrap_percentile_interval)."""
+    mean_ms: float | None = None
     throughput_rps: float
     utilization: float | None
     """Share of the window the model was busy (production and audits); None over HTTP."""
@@ -70,7 +74,15 @@ class LoadResult(BaseModel):
     arrived_during_audit: float | None = None
     """Share of production requests that arrived while an audit step held the model."""
     audit_wait_mean_ms: float | None = None
-    """Mean rest of the audit step such a request had to wait for."""
+    """Mean rest of the audit step (slice) such a request had to wait for."""
+    arrived_during_audit_count: int | None = None
+    """How many production requests arrived while an audit slice held the model."""
+    audit_wait_p99_ms: float | None = None
+    audit_slice_p50_ms: float | None = None
+    """The audit's own work between production calls served inside its steps."""
+    audit_slice_p99_ms: float | None = None
+    latencies_ms: list[float] = Field(default_factory=list, exclude=True)
+    """Every latency behind the percentiles (for ratio intervals; not written to the JSON)."""
 
 
 @dataclass
@@ -103,6 +115,9 @@ def summarize(config: LoadConfig, samples: list[PhaseSample]) -> LoadResult:
         completed=len(latencies),
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
+        p99_interval_ms=bootstrap_percentile_interval(latencies, 99),
+        mean_ms=sum(latencies) / len(latencies) if latencies else None,
+        latencies_ms=latencies,
         throughput_rps=sum(sample.finished for sample in samples) / window,
         utilization=sum(busy) / window if len(busy) == len(samples) else None,
         audits_submitted=submitted,
@@ -113,10 +128,11 @@ def summarize(config: LoadConfig, samples: list[PhaseSample]) -> LoadResult:
     )
 
 
-def _timeline_figures(timelines: list[Timeline], window_s: float) -> dict[str, float | None]:
+def _timeline_figures(timelines: list[Timeline], window_s: float) -> dict[str, float | int | None]:
     if not timelines:
         return {}
     steps = [value for t in timelines for value in t.audit_steps_ms]
+    slices = [value for t in timelines for value in t.audit_slices_ms]
     waits = [value for t in timelines for value in t.blocked_waits_ms]
     arrivals = sum(t.arrivals for t in timelines)
     return {
@@ -124,8 +140,12 @@ def _timeline_figures(timelines: list[Timeline], window_s: float) -> dict[str, f
         "audit_busy": sum(t.audit_busy_s for t in timelines) / window_s,
         "audit_step_p50_ms": percentile(steps, 50) if steps else None,
         "audit_step_p99_ms": percentile(steps, 99) if steps else None,
+        "audit_slice_p50_ms": percentile(slices, 50) if slices else None,
+        "audit_slice_p99_ms": percentile(slices, 99) if slices else None,
         "arrived_during_audit": len(waits) / arrivals if arrivals else None,
+        "arrived_during_audit_count": len(waits),
         "audit_wait_mean_ms": sum(waits) / len(waits) if waits else None,
+        "audit_wait_p99_ms": percentile(waits, 99) if waits else None,
     }
 
 

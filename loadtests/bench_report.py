@@ -13,6 +13,16 @@ from pydantic import BaseModel, Field
 
 from loadtests.bench_engine import LoadResult
 from loadtests.bench_micro import AuditCostResult, MicroResult
+from loadtests.bench_validity import (
+    MIN_COST_ROUNDS,
+    MIN_REQUESTS_P99,
+    SATURATED_UTILIZATION,
+    bootstrap_ratio_interval,
+    load_problem,
+    requests_problem,
+    status,
+    utilization_problem,
+)
 from loadtests.timing import ratio
 
 
@@ -32,6 +42,30 @@ class Target(BaseModel):
     value: float
     goal: str
     met: bool
+    """True only when every precondition held and the value meets the goal."""
+    status: str = ""
+    """met, missed, or invalid (a precondition failed: see reasons)."""
+    reasons: list[str] = Field(default_factory=list)
+    interval: tuple[float, float] | None = None
+    """95% bootstrap interval of the value, where there is one."""
+
+
+class CalibrationStep(BaseModel):
+    think_s: float
+    utilization: float
+    mean_latency_ms: float
+    requests: int
+
+
+class Calibration(BaseModel):
+    """The closed loop's think time, tuned until the unmirrored arm keeps the model busy at the
+    target share (within the tolerance); checked again on the measured arm after the run."""
+
+    target: float
+    tolerance: float
+    think_s: float
+    converged: bool
+    steps: list[CalibrationStep] = Field(default_factory=list)
 
 
 class SustainableShare(BaseModel):
@@ -63,6 +97,13 @@ class BenchReport(BaseModel):
     targets: list[Target] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     duration_s: float | None = None
+    target_utilization: float = 0.5
+    calibration: Calibration | None = None
+    min_requests: int = MIN_REQUESTS_P99
+    """Requests each below-saturation and saturation arm aims at."""
+    cost_rounds: int | None = None
+    max_load: float | None = None
+    """Largest 1-minute load average at the start that counts as a quiet machine."""
 
 
 def describe_machine(device: str) -> Machine:
@@ -92,50 +133,104 @@ def _by_rate(results: Sequence[LoadResult], rate: float) -> LoadResult | None:
     return next((r for r in results if math.isclose(r.mirror_rate, rate)), None)
 
 
+def _target(
+    name: str,
+    value: float,
+    goal: str,
+    problems: Sequence[str | None],
+    interval: tuple[float, float] | None = None,
+) -> Target:
+    verdict, reasons = status(value, goal, problems)
+    return Target(
+        name=name,
+        value=value,
+        goal=goal,
+        met=verdict == "met",
+        status=verdict,
+        reasons=reasons,
+        interval=interval,
+    )
+
+
+def _machine_problem(report: BenchReport) -> str | None:
+    if report.max_load is None:
+        return None
+    m = report.machine
+    return load_problem(m.load_average_start[0], m.cpu_count, report.max_load)
+
+
 def evaluate_targets(report: BenchReport) -> list[Target]:
+    """Each target with its preconditions: a figure whose preconditions failed is invalid."""
     targets: list[Target] = []
+    machine = _machine_problem(report)
     base, full = _by_rate(report.below_saturation, 0.0), _by_rate(report.below_saturation, 1.0)
     if base and full:
-        value = ratio(full.p99_ms, base.p99_ms)
+        calibration = report.calibration
+        problems = [
+            machine,
+            utilization_problem(base.utilization, report.target_utilization),
+            requests_problem("0% mirrored", base.completed),
+            requests_problem("100% mirrored", full.completed),
+        ]
+        if calibration is not None and not calibration.converged:
+            problems.append(
+                f"the calibration did not reach {calibration.target:.0%} +- "
+                f"{calibration.tolerance:.0%} busy (last: "
+                f"{calibration.steps[-1].utilization:.0%})"
+                if calibration.steps
+                else "the calibration did not run"
+            )
         targets.append(
-            Target(
-                name="p99 ratio, 100% mirrored (below saturation)",
-                value=value,
-                goal="<= 1.10",
-                met=value <= 1.10,
+            _target(
+                "p99 ratio, 100% mirrored (below saturation)",
+                ratio(full.p99_ms, base.p99_ms),
+                "<= 1.10",
+                problems,
+                bootstrap_ratio_interval(full.latencies_ms, base.latencies_ms, 99),
             )
         )
     base, full = _by_rate(report.saturation, 0.0), _by_rate(report.saturation, 1.0)
     if base and full:
-        value = ratio(full.throughput_rps, base.throughput_rps)
+        saturated = [
+            f"the {r.mirror_rate:.0%} saturation arm kept the model only {r.utilization:.0%} "
+            f"busy (< {SATURATED_UTILIZATION:.0%})"
+            for r in (base, full)
+            if r.utilization is not None and r.utilization < SATURATED_UTILIZATION
+        ]
         targets.append(
-            Target(
-                name="throughput ratio, 100% mirrored (saturation)",
-                value=value,
-                goal=">= 0.95",
-                met=value >= 0.95,
+            _target(
+                "throughput ratio, 100% mirrored (saturation)",
+                ratio(full.throughput_rps, base.throughput_rps),
+                ">= 0.95",
+                [
+                    machine,
+                    *saturated,
+                    requests_problem("0% saturation", base.completed),
+                    requests_problem("100% saturation", full.completed),
+                ],
             )
         )
     if report.audit_cost:
-        score = report.audit_cost.score_vs_production
-        generate = report.audit_cost.generate_vs_production
-        tokens = report.audit_cost.production_output_tokens
-        targets.append(
-            Target(
-                name=f"score-mode audit / production request ({tokens}-token outputs)",
-                value=score,
-                goal="<= 0.5",
-                met=score <= 0.5,
-            )
+        cost = report.audit_cost
+        tokens = cost.production_output_tokens
+        rounds = report.cost_rounds
+        few = (
+            f"{rounds} interleaved rounds (< {MIN_COST_ROUNDS})"
+            if rounds is not None and rounds < MIN_COST_ROUNDS
+            else None
         )
-        targets.append(
-            Target(
-                name=f"generate-mode audit / production request ({tokens}-token outputs)",
-                value=generate,
-                goal="<= 1.5",
-                met=generate <= 1.5,
+        for mode, value, goal in (
+            ("score", cost.score_vs_production, "<= 0.5"),
+            ("generate", cost.generate_vs_production, "<= 1.5"),
+        ):
+            targets.append(
+                _target(
+                    f"{mode}-mode audit / production request ({tokens}-token outputs)",
+                    value,
+                    goal,
+                    [machine, few],
+                )
             )
-        )
     return targets
 
 
@@ -165,6 +260,7 @@ def _load_rows(results: Sequence[LoadResult]) -> list[list[str]]:
                 str(r.completed),
                 _f(r.p50_ms),
                 _f(r.p99_ms),
+                _interval(r.p99_interval_ms),
                 _f(ratio(r.p99_ms, base.p99_ms), 2) if base else "-",
                 _f(r.throughput_rps),
                 _f(ratio(r.throughput_rps, base.throughput_rps), 3) if base else "-",
@@ -183,6 +279,7 @@ LOAD_HEADER = (
     "requests",
     "p50 ms",
     "p99 ms",
+    "p99 95% interval",
     "p99 / 0%",
     "req/s",
     "req/s / 0%",
@@ -198,9 +295,16 @@ TIMELINE_HEADER = (
     "production busy",
     "audit busy",
     "audit step p50 / p99 ms",
-    "requests arriving during an audit step",
-    "their mean wait for it, ms",
+    "audit slice p50 / p99 ms",
+    "requests arriving during an audit step (share)",
+    "their wait for it, mean / p99 ms",
 )
+
+
+def _interval(interval: tuple[float, float] | None, digits: int = 1) -> str:
+    if interval is None:
+        return "-"
+    return f"{_f(interval[0], digits)}-{_f(interval[1], digits)}"
 
 
 def _share(value: float | None) -> str:
@@ -214,8 +318,11 @@ def _timeline_row(r: LoadResult) -> list[str]:
         _share(r.production_busy),
         _share(r.audit_busy),
         f"{_f(r.audit_step_p50_ms)} / {_f(r.audit_step_p99_ms)}",
-        _share(r.arrived_during_audit),
-        _f(r.audit_wait_mean_ms),
+        f"{_f(r.audit_slice_p50_ms)} / {_f(r.audit_slice_p99_ms)}",
+        "-"
+        if r.arrived_during_audit_count is None
+        else f"{r.arrived_during_audit_count} ({_share(r.arrived_during_audit)})",
+        f"{_f(r.audit_wait_mean_ms)} / {_f(r.audit_wait_p99_ms)}",
     ]
 
 
@@ -230,17 +337,50 @@ def _cost_row(c: AuditCostResult) -> list[str]:
     ]
 
 
+def _status(target: Target) -> str:
+    if target.status == "invalid":
+        return "invalid: " + "; ".join(target.reasons)
+    if target.status == "met" and target.interval is not None:
+        low, high = target.interval
+        if not (
+            (target.goal.startswith("<=") and high <= float(target.goal.split()[1]))
+            or (target.goal.startswith(">=") and low >= float(target.goal.split()[1]))
+        ):
+            return "met (point value; the interval crosses the goal)"
+    return target.status or ("met" if target.met else "missed")
+
+
+def _calibration_lines(c: Calibration) -> list[str]:
+    tried = ", ".join(f"{step.think_s * 1000:.0f} ms -> {step.utilization:.0%}" for step in c.steps)
+    verdict = "reached" if c.converged else "NOT reached"
+    return [
+        f"Calibration: think time tuned for {c.target:.0%} +- {c.tolerance:.0%} model busy "
+        f"({verdict}): {tried}; think time used {c.think_s * 1000:.0f} ms.",
+        "",
+    ]
+
+
 def render(report: BenchReport) -> str:
     m = report.machine
     lines = [
         f"# grounding-audit bench ({'quick' if report.quick else 'full'} run, {report.started_at})",
         "",
+    ]
+    if report.quick:
+        lines += [
+            f"QUICK RUN: fewer requests per arm than the {report.min_requests} a p99 needs "
+            "and fewer rounds; its p99 figures are marked invalid where they are short.",
+            "",
+        ]
+    lines += [
         f"Model {report.model} ({report.model_dir}); {m.device}; {m.cpu}, {m.cpu_count} cores, "
         f"torch {m.torch} with {m.torch_threads} threads; load average at start "
         f"{m.load_average_start[0]:.2f}"
         + (f", at end {m.load_average_end[0]:.2f}" if m.load_average_end else ""),
         "",
     ]
+    if report.calibration:
+        lines += _calibration_lines(report.calibration)
     if report.micro:
         mi = report.micro
         lines += ["## Runtime: one item and its variants (median ms)", ""]
@@ -320,8 +460,11 @@ def render(report: BenchReport) -> str:
     if report.targets:
         lines += ["## Targets (figures, not assertions)", ""]
         lines += _table(
-            ("target", "measured", "goal", "met"),
-            [[t.name, _f(t.value, 2), t.goal, "yes" if t.met else "NO"] for t in report.targets],
+            ("target", "measured", "95% interval", "goal", "status"),
+            [
+                [t.name, _f(t.value, 2), _interval(t.interval, 2), t.goal, _status(t)]
+                for t in report.targets
+            ],
         )
         lines.append("")
     for note in report.notes:
