@@ -214,7 +214,7 @@ def flagged_items_html(
         note += f"; the first {len(listed)} are listed (items.jsonl holds all)"
     if images is not None:
         shown = min(len(listed), MAX_THUMBNAILS)
-        note += f"; the image of the first {shown} is shown, {THUMB_PX} px"
+        note += f"; thumbnails ({THUMB_PX} px) of the first {shown} item(s)' images"
     thumbs = ThumbnailCache()
     out = [
         f'<p class="note">{escape(note)}.</p>',

@@ -176,6 +176,12 @@ def count_ticks(largest: int, target: int = 5) -> list[int]:
     return list(range(0, top + 1, step))
 
 
+def _short(value: float) -> str:
+    """Three significant digits, so tiny values stay readable ("-0.00012", not "-0.00")."""
+    text = f"{value:.3g}"
+    return "0" if float(text) == 0 else text
+
+
 def _tick_text(value: float, step: float) -> str:
     """A tick label with as many decimals as the step needs."""
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 2
@@ -255,8 +261,8 @@ def histogram_svg(summary: DeltaLogpSummary, *, label: str, colour: str) -> str:
     )
     out.append(
         f'<text x="{_num(left + plot_w / 2)}" y="{_num(base + 47)}" class="tick" '
-        f'text-anchor="middle">n={summary.n}, median {summary.median:.2f}, '
-        f"range {summary.min:.2f} to {summary.max:.2f}</text>"
+        f'text-anchor="middle">n={summary.n}, median {_short(summary.median)}, '
+        f"range {_short(summary.min)} to {_short(summary.max)}</text>"
     )
     mid = top + plot_h / 2
     out.append(
