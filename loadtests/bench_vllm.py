@@ -38,18 +38,15 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 
-from audits.backends.openai_http import chat_messages
-from audits.contracts.backend import VLMInput
-from loadtests.bench_http import served
-from loadtests.bench_openai import _closed_loop, _predict_request, audit_counters, wait_for_audits
-from loadtests.bench_report import describe_machine
-from loadtests.payloads import PayloadPool, ScanImage
 from loadtests.processes import REPO, _Process, free_port, wait_until
+
+if TYPE_CHECKING:
+    from loadtests.payloads import ScanImage
 
 VLLM_VENV = Path(os.environ.get("GROUNDING_VLLM_VENV", REPO / ".venv-vllm"))
 VLLM_PYTHON = VLLM_VENV / "bin" / "python"
@@ -174,6 +171,9 @@ def _vllm_request(model: str, max_tokens: int):
     """vLLM direct: the production request upstream mode forwards (``OpenAIBackend``'s
     messages, ``max_tokens``, temperature 0, no priority)."""
 
+    from audits.backends.openai_http import chat_messages
+    from audits.contracts.backend import VLMInput
+
     def build(scan: ScanImage, question: str, request_id: str, audit: bool) -> tuple:
         messages = chat_messages(VLMInput(image=scan.image, question=question))
         body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0}
@@ -233,6 +233,8 @@ def bootstrap_ratio(
 def _phase(
     arm: Arm, scans: list[ScanImage], args: argparse.Namespace, *, rate: float, saturation: bool
 ) -> tuple[list[float], Counter[str]]:
+    from loadtests.bench_openai import _closed_loop, audit_counters, wait_for_audits
+
     if arm.metrics_url:
         wait_for_audits(arm.metrics_url)
         before = audit_counters(arm.metrics_url)
@@ -312,6 +314,11 @@ def render(measured: list[Measured], verdict: dict[str, Any], meta: dict[str, An
 
 
 def main() -> None:
+    from loadtests.bench_http import served
+    from loadtests.bench_openai import _predict_request
+    from loadtests.bench_report import describe_machine
+    from loadtests.payloads import PayloadPool
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model", type=Path, help="checkpoint (default: build-family-model --vllm)"
