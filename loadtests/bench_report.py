@@ -76,6 +76,8 @@ class SustainableShare(BaseModel):
     share: float
     """0 when even the smallest share tried was not sustainable."""
     tried: list[LoadResult]
+    reasons: list[str] = Field(default_factory=list)
+    """Why the share is invalid (set by evaluate_targets); empty when its preconditions held."""
 
 
 class BenchReport(BaseModel):
@@ -160,7 +162,8 @@ def _machine_problem(report: BenchReport) -> str | None:
 
 
 def evaluate_targets(report: BenchReport) -> list[Target]:
-    """Each target with its preconditions: a figure whose preconditions failed is invalid."""
+    """Each target with its preconditions: a figure whose preconditions failed is invalid.
+    Also sets the reasons of each sustainable share measured at an uncalibrated load."""
     targets: list[Target] = []
     machine = _machine_problem(report)
     base, full = _by_rate(report.below_saturation, 0.0), _by_rate(report.below_saturation, 1.0)
@@ -210,6 +213,18 @@ def evaluate_targets(report: BenchReport) -> list[Target]:
                 ],
             )
         )
+    for share in report.sustainable:
+        calibration = report.calibration
+        share.reasons = [
+            reason
+            for reason in (
+                machine,
+                None
+                if calibration is None or calibration.converged
+                else "the production load was not calibrated to the target utilisation",
+            )
+            if reason
+        ]
     if report.audit_cost:
         cost = report.audit_cost
         tokens = cost.production_output_tokens
@@ -429,7 +444,8 @@ def render(report: BenchReport) -> str:
             [
                 [
                     s.mode,
-                    f"{s.share:.0%}",
+                    f"{s.share:.0%}"
+                    + (" (invalid: " + "; ".join(s.reasons) + ")" if s.reasons else ""),
                     ", ".join(
                         f"{r.mirror_rate:.0%} ({r.audits_dropped} / {r.audits_left})"
                         for r in s.tried

@@ -157,3 +157,14 @@ def test_production_served_inside_an_audit_step_splits_it_into_slices() -> None:
     assert seen.blocked_waits_ms == pytest.approx([10.0, 30.0])
     assert seen.audit_slices_ms == pytest.approx([20.0, 50.0])
     assert seen.audit_steps_ms == pytest.approx([100.0])
+
+
+def test_a_sustainable_share_at_an_uncalibrated_load_is_invalid() -> None:
+    from loadtests.bench_report import SustainableShare
+
+    report = _report(_arm(0.0, 400, 0.09), _arm(1.0, 400, 0.2))
+    report.calibration = Calibration(target=0.5, tolerance=0.1, think_s=9.0, converged=False)
+    report.sustainable = [SustainableShare(mode="score", share=1.0, tried=[])]
+    evaluate_targets(report)
+    assert report.sustainable[0].reasons
+    assert "100% (invalid: the production load was not calibrated" in render(report)
