@@ -24,6 +24,7 @@ from service.engine.scheduler import InferenceEngine
 from service.engine.shuffle_pool import ShufflePool, fit_pixels, image_nbytes
 from service.engine.stats import SchedulerStats
 from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode
+from service.engine.upstream_probe import check_upstream_priority
 from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision, PredictResponse
 from service.identity import answer_fingerprint, new_request_id, pixels_id, sample_decision
@@ -83,6 +84,35 @@ def warm_pool_images(settings: Settings, *, serving_reference: bool) -> list[Pat
     return paths[: settings.shuffle_pool_size]
 
 
+CHECK_MODEL_HINT = "check a checkpoint with: .venv/bin/grounding-audit check-model PATH"
+
+
+def checkpoint_problem(settings: Settings) -> str | None:
+    """Why ``GROUNDING_MODEL_PATH`` cannot be served, found without loading the model (one line,
+    with the command that checks it fully); None when it looks like a checkpoint folder."""
+    path = settings.model_path
+    if path is None or settings.upstream_url:
+        return None
+    if not path.is_dir():
+        return f"GROUNDING_MODEL_PATH={path} is not a folder; {CHECK_MODEL_HINT}"
+    if not (path / "config.json").is_file():
+        return (
+            f"GROUNDING_MODEL_PATH={path} holds no Hugging Face checkpoint (no config.json); "
+            f"{CHECK_MODEL_HINT}"
+        )
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (
+            f"GROUNDING_MODEL_PATH={path}: transformers cannot read its config.json ({first}); "
+            f"{CHECK_MODEL_HINT}"
+        )
+    return None
+
+
 def model_label(settings: Settings) -> str:
     if settings.model_name:
         return settings.model_name
@@ -139,6 +169,7 @@ class GroundingCore:
             self.engine = build_upstream_engine(settings, on_stats)
             self.backend = self.engine.backend
             self.audit_mode = upstream_audit_mode(settings.audit_mode, self.engine.audit_backend)
+            self.upstream_priority = check_upstream_priority(settings)
         else:
             self.backend = backend or load_backend(settings)
             self.engine = InferenceEngine(

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import bentoml
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from audits.backends.processor import UnsupportedCheckpoint
 from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
 from audits.contracts.records import StoredAuditRecord
-from service.core import GroundingCore, InputError, ProductionRequest
+from service.core import (
+    CHECK_MODEL_HINT,
+    GroundingCore,
+    InputError,
+    ProductionRequest,
+    checkpoint_problem,
+)
 from service.engine.audit_queue import AuditQueueFull, EngineStopped
 from service.engine.upstream import UpstreamFailed
 from service.http.auth import AccessEntry, log_access, require_key
@@ -212,6 +222,17 @@ def access_logged(who: str, endpoint: str, request_id: str | None = None) -> Ite
         log_access(entry.who, entry.endpoint, entry.status, entry.request_id)
 
 
+def stop_serve_process() -> None:
+    """SIGTERM to the `bentoml serve` process that started this worker (and only to it)."""
+    parent = os.getppid()
+    try:
+        command = Path(f"/proc/{parent}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"bentoml" in command or b"_bentoml_impl" in command:
+        os.kill(parent, signal.SIGTERM)
+
+
 @bentoml.service(
     name="grounding_audit",
     workers=SETTINGS.workers,
@@ -223,14 +244,20 @@ class GroundingService:
     def prepare_instance() -> None:  # type: ignore[misc]
         """In the `bentoml serve` process, once, before any worker starts: refuse a reachable
         address with public secrets; give this instance its own metrics folder."""
-        reason = refusal(SETTINGS, served_host())
+        reason = refusal(SETTINGS, served_host()) or checkpoint_problem(SETTINGS)
         if reason is not None:
             raise SystemExit(reason)
         prepare_instance_dir(bentoml_shared_dir())
 
     def __init__(self) -> None:
         configure_logging()
-        self.core = GroundingCore(SETTINGS)
+        try:
+            self.core = GroundingCore(SETTINGS)
+        except (UnsupportedCheckpoint, OSError, ValueError) as exc:
+            # BentoML would restart a worker that fails here, forever: stop the whole service
+            log.error("cannot serve: %s; %s; stopping the service", exc, CHECK_MODEL_HINT)
+            stop_serve_process()
+            raise SystemExit(2) from None
         self.started = int(time.time())
 
     @bentoml.on_shutdown

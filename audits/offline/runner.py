@@ -297,7 +297,14 @@ def run_audit(
     title = title or f"Grounding audit of {manifest_path.name} ({auditor.model_name})"
     if progress:
         print(f"writing reports to {out_dir} ...", file=sys.stderr, flush=True)
-    paths = write_reports(metrics, out_dir, title=title, items=audited, sections=sections)
+    paths = write_reports(
+        metrics,
+        out_dir,
+        title=title,
+        items=audited,
+        sections=sections,
+        images={item.id: item.image for item, _ in pairs},
+    )
     paths["results"] = results.path
     return AuditRunResult(
         metrics=metrics,
