@@ -208,8 +208,8 @@ def evaluate_targets(report: BenchReport) -> list[Target]:
                 [
                     machine,
                     *saturated,
-                    requests_problem("0% saturation", base.completed),
-                    requests_problem("100% saturation", full.completed),
+                    requests_problem("0% saturation", base.completed, purpose="a steady rate"),
+                    requests_problem("100% saturation", full.completed, purpose="a steady rate"),
                 ],
             )
         )

@@ -93,9 +93,11 @@ def utilization_problem(
     return None
 
 
-def requests_problem(label: str, requests: int, minimum: int = MIN_REQUESTS_P99) -> str | None:
+def requests_problem(
+    label: str, requests: int, minimum: int = MIN_REQUESTS_P99, purpose: str = "a p99"
+) -> str | None:
     if requests < minimum:
-        return f"the {label} arm has {requests} requests (< {minimum} for a p99)"
+        return f"the {label} arm has {requests} requests (< {minimum} for {purpose})"
     return None
 
 
