@@ -5,7 +5,10 @@ behaviour, judged only through the offline suite (the same code as the service's
 - shortcut reasoner: the same fluent visual reasoning, a constant answer per question;
 - blind reasoner: trained on gray blanks, writes reasoning it cannot have seen.
 
-Held-out phantom images (another seed than training), generate and score modes.
+Held-out phantom images (another seed than training), generate and score modes. The models are
+the shipped weights (models/reference/): the margins below hold for three training seeds
+(scripts/reference_seeds.py; figures in docs/reference-models.md), so a CPU that computes the
+last bits differently cannot cross them.
 """
 
 from __future__ import annotations
@@ -76,11 +79,23 @@ def test_grounded_reasoner_is_as_image_sensitive_as_the_oracle(grounded: Benchma
         f"claims {_value(grounded.visual_claim_rate):.3f}, HVRR {_value(grounded.hvrr):.3f}, "
         f"HVRR where the answer should change {_value(grounded.hvrr_should_change):.3f}"
     )
-    assert _value(grounded.accuracy[Condition.REAL]) >= 0.85
-    assert abs(_value(grounded.image_sensitivity) - _value(grounded.oracle_is)) <= 0.12
+    assert _value(grounded.accuracy[Condition.REAL]) >= 0.9
+    assert abs(_value(grounded.image_sensitivity) - _value(grounded.oracle_is)) <= 0.1
     assert _value(grounded.visual_claim_rate) >= 0.9
     # its claims move its answer wherever another image should change it
     assert _value(grounded.hvrr_should_change) <= 0.1
+
+
+def _unparsed_share(metrics: BenchmarkMetrics, condition: Condition) -> float:
+    counts = metrics.conditions[condition]
+    return counts.unparsed / counts.run
+
+
+def test_grounded_reasoner_declines_without_an_image(grounded: BenchmarkMetrics) -> None:
+    """Shown a gray blank or no image it says so and commits to no answer (``<unparsed>``,
+    never counted as a flip): behaviour it was trained for, not noise from an unseen input."""
+    for condition in (Condition.BLANK, Condition.NO_IMAGE):
+        assert _unparsed_share(grounded, condition) >= 0.9, condition
 
 
 def test_shortcut_reasoner_claims_findings_its_answer_ignores(
@@ -92,8 +107,12 @@ def test_shortcut_reasoner_claims_findings_its_answer_ignores(
         f"claims {_value(shortcut.visual_claim_rate):.3f}, HVRR {_value(shortcut.hvrr):.3f}"
     )
     assert _value(shortcut.image_sensitivity) <= 0.05
+    # its answer is the same constant under every condition, answered (not <unparsed>)
+    for condition in (Condition.BLANK, Condition.NO_IMAGE):
+        assert _value(shortcut.flip_rate[condition]) <= 0.05, condition
+        assert _unparsed_share(shortcut, condition) <= 0.05, condition
     assert _value(shortcut.visual_claim_rate) >= 0.9
-    assert _value(shortcut.hvrr) >= 0.5
+    assert _value(shortcut.hvrr) >= 0.8
     assert shortcut.hvrr is not None and grounded.hvrr is not None
     assert shortcut.hvrr.lo > grounded.hvrr.hi, "HVRR intervals must separate the two models"
 
