@@ -72,6 +72,9 @@ class Plan(BaseModel):
     calibration_s: float = 6.0
     """One calibration window of the unmirrored closed loop."""
     calibration_steps: int = 5
+    calibration_requests: int = 40
+    """Requests one calibration window aims at (it lasts at most ``calibration_max_s``)."""
+    calibration_max_s: float = 30.0
     extra_rounds: int = 2
     """Rounds added (all rates, interleaved) while an arm is short of ``requests``."""
 
@@ -97,6 +100,8 @@ QUICK = Plan(
     requests=60,
     calibration_s=3,
     calibration_steps=3,
+    calibration_requests=20,
+    calibration_max_s=12,
     extra_rounds=0,
 )
 
@@ -138,6 +143,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "(default: half the cores); above it the timing targets are printed invalid",
     )
     parser.add_argument("--http", action="store_true", help="also load a real bentoml serve")
+    parser.add_argument(
+        "--skip-sustainable",
+        action="store_true",
+        help="leave out the sustainable audit share (the longest part of a --quick run)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON figures")
 
@@ -220,10 +230,12 @@ def calibrate(
     steps: int,
     window_s: float,
     window_requests: int = 40,
+    max_window_s: float = 30.0,
 ) -> tuple[Calibration, float]:
     """Tune the unmirrored closed loop's think time until the model is busy ``target`` (within
     half the tolerance, so the measured arm has room to drift). Each window lasts at least
-    ``window_s`` and long enough for about ``window_requests`` requests (at most 30 s), so one
+    ``window_s`` and long enough for about ``window_requests`` requests (at most
+    ``max_window_s``), so one
     window's busy share is not the noise of a handful of requests. Returns the calibration,
     whose think time is the step closest to the target, and that step's request rate."""
     calibration = Calibration(
@@ -232,7 +244,7 @@ def calibrate(
     think_s, latency_s, best = base.think_s, 0.0, (float("inf"), base.think_s, 0.0)
     for index in range(steps):
         expected_rate = base.producers / max(1e-3, think_s + latency_s)
-        seconds = min(30.0, max(window_s, window_requests / expected_rate))
+        seconds = min(max_window_s, max(window_s, window_requests / expected_rate))
         config = base.model_copy(
             update={"name": "calibration", "think_s": think_s, "duration_s": seconds}
         )
@@ -434,6 +446,8 @@ def run(args: argparse.Namespace) -> int:
         args.target_utilization,
         plan.calibration_steps,
         plan.calibration_s,
+        plan.calibration_requests,
+        plan.calibration_max_s,
     )
     below_s = arm_duration_s(plan.requests, rate, plan.rounds, plan.calibration_s)
     below = {
@@ -448,10 +462,12 @@ def run(args: argparse.Namespace) -> int:
     report.saturation = run_rates_until(
         engine_phase, saturated, plan.rounds, plan.requests, plan.extra_rounds
     )
-    sustainable_base = below[0.0].model_copy(update={"duration_s": plan.below_s})
-    report.sustainable = [
-        sustainable_share(engine_phase, sustainable_base, mode) for mode in ("score", "generate")
-    ]
+    if not args.skip_sustainable:
+        sustainable_base = below[0.0].model_copy(update={"duration_s": plan.below_s})
+        report.sustainable = [
+            sustainable_share(engine_phase, sustainable_base, mode)
+            for mode in ("score", "generate")
+        ]
     if args.http:
         run_http(args, model_dir, scans, below, saturated, report)
     report.targets = evaluate_targets(report)

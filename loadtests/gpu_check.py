@@ -61,11 +61,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="the report (Markdown)")
     parser.add_argument("--model-dir", type=Path, default=None, help="model for serve and bench")
     parser.add_argument(
-        "--cache-dir", type=Path, default=Path(os.environ.get("GROUNDING_CACHE_DIR", ".cache"))
+        "--cache-dir", type=Path, default=None, help="reference and family models (settings)"
     )
     parser.add_argument("--families", default=None, help="comma-separated (default: all)")
     parser.add_argument("--plan", action="store_true", help="print the steps, run nothing")
     args = parser.parse_args(argv)
+    if args.cache_dir is None:
+        from service.settings import Settings
+
+        args.cache_dir = Settings().cache_dir
     dry = not args.device.startswith("cuda")
     args.dry_run = dry
     args.dtype = args.dtype or ("float32" if dry else "bfloat16")
@@ -101,23 +105,25 @@ def plan(args: argparse.Namespace) -> list[Step]:
         bench += ["--model-dir", str(args.model_dir)]
     elif args.dry_run:
         bench.append("--demo")
+    if args.dry_run:  # two CPU cores: the lane's plumbing (short random outputs), not figures
+        bench += ["--skip-sustainable", "--max-new-tokens", "8"]
     return [
         Step("device", "the accelerator, torch and CUDA versions", 20, run=lambda: device(args)),
         Step(
             "families",
             f"family tests on {args.device} in {args.dtype}"
             + (f" ({args.families})" if args.families else " (every family)"),
-            150,
+            140,
             [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/device"],
             test_env,
         ),
         Step(
             "serve",
             f"one mirrored audit through bentoml serve on {args.device}",
-            90,
+            80,
             run=lambda: serve_check(args),
         ),
-        Step("bench", f"grounding-audit bench --quick on {args.device}", 180, bench),
+        Step("bench", f"grounding-audit bench --quick on {args.device}", 200, bench),
     ]
 
 
@@ -189,7 +195,10 @@ def run_step(step: Step) -> Outcome:
             )
             detail, ok = (done.stdout + done.stderr)[-6000:], done.returncode == 0
     except subprocess.TimeoutExpired as error:
-        out = error.stdout.decode() if isinstance(error.stdout, bytes) else (error.stdout or "")
+        out = "".join(
+            part.decode() if isinstance(part, bytes) else (part or "")
+            for part in (error.stdout, error.stderr)
+        )
         detail, ok = f"timed out after {step.budget_s} s\n{out[-3000:]}", False
     except Exception as error:
         detail, ok = f"{type(error).__name__}: {error}", False
