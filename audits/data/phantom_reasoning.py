@@ -64,6 +64,7 @@ _SKEPTIC_SENTENCES: dict[Modality, str] = {
     "ct": "This looks like an axial CT slice, not a radiograph.",
 }
 _DECLINE_SENTENCE = "The question cannot be assessed on this image."
+SHOWN_INSTEAD_OF_THE_IMAGE: tuple[Shown, ...] = ("blank", "no_image")
 _NOTHING_SHOWN: dict[Shown, str] = {
     "blank": "The image is a uniform gray field without anatomy.",
     "no_image": "No image was provided.",
@@ -188,30 +189,23 @@ def reasoning_items(
             questions.append(SIDE_QUESTION)
         if rng.random() < skeptic_share:
             questions.append(SKEPTIC_QUESTIONS[case.modality])
-        items.extend(
-            ReasoningItem(
-                image_key=key,
-                question=question,
-                answer=true_answer(case, question),
-                case=case,
-                skeptic=is_skeptic_question(case, question),
-            )
-            for question in questions
-        )
-        for shown in ("blank", "no_image"):
+        items.extend(_item(key, case, question) for question in questions)
+        for shown in SHOWN_INSTEAD_OF_THE_IMAGE:
             if counterfactual_rng.random() < counterfactual_share:
                 question = questions[int(counterfactual_rng.integers(len(questions)))]
-                items.append(
-                    ReasoningItem(
-                        image_key=key,
-                        question=question,
-                        answer=true_answer(case, question),
-                        case=case,
-                        skeptic=is_skeptic_question(case, question),
-                        shown=shown,
-                    )
-                )
+                items.append(_item(key, case, question, shown))
     return items
+
+
+def _item(key: str, case: PhantomCase, question: str, shown: Shown = "image") -> ReasoningItem:
+    return ReasoningItem(
+        image_key=key,
+        question=question,
+        answer=true_answer(case, question),
+        case=case,
+        skeptic=is_skeptic_question(case, question),
+        shown=shown,
+    )
 
 
 def write_skeptic_manifest(manifest: Path, out: Path) -> Path:
