@@ -19,6 +19,7 @@ from loadtests.bench_validity import (
     SATURATED_UTILIZATION,
     bootstrap_ratio_interval,
     load_problem,
+    other_cpu_problem,
     requests_problem,
     status,
     utilization_problem,
@@ -106,6 +107,8 @@ class BenchReport(BaseModel):
     cost_rounds: int | None = None
     max_load: float | None = None
     """Largest 1-minute load average at the start that counts as a quiet machine."""
+    other_cpu_cores: float | None = None
+    """Cores other processes kept busy on average during the run (from /proc/stat)."""
 
 
 def describe_machine(device: str) -> Machine:
@@ -155,10 +158,15 @@ def _target(
 
 
 def _machine_problem(report: BenchReport) -> str | None:
-    if report.max_load is None:
-        return None
     m = report.machine
-    return load_problem(m.load_average_start[0], m.cpu_count, report.max_load)
+    problems = [
+        None
+        if report.max_load is None
+        else load_problem(m.load_average_start[0], m.cpu_count, report.max_load),
+        other_cpu_problem(report.other_cpu_cores),
+    ]
+    found = [problem for problem in problems if problem]
+    return "; ".join(found) if found else None
 
 
 def evaluate_targets(report: BenchReport) -> list[Target]:
@@ -391,7 +399,12 @@ def render(report: BenchReport) -> str:
         f"Model {report.model} ({report.model_dir}); {m.device}; {m.cpu}, {m.cpu_count} cores, "
         f"torch {m.torch} with {m.torch_threads} threads; load average at start "
         f"{m.load_average_start[0]:.2f}"
-        + (f", at end {m.load_average_end[0]:.2f}" if m.load_average_end else ""),
+        + (f", at end {m.load_average_end[0]:.2f}" if m.load_average_end else "")
+        + (
+            f"; other processes used {report.other_cpu_cores:.2f} cores on average during the run"
+            if report.other_cpu_cores is not None
+            else ""
+        ),
         "",
     ]
     if report.calibration:

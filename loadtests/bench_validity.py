@@ -8,7 +8,11 @@ a p99 of 23 requests is close to their maximum, and a "below saturation" arm tha
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +25,8 @@ SATURATED_UTILIZATION = 0.9
 """An arm 'at saturation' must keep the model at least this busy."""
 MIN_COST_ROUNDS = 10
 """Interleaved rounds behind an audit-cost median."""
+MAX_OTHER_CPU_CORES = 0.25
+"""Other processes may use at most this many cores on average while the bench runs."""
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
 
@@ -120,3 +126,44 @@ def status(value: float, goal: str, problems: Sequence[str | None]) -> tuple[str
     op, limit = goal.split()
     met = value <= float(limit) if op == "<=" else value >= float(limit)
     return ("met" if met else "missed"), []
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Busy CPU seconds of the whole machine and of this process, at one moment."""
+
+    wall_s: float
+    machine_busy_s: float | None
+    own_s: float
+
+
+def cpu_snapshot(stat: Path = Path("/proc/stat")) -> CpuSnapshot:
+    busy = None
+    if stat.is_file():
+        fields = stat.read_text().splitlines()[0].split()[1:]
+        ticks = [int(value) for value in fields]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        busy = (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    times = os.times()
+    return CpuSnapshot(time.monotonic(), busy, times.user + times.system)
+
+
+def other_cpu_cores(start: CpuSnapshot, end: CpuSnapshot) -> float | None:
+    """Cores the machine's other processes kept busy on average between two snapshots (the
+    machine's busy CPU time minus this process's); None where /proc/stat is not readable."""
+    if start.machine_busy_s is None or end.machine_busy_s is None:
+        return None
+    wall = end.wall_s - start.wall_s
+    if wall <= 0:
+        return None
+    others = (end.machine_busy_s - start.machine_busy_s) - (end.own_s - start.own_s)
+    return max(0.0, others / wall)
+
+
+def other_cpu_problem(cores: float | None, limit: float = MAX_OTHER_CPU_CORES) -> str | None:
+    if cores is not None and cores > limit:
+        return (
+            f"other processes kept {cores:.2f} cores busy on average during the run "
+            f"(> {limit:.2f}), so timings are polluted"
+        )
+    return None

@@ -168,3 +168,21 @@ def test_a_sustainable_share_at_an_uncalibrated_load_is_invalid() -> None:
     evaluate_targets(report)
     assert report.sustainable[0].reasons
     assert "100% (invalid: the production load was not calibrated" in render(report)
+
+
+def test_other_processes_busy_during_the_run_make_timings_invalid(tmp_path) -> None:
+    import os
+
+    from loadtests.bench_validity import CpuSnapshot, cpu_snapshot, other_cpu_cores
+
+    tick = os.sysconf("SC_CLK_TCK")
+    stat = tmp_path / "stat"
+    stat.write_text(f"cpu  {3 * tick} 0 {tick} {10 * tick} {tick} 0 0 0 0 0\ncpu0 1 2 3\n")
+    snapshot = cpu_snapshot(stat)
+    assert snapshot.machine_busy_s == 4.0  # user + system; idle and iowait are not busy
+    start, end = CpuSnapshot(0.0, 10.0, 1.0), CpuSnapshot(10.0, 25.0, 8.0)
+    assert other_cpu_cores(start, end) == pytest.approx(0.8)  # (15 - 7) s over 10 s
+    report = _report(_arm(0.0, 400, 0.5), _arm(1.0, 400, 0.9))
+    report.other_cpu_cores = 0.8
+    target = _p99_target(report)
+    assert target.status == "invalid" and "0.80 cores busy" in target.reasons[0]
