@@ -31,8 +31,10 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runtime(demo_model_dir: Path) -> TransformersRuntime:
-    return TransformersRuntime(demo_model_dir, device="cpu", dtype="float32", max_new_tokens=6)
+def runtime(grounded_model_dir: Path) -> TransformersRuntime:
+    """The shipped one-word reference model: its answers are the phantom's admissible ones, so
+    flips are known (a random model's text is none of them: every answer <unparsed>)."""
+    return TransformersRuntime(grounded_model_dir, device="cpu", dtype="float32", max_new_tokens=6)
 
 
 def _run(manifest: Path, backend: object, out: Path, **kwargs: object) -> AuditRunResult:
