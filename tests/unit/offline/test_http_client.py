@@ -17,7 +17,7 @@ import pytest
 from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import Condition
 from audits.data.manifest import read_manifest
-from audits.data.phantom import make_phantom
+from audits.data.phantom import ANSWERS, make_phantom
 from audits.offline.http_client import (
     MISSING,
     AuditRequestError,
@@ -100,8 +100,10 @@ def test_retry_after_takes_seconds_and_http_dates() -> None:
     assert retry_after_seconds(None) is None
 
 
-def _answer_for(image_b64: str) -> str:
-    return ("no", "yes")[hashlib.sha256(base64.b64decode(image_b64)).digest()[0] % 2]
+def _answer_for(image_b64: str, question: str = "") -> str:
+    """One of the question's admissible answers (the phantom's closed sets), by image hash."""
+    answers = next((pair for q, pair in ANSWERS.items() if q == question), ("no", "yes"))
+    return answers[hashlib.sha256(base64.b64decode(image_b64)).digest()[0] % 2]
 
 
 class FakeService:
@@ -131,7 +133,8 @@ class FakeService:
         conditions += [ConditionReport(condition=c) for c in body.conditions or []]
         for report in conditions:
             image = images.get(report.condition)
-            report.raw_output = f"Answer: {_answer_for(image) if image else 'no'}"
+            answer = _answer_for(image, body.question) if image else "no"
+            report.raw_output = f"Answer: {answer}"
             report.logp = -float(len(report.raw_output))
         return httpx.Response(200, json=_report(conditions))
 
@@ -179,7 +182,7 @@ def test_a_job_sends_both_images_and_comes_back_as_a_record(phantom: Path) -> No
     assert sent.conditions == [Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE]
     assert sent.reference_answer is None
     assert list(record.outcomes) == [c for c in Condition]
-    expected = f"Answer: {_answer_for(sent.shuffled_image_base64)}"
+    expected = f"Answer: {_answer_for(sent.shuffled_image_base64, sent.question)}"
     assert record.outcomes[Condition.SHUFFLED].output == expected
     assert record.shuffled_partner == job.shuffled_partner
     assert record.timings_ms["generate"] == 12.5 and record.timings_ms["request"] >= 0
