@@ -169,7 +169,7 @@ class GroundingCore:
             self.engine = build_upstream_engine(settings, on_stats)
             self.backend = self.engine.backend
             self.audit_mode = upstream_audit_mode(settings.audit_mode, self.engine.audit_backend)
-            self.upstream_priority = check_upstream_priority(settings)
+            check_upstream_priority(settings)  # logs whether audits really yield (never raises)
         else:
             self.backend = backend or load_backend(settings)
             self.engine = InferenceEngine(

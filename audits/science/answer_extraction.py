@@ -47,8 +47,6 @@ from audits.science.parsing import (
 # admissible answers. Such text is never read as "yes" by default.
 
 Kind = Literal["closed", "mc", "open", "set"]
-CLOSED_KINDS: frozenset[str] = frozenset({"closed", "mc", "set"})
-"""Kinds whose admissible answers are known: anything else written is ``UNPARSED``."""
 
 _CLOSED_QUESTION = re.compile(
     r"^\W*(?:is|are|am|does|do|did|can|could|was|were|has|have|had|will|would|should|shall|"
