@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from audits.science.drift import CusumState
+from service.telemetry.drift.baseline import Baseline
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_keys import (
     baseline_key,
@@ -14,9 +15,6 @@ from service.telemetry.redis_keys import (
     warmup_key,
 )
 from service.telemetry.redis_scripts import freeze_baseline_lua, set_baseline_lua
-from service.telemetry.stats_figures import (
-    Baseline,
-)
 
 log = logging.getLogger(__name__)
 

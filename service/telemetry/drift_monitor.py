@@ -56,6 +56,8 @@ from service.telemetry.counting import (
     window_buckets,
     window_label,
 )
+from service.telemetry.drift.baseline import Baseline
+from service.telemetry.drift.figures import drift_figures
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_keys import (
     baseline_key,
@@ -67,13 +69,11 @@ from service.telemetry.redis_keys import (
     warmup_key,
 )
 from service.telemetry.stats_figures import (
-    Baseline,
     RedisHealth,
     StatsParts,
     StatsReport,
     audit_ledger,
     counts_from,
-    drift_figures,
     feedback_figures,
     local_view,
     window_figures,

@@ -33,6 +33,7 @@ from service.core import GroundingCore
 from service.identity import answer_fingerprint, image_id
 from service.settings import Settings
 from service.telemetry import calibrate
+from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.records import build_record
 from service.telemetry.redis_keys import (
@@ -46,7 +47,6 @@ from service.telemetry.redis_keys import (
 from service.telemetry.redis_sink import RedisSink
 from service.telemetry.redis_store import RedisRecordStore
 from service.telemetry.sinks import MemorySink
-from service.telemetry.stats_figures import Baseline
 from service.telemetry.store import MemoryRecordStore
 from tests.support.images import encode, png_bytes
 from tests.support.servers import (

@@ -18,14 +18,12 @@ from service.telemetry.counting import (
     window_buckets,
     window_label,
 )
+from service.telemetry.drift.baseline import P0_MAX, P0_MIN, Baseline
+from service.telemetry.drift.figures import drift_figures
 from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.stats_figures import (
     MIN_FEEDBACK,
-    P0_MAX,
-    P0_MIN,
-    Baseline,
     counts_from,
-    drift_figures,
     feedback_figures,
     local_view,
     rate_figure,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from service.telemetry.drift.baseline import Baseline
+from service.telemetry.drift.figures import DriftFigures
 from service.telemetry.stats_figures import (
-    Baseline,
     Counts,
-    DriftFigures,
     FeedbackFigures,
     StatsReport,
     window_figures,
