@@ -29,7 +29,7 @@ simulations).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -261,23 +261,7 @@ def detection_delay(
     )
 
 
-def pooled_counts(counts: Mapping[str, tuple[int, int]]) -> tuple[int, int]:
-    return sum(n for n, _ in counts.values()), sum(k for _, k in counts.values())
-
-
 def mix_rate(rates: Mapping[str, float], mix: Mapping[str, float]) -> float:
     """The pooled flip rate of a mix of strata."""
     total = sum(mix.values())
     return sum(rates[name] * share for name, share in mix.items()) / total
-
-
-def simulate_stream(
-    detector: StratifiedDesign,
-    strata: Sequence[str],
-    flips: Sequence[int],
-) -> CusumState:
-    """The statistic after a recorded stream (the online recursion, for checks)."""
-    state = CusumState()
-    for stratum, flip in zip(strata, flips, strict=True):
-        state = detector.update(state, stratum, flip)
-    return state
