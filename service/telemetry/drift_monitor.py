@@ -58,6 +58,7 @@ from service.telemetry.counting import (
 )
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.figures import drift_figures
+from service.telemetry.ledger import audit_ledger
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_keys import (
     baseline_key,
@@ -72,7 +73,6 @@ from service.telemetry.stats_figures import (
     RedisHealth,
     StatsParts,
     StatsReport,
-    audit_ledger,
     counts_from,
     feedback_figures,
     local_view,

@@ -19,6 +19,7 @@ from service.telemetry.counting import (
 )
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.figures import DriftFigures
+from service.telemetry.ledger import AuditLedger
 
 log = logging.getLogger(__name__)
 
@@ -143,31 +144,6 @@ def feedback_figures(counts: Mapping[str, int]) -> FeedbackFigures:
         value, lo, hi = newcombe_paired_diff(pairs)
         vrs = DiffFigure(value=value, lo=lo, hi=hi, n=pairs.n)
     return FeedbackFigures(n=n, accuracy=accuracy, vrs=vrs)
-
-
-class AuditLedger(BaseModel):
-    """Every mirrored audit ends recorded or dropped; what a process that died could not
-    report shows as ``unaccounted`` (from Redis, so it survives the process)."""
-
-    mirrored: int
-    recorded: int
-    dropped: int
-    """Given up and counted: queue full, errors, shutdown, records lost from a sink buffer."""
-    unaccounted: int
-    """mirrored - recorded - dropped: audits queued or running now on some replica, plus audits
-    lost with a process that was killed. A value that stays above 0 once traffic has stopped
-    and the queues are empty is a loss."""
-
-
-def audit_ledger(totals: Mapping[str, int]) -> AuditLedger:
-    mirrored, recorded = totals.get("mirrored", 0), totals.get("audits", 0)
-    dropped = totals.get("dropped", 0) + totals.get("overflowed", 0)
-    return AuditLedger(
-        mirrored=mirrored,
-        recorded=recorded,
-        dropped=dropped,
-        unaccounted=mirrored - recorded - dropped,
-    )
 
 
 class RedisHealth(BaseModel):
