@@ -1,22 +1,42 @@
 """Reading a manifest's image files: ordinary formats through Pillow, DICOM through
-``audits.data.dicom`` (so a manifest may point at ``.dcm`` files)."""
+``audits.data.dicom`` (so a manifest may point at ``.dcm`` files). ``to_rgb`` is the one
+conversion to the RGB image a model sees, for files here and for the service's uploads."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from audits.data.dicom import DicomError, is_dicom_file, render_dicom
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """The image a model sees: RGB; DICOM rendered the DICOM way (middle frame)."""
+    """The image a model sees: RGB (``to_rgb``); DICOM rendered the DICOM way (middle frame)."""
     if is_dicom_file(str(path)):
         return render_dicom(Path(path).read_bytes()).image
     with Image.open(path) as image:
-        return image.convert("RGB")
+        return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB as the model sees it: EXIF orientation applied, 16-bit and float images stretched
+    from their own minimum to maximum, transparent pixels over black; palette, CMYK and gray
+    images converted; an animation's current frame."""
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
+        image = Image.fromarray(scaled.astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (0, 0, 0))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
 
 
 def image_problem(path: str | Path) -> str | None:

@@ -5,8 +5,9 @@ JPEG, BMP, TIFF, WebP through Pillow, DICOM Part 10 through ``audits.data.dicom`
 DICOM way; its refusals map to 400 corrupt/truncated, 413 too many pixels, 415 transfer syntax
 without a decoder, 422 no pixel data or no such frame, except 400 for a data set that names no
 SOP class: ``service.http.dicom_checks``).
-Valid but unusual images (palette, CMYK, 16-bit, animated, EXIF-rotated) are converted to RGB,
-not refused. Nothing of a DICOM header is returned but the modality label and the frame count.
+Valid but unusual images (palette, CMYK, 16-bit, animated, EXIF-rotated) are converted to RGB
+by ``audits.data.images.to_rgb`` (the offline loader's conversion too), not refused. Nothing
+of a DICOM header is returned but the modality label and the frame count.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from audits.data.dicom import (
     DEFAULT_WINDOWS,
@@ -32,6 +32,7 @@ from audits.data.dicom import (
     is_dicom,
     render_dicom,
 )
+from audits.data.images import to_rgb
 from service.http.dicom_checks import names_no_sop_class
 
 
@@ -169,18 +170,3 @@ def _decode_pillow(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
         raise ImageRejected(400, f"the image is truncated or corrupt: {exc}") from exc
     _check_shape(width, height)
     return to_rgb(image), (image.format or "unknown").lower()
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    image = ImageOps.exif_transpose(image) or image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        low, high = float(array.min()), float(array.max())
-        scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
-        image = Image.fromarray(scaled.astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (0, 0, 0))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")

@@ -17,10 +17,16 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from PIL import Image
 
 from tests.conftest import DEMO_API_KEY
-from tests.support.images import bomb_png, encode, noise_image, png_bytes
+from tests.support.images import (
+    bomb_png,
+    encode,
+    exif_rotated_jpeg,
+    noise_image,
+    png_bytes,
+    sixteen_bit_png,
+)
 from tests.support.servers import ServedService
 
 GOOD = png_bytes(40)
@@ -141,17 +147,6 @@ def _animated_gif() -> bytes:
     return buffer.getvalue()
 
 
-def _sixteen_bit_png() -> bytes:
-    ramp = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 15).astype(np.uint16)
-    return encode(Image.fromarray(ramp))
-
-
-def _exif_rotated_jpeg() -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    return encode(noise_image(7, (80, 40)), "JPEG", exif=exif.tobytes())
-
-
 def _palette_with_transparency() -> bytes:
     image = noise_image(8).convert("P")
     return encode(image, transparency=0)
@@ -165,11 +160,11 @@ def _png_with_appended_zip() -> bytes:
 
 CONVERTED_IMAGES = {
     "animated-gif": _animated_gif(),
-    "16-bit-png": _sixteen_bit_png(),
+    "16-bit-png": sixteen_bit_png(),
     "cmyk-jpeg": encode(noise_image(9).convert("CMYK"), "JPEG"),
     "palette-png": encode(noise_image(10).convert("P")),
     "palette-png-transparent": _palette_with_transparency(),
-    "exif-rotated-jpeg": _exif_rotated_jpeg(),
+    "exif-rotated-jpeg": exif_rotated_jpeg(),
     "gray-alpha-png": encode(noise_image(11).convert("LA")),
     "1-bit-png": encode(noise_image(12).convert("1")),
     "webp": encode(noise_image(13), "WEBP"),

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from service.http.imaging import ImageLimits, ImageRejected, decode_image, decode_upload
 from tests.support.dicom import bare_data_set, shipped_bytes, unsupported_syntax
-from tests.support.images import bomb_png, encode, noise_image, png_bytes
+from tests.support.images import (
+    bomb_png,
+    encode,
+    exif_rotated_jpeg,
+    noise_image,
+    png_bytes,
+    sixteen_bit_png,
+)
 
 LIMITS = ImageLimits(max_bytes=2_000_000, max_pixels=4_000_000)
 
@@ -35,23 +40,11 @@ def test_bad_images_are_refused_with_a_clear_status(data: bytes, status: int, wo
     assert len(caught.value.message) > 20
 
 
-def _sixteen_bit() -> bytes:
-    array = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
-    return encode(Image.fromarray(array))
-
-
 def _animated() -> bytes:
     frames = [noise_image(i, (32, 32)) for i in range(3)]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
     return buffer.getvalue()
-
-
-def _exif_rotated() -> bytes:
-    image = noise_image(3, (40, 20))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees on display
-    return encode(image, "JPEG", exif=exif.tobytes())
 
 
 @pytest.mark.parametrize(
@@ -60,9 +53,9 @@ def _exif_rotated() -> bytes:
         (encode(noise_image(1).convert("P")), (64, 64)),
         (encode(noise_image(1).convert("CMYK"), "JPEG"), (64, 64)),
         (encode(noise_image(1).convert("LA")), (64, 64)),
-        (_sixteen_bit(), (64, 64)),
+        (sixteen_bit_png(), (64, 64)),
         (_animated(), (32, 32)),
-        (_exif_rotated(), (20, 40)),
+        (exif_rotated_jpeg(), (20, 40)),
         (encode(noise_image(1), "WEBP"), (64, 64)),
     ],
     ids=["palette", "cmyk", "gray-alpha", "16-bit", "animated", "exif-rotated", "webp"],
@@ -74,7 +67,7 @@ def test_valid_odd_images_are_converted_to_rgb(data: bytes, size: tuple[int, int
 
 
 def test_sixteen_bit_keeps_its_contrast() -> None:
-    image = decode_image(_sixteen_bit(), LIMITS)
+    image = decode_image(sixteen_bit_png(), LIMITS)
     low, high = image.convert("L").getextrema()
     assert high - low > 200
 
