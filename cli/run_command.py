@@ -21,13 +21,14 @@ from pathlib import Path
 
 from audits.backends.openai_http import OpenAIBackend, UpstreamError
 from audits.contracts.backend import VLMBackend
-from audits.contracts.types import COUNTERFACTUALS, Condition
+from audits.contracts.types import Condition
 from audits.data.manifest import read_manifest
 from audits.offline.http_client import AuditRequestError, HttpAuditClient
 from audits.offline.local_auditor import DEFAULT_BATCH_ITEMS
 from audits.offline.records import RunMismatchError
 from audits.offline.runner import UnreadableItemsError, run_audit
 from audits.reports.markdown import markdown_table
+from audits.science.conditions import default_conditions, registered_names
 from service.reference.prepare import REFERENCE_KINDS, ensure_reference_model
 
 API_KEY_ENV = "GROUNDING_API_KEY"
@@ -41,7 +42,7 @@ def _conditions(value: str) -> list[Condition]:
     try:
         conditions = [Condition(name) for name in names]
     except ValueError:
-        choices = ", ".join(c.value for c in COUNTERFACTUALS)
+        choices = ", ".join(registered_names())
         raise argparse.ArgumentTypeError(f"conditions are a comma list of {choices}") from None
     if Condition.REAL in conditions:
         raise argparse.ArgumentTypeError("real always runs; list only counterfactuals")
@@ -81,8 +82,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--conditions",
         type=_conditions,
-        default=list(COUNTERFACTUALS),
-        help="comma list of counterfactuals (default: shuffled,blank,no_image)",
+        default=list(default_conditions()),
+        help=f"comma list of {', '.join(registered_names())} "
+        f"(default: {','.join(c.value for c in default_conditions())})",
     )
     parser.add_argument(
         "--limit",

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from audits.contracts.types import COUNTERFACTUALS, AuditMode, Condition
+from audits.contracts.types import AuditMode, Condition
+from audits.science.conditions import default_conditions
 
 ReferenceModel = Literal[
     "grounded_reasoner",
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
     sample_rate: float = Field(0.1, ge=0.0, le=1.0, description="Share of requests mirrored")
     audit_mode: AuditMode = "both"
     audit_conditions: Annotated[list[Condition], NoDecode] = Field(
-        default_factory=lambda: list(COUNTERFACTUALS)
+        default_factory=lambda: list(default_conditions())
     )
     audit_queue_size: int = Field(256, ge=1)
     audit_queue_bytes: int = Field(

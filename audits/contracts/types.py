@@ -13,10 +13,13 @@ class Condition(StrEnum):
     SHUFFLED = "shuffled"
     BLANK = "blank"
     NO_IMAGE = "no_image"
+    FLIPPED = "flipped"
 
 
-COUNTERFACTUALS: tuple[Condition, ...] = (Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE)
-ALL_CONDITIONS: tuple[Condition, ...] = (Condition.REAL, *COUNTERFACTUALS)
+COUNTERFACTUALS: tuple[Condition, ...] = tuple(c for c in Condition if c is not Condition.REAL)
+"""Every condition but the real one (what each is, and which are audited by default:
+``audits.science.conditions``)."""
+ALL_CONDITIONS: tuple[Condition, ...] = tuple(Condition)
 
 UNPARSED = "<unparsed>"
 

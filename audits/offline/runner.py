@@ -23,7 +23,7 @@ from typing import Literal
 from tqdm import tqdm
 
 from audits.contracts.backend import VLMBackend
-from audits.contracts.types import COUNTERFACTUALS, AuditMode, Condition, ItemAudit
+from audits.contracts.types import AuditMode, Condition, ItemAudit
 from audits.data.images import image_problem
 from audits.data.manifest import ManifestItem, read_manifest
 from audits.offline.local_auditor import DEFAULT_BATCH_ITEMS, LocalAuditor
@@ -50,6 +50,7 @@ from audits.offline.summaries import (
 )
 from audits.reports.sections import ReportSection
 from audits.reports.writer import write_reports
+from audits.science.conditions import default_conditions
 from audits.science.flags import audit_item
 from audits.science.metrics import AuditMetrics, compute_metrics
 from audits.science.textstress import SampledAccuracy
@@ -170,7 +171,7 @@ def run_audit(
     *,
     seed: int = 0,
     mode: AuditMode = "both",
-    conditions: Iterable[Condition | str] = COUNTERFACTUALS,
+    conditions: Iterable[Condition | str] | None = None,
     batch_items: int = DEFAULT_BATCH_ITEMS,
     stress: bool = False,
     pass_k: int = 0,
@@ -198,7 +199,7 @@ def run_audit(
         raise ValueError("limit must be at least 1")
     if pass_k > 0 and temperature <= 0:
         raise ValueError("Pass@K needs a temperature above 0")
-    wanted = canonical_conditions(conditions)
+    wanted = canonical_conditions(default_conditions() if conditions is None else conditions)
     items = read_manifest(manifest_path)
     if not items:
         raise ValueError(f"{manifest_path} holds no items")

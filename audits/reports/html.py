@@ -26,6 +26,8 @@ from audits.reports.tables import (
     PAPER_COLUMNS,
     count_rows,
     delta_rows,
+    further_columns,
+    further_rows,
     metric_row,
     paper_rows,
     select_columns,
@@ -326,6 +328,10 @@ def html_report(
     body += [
         "<h2>Counts per condition</h2>",
         _wrap(html_table(COUNT_COLUMNS, count_rows(metrics, plot_groups))),
+    ]
+    body += [
+        "<h2>Further conditions and rates</h2>",
+        _wrap(html_table(further_columns(), further_rows(metrics, plot_groups))),
     ]
     deltas = delta_rows(metrics, plot_groups)
     if deltas:

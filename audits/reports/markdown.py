@@ -13,6 +13,8 @@ from audits.reports.tables import (
     PAPER_COLUMNS,
     count_rows,
     delta_rows,
+    further_columns,
+    further_rows,
     metric_rows,
     paper_rows,
     settings_line,
@@ -55,6 +57,12 @@ def markdown_report(
         "## Counts per condition",
         "",
         md_table(COUNT_COLUMNS, count_rows(metrics)),
+        "",
+    ]
+    parts += [
+        "## Further conditions and rates",
+        "",
+        md_table(further_columns(), further_rows(metrics)),
         "",
     ]
     deltas = delta_rows(metrics)

@@ -11,14 +11,10 @@ from collections.abc import Sequence
 from html import escape
 
 from audits.contracts.types import ALL_CONDITIONS, Condition
+from audits.science.conditions import colours
 from audits.science.metrics import BenchmarkMetrics, DeltaLogpSummary, Rate
 
-CONDITION_COLOURS: dict[Condition, str] = {
-    Condition.REAL: "#1f77b4",
-    Condition.SHUFFLED: "#d62728",
-    Condition.BLANK: "#7f7f7f",
-    Condition.NO_IMAGE: "#ff7f0e",
-}
+CONDITION_COLOURS: dict[Condition, str] = {Condition.REAL: "#1f77b4", **colours()}
 CHAR_W = 7.0
 LABEL_ANGLE = 35.0
 """Degrees the x-axis labels of a bar chart turn when one is wider than its group."""
@@ -289,14 +285,13 @@ def accuracy_svg(
     groups: Sequence[BenchmarkMetrics], *, label: str = "Accuracy per condition"
 ) -> str | None:
     """Accuracy per condition, one group of bars per benchmark (or modality, question type)."""
-    values = {
-        (m.benchmark, c.value): _interval(m.accuracy.get(c)) for m in groups for c in ALL_CONDITIONS
-    }
+    shown = [c for c in ALL_CONDITIONS if any(m.accuracy.get(c) is not None for m in groups)]
+    values = {(m.benchmark, c.value): _interval(m.accuracy.get(c)) for m in groups for c in shown}
     if all(v is None for v in values.values()):
         return None
     return bar_chart_svg(
         [m.benchmark for m in groups],
-        [(c.value, CONDITION_COLOURS[c]) for c in ALL_CONDITIONS],
+        [(c.value, CONDITION_COLOURS[c]) for c in shown],
         values,
         label=label,
     )

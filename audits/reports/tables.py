@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, Condition
+from audits.contracts.types import COUNTERFACTUALS, Condition
 from audits.reports.format import NA, fmt_diff, fmt_p, fmt_rate, fmt_ratio
 from audits.reports.sections import ReportSection
+from audits.science.conditions import default_conditions, registered
 from audits.science.metrics import (
     PAPER_REFERENCE,
     AuditMetrics,
@@ -15,9 +16,12 @@ from audits.science.metrics import (
     PaperFigure,
     Ratio,
 )
+from audits.science.rates import ItemRate, item_rates
 
 _KEY = ("Benchmark", "n")
-_ACCURACIES = tuple(f"Acc_{c.value}" for c in ALL_CONDITIONS)
+_PAPER_CONDITIONS = (Condition.REAL, *default_conditions())
+"""The conditions of the paper-style table; the others are in the further-rates table."""
+_ACCURACIES = tuple(f"Acc_{c.value}" for c in _PAPER_CONDITIONS)
 _HALLUCINATION = ("HVRR", "HVRR (should change)", "P(inv|claim)", "McNemar p")
 COLUMNS: tuple[str, ...] = (
     *_KEY,
@@ -50,7 +54,7 @@ def metric_row(m: BenchmarkMetrics) -> list[str]:
     return [
         m.benchmark,
         str(m.n_items),
-        *(fmt_rate(m.accuracy.get(c)) for c in ALL_CONDITIONS),
+        *(fmt_rate(m.accuracy.get(c)) for c in _PAPER_CONDITIONS),
         fmt_diff(m.vrs),
         fmt_rate(m.image_sensitivity),
         fmt_rate(m.oracle_is),
@@ -91,8 +95,9 @@ def count_rows(
 ) -> list[list[str]]:
     rows = []
     for m in groups if groups is not None else [*metrics.benchmarks.values(), metrics.overall]:
-        for c in ALL_CONDITIONS:
-            counts = m.conditions[c]
+        for c, counts in m.conditions.items():
+            if c not in _PAPER_CONDITIONS and not (counts.run or counts.skipped):
+                continue
             rows.append(
                 [
                     m.benchmark,
@@ -118,6 +123,51 @@ def delta_rows(
                 row = [m.benchmark, c.value, str(s.n), f"{s.mean:.3f}", f"{s.median:.3f}"]
                 rows.append([*row, f"{s.std:.3f}"])
     return rows
+
+
+_PAPER_RATES = frozenset(
+    (
+        "image_sensitivity",
+        "oracle_is",
+        "is_blank",
+        "visual_claim_rate",
+        "hvrr",
+        "hvrr_should_change",
+        "p_invariant_given_claim",
+    )
+)
+
+
+def _further_conditions() -> tuple[Condition, ...]:
+    return tuple(d.condition for d in registered() if d.condition not in _PAPER_CONDITIONS)
+
+
+def _further_rates() -> tuple[ItemRate, ...]:
+    return tuple(rate for rate in item_rates() if rate.name not in _PAPER_RATES)
+
+
+def further_columns() -> tuple[str, ...]:
+    """Every registered condition and rate the paper-style table leaves out (``flipped``,
+    laterality consistency...): a new condition or rate shows here without a change."""
+    return (
+        *_KEY,
+        *(f"Acc_{c.value}" for c in _further_conditions()),
+        *(rate.label for rate in _further_rates()),
+    )
+
+
+def further_rows(
+    metrics: AuditMetrics, groups: Sequence[BenchmarkMetrics] | None = None
+) -> list[list[str]]:
+    return [
+        [
+            m.benchmark,
+            str(m.n_items),
+            *(fmt_rate(m.accuracy.get(c)) for c in _further_conditions()),
+            *(fmt_rate(m.rate(rate.name)) for rate in _further_rates()),
+        ]
+        for m in (groups if groups is not None else [*metrics.benchmarks.values(), metrics.overall])
+    ]
 
 
 def paper_value(figure: PaperFigure) -> str:

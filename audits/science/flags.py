@@ -48,6 +48,12 @@ from audits.contracts.types import (
 )
 from audits.science.answer_extraction import Kind, final_answer, question_kind
 from audits.science.claims import ClaimDetector, detect_visual_claims, is_modality_skeptic
+from audits.science.conditions import (
+    counterfactual_conditions,
+    definition_of,
+    registered,
+    shown_instead,
+)
 from audits.science.open_answers import (
     OPEN_FLIP_F1_THRESHOLD,
     OPEN_RECALL_THRESHOLD,
@@ -58,14 +64,6 @@ from audits.science.open_answers import (
 from audits.science.parsing import answers_match, normalize_answer, token_f1
 
 DEFAULT_DELTA_LOGP_THRESHOLD = 1.0
-
-
-SHOWN_INSTEAD: dict[Condition, str] = {
-    Condition.SHUFFLED: "another patient's image",
-    Condition.BLANK: "a uniform gray image",
-    Condition.NO_IMAGE: "no image",
-}
-"""What replaced the real image under each counterfactual, for the checks' ``meaning``."""
 
 
 def _categorical(answer: str) -> bool:
@@ -123,8 +121,14 @@ class FlagContext:
                 out[condition] = value
         return out
 
+    def invariance_flips(self) -> dict[Condition, bool]:
+        """The flips of the conditions that replace or remove the image (not ``flipped``,
+        whose right answer may change)."""
+        removing = counterfactual_conditions()
+        return {c: flip for c, flip in self.flips().items() if c in removing}
+
     def image_invariant(self) -> bool | None:
-        flips = self.flips()
+        flips = self.invariance_flips()
         return (not any(flips.values())) if flips else None
 
     def delta_logp(self, condition: Condition) -> float | None:
@@ -181,7 +185,7 @@ class AnswerFlipCheck:
             threshold=threshold,
             meta=meta,
             meaning=f"flagged = the final answer changed when the model was shown "
-            f"{SHOWN_INSTEAD[self.condition]} instead of the real one (score 1 = changed, 0 = "
+            f"{shown_instead(self.condition)} instead of the real one (score 1 = changed, 0 = "
             "the same, none = not comparable: skipped or no answer on one side)",
         )
 
@@ -205,7 +209,7 @@ class LikelihoodShiftCheck:
             score=delta,
             threshold=self.threshold,
             meaning=f"flagged = the answer's log-probability fell by less than "
-            f"{self.threshold:g} nats when the model was shown {SHOWN_INSTEAD[self.condition]}: "
+            f"{self.threshold:g} nats when the model was shown {shown_instead(self.condition)}: "
             "the answer barely depends on the image (score = logp_real - "
             f"logp_{self.condition.value}; large positive = the real image supports the answer)",
         )
@@ -237,7 +241,7 @@ class ImageInvariantCheck:
             name=self.name,
             flagged=bool(value),
             score=None if value is None else float(value),
-            meta={"compared": sorted(c.value for c in ctx.flips())},
+            meta={"compared": sorted(c.value for c in ctx.invariance_flips())},
             meaning="flagged = no counterfactual that could be compared changed the answer",
         )
 
@@ -326,14 +330,18 @@ def _modality_skeptic(ctx: FlagContext) -> bool:
 def default_checks(
     delta_logp_threshold: float = DEFAULT_DELTA_LOGP_THRESHOLD,
 ) -> list[FlagCheck]:
+    """The flip check of every condition, the likelihood-shift check of the counterfactuals
+    that remove the image, the item-level checks, and each registered condition's own."""
     checks: list[FlagCheck] = [AnswerFlipCheck(c) for c in COUNTERFACTUALS]
-    checks += [LikelihoodShiftCheck(c, delta_logp_threshold) for c in COUNTERFACTUALS]
+    checks += [LikelihoodShiftCheck(c, delta_logp_threshold) for c in counterfactual_conditions()]
     checks += [
         VisualClaimCheck(),
         ImageInvariantCheck(),
         HallucinatedReasoningCheck(),
         ModalitySkepticCheck(),
     ]
+    for definition in registered():
+        checks += definition.checks()
     return checks
 
 
@@ -382,9 +390,20 @@ def _correctness(ctx: FlagContext) -> dict[Condition, bool] | None:
     if reference == UNPARSED:
         return None
     return {
-        condition: answer_correct(answer, reference, kind=ctx.kind, f1_threshold=ctx.f1_threshold)
+        condition: answer_correct(
+            answer,
+            _reference_under(condition, reference),
+            kind=ctx.kind,
+            f1_threshold=ctx.f1_threshold,
+        )
         for condition, answer in ctx.answers.items()
     }
+
+
+def _reference_under(condition: Condition, reference: str) -> str:
+    if condition is Condition.REAL:
+        return reference
+    return definition_of(condition).reference_under(reference)
 
 
 def answer_correct(

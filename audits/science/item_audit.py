@@ -16,7 +16,7 @@ from PIL import Image
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import AuditMode, Condition, ConditionOutcome, ItemFlags
 from audits.science.answer_extraction import final_answer, question_kind
-from audits.science.counterfactuals import blank_like
+from audits.science.conditions import ConditionSkipped, ImageSources, definition_of
 from audits.science.flags import compute_flags
 from audits.science.parsing import answer_prefill, written_answer
 
@@ -83,16 +83,14 @@ class ItemAuditRun:
     def _condition_inputs(self) -> dict[Condition, VLMInput]:
         spec = self.spec
         inputs = {Condition.REAL: VLMInput(spec.question, spec.image)}
+        sources = ImageSources(spec.image, spec.shuffled_image, spec.shuffled_skip_reason)
         for condition in spec.conditions:
-            if condition is Condition.SHUFFLED:
-                if spec.shuffled_image is None:
-                    self.skipped[condition] = spec.shuffled_skip_reason
-                    continue
-                inputs[condition] = VLMInput(spec.question, spec.shuffled_image)
-            elif condition is Condition.BLANK:
-                inputs[condition] = VLMInput(spec.question, blank_like(spec.image))
-            elif condition is Condition.NO_IMAGE:
-                inputs[condition] = VLMInput(spec.question, None)
+            try:
+                image = definition_of(condition).image(sources)
+            except ConditionSkipped as skipped:
+                self.skipped[condition] = skipped.reason
+                continue
+            inputs[condition] = VLMInput(spec.question, image)
         return inputs
 
     def steps(self) -> Iterator[Step]:

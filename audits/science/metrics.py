@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, UNPARSED, Condition, ItemAudit
+from audits.science import conditions as _conditions  # noqa: F401 - their rates register
 from audits.science.answer_extraction import question_kind
 from audits.science.open_answers import (
     OPEN_FLIP_F1_THRESHOLD,
@@ -24,6 +25,7 @@ from audits.science.open_answers import (
     open_answers_differ,
 )
 from audits.science.parsing import normalize_answer
+from audits.science.rates import RateInputs, item_rates
 from audits.science.stats import (
     MCNEMAR_METHOD,
     MOVER_METHOD,
@@ -126,37 +128,39 @@ class DeltaLogpSummary(BaseModel):
     hist_counts: list[int]
 
 
-class BenchmarkMetrics(BaseModel):
+class _BenchmarkFigures(BaseModel):
     benchmark: str
     n_items: int
     n_with_reference: int
     conditions: dict[Condition, ConditionCounts]
     accuracy: dict[Condition, Rate | None]
+    """Per condition, against the right answer under it (``reference_under``: the mirrored side
+    for ``flipped``, the real image's reference for the others)."""
     vrs: Diff | None
     """Visual reliance score Acc_real - Acc_shuffled, paired over items scored under both."""
-    image_sensitivity: Rate | None
-    """IS: mean flip_shuffled."""
-    is_blank: Rate | None
     flip_rate: dict[Condition, Rate | None]
-    """Mean flip_c for every counterfactual condition (shuffled = IS, blank = IS_blank)."""
+    """Mean flip_c for every condition (shuffled = IS, blank = IS_blank)."""
     blank_retention: Ratio | None
     """Acc_blank / Acc_real, paired."""
     multimodal_gain: Diff | None
     """Acc_real - Acc_no_image, paired."""
-    visual_claim_rate: Rate | None
-    """Over items whose real output is text (generate mode)."""
-    hvrr: Rate | None
-    """Joint rate of hvr over items with text and a known image_invariant."""
-    p_invariant_given_claim: Rate | None
-    image_invariant_rate: Rate | None
-    modality_skeptic_rate: Rate | None
-    oracle_is: Rate | None = None
-    """Chance baseline: the share of shuffled pairs whose reference answers differ, what a
-    perfectly grounded model would score as IS (needs both references)."""
-    hvrr_should_change: Rate | None = None
-    """HVRR over the items whose shuffled counterfactual should change the answer."""
     mcnemar: McNemarResult | None
     delta_logp: dict[Condition, DeltaLogpSummary | None]
+
+    def rate(self, name: str) -> Rate | None:
+        """A registered rate by name (``audits.science.rates``)."""
+        return getattr(self, name)
+
+
+BenchmarkMetrics = create_model(
+    "BenchmarkMetrics",
+    __base__=_BenchmarkFigures,
+    __doc__="The figures of one benchmark (or overall): the fixed ones above and every "
+    "registered rate (``audits.science.rates``) under its name, with its Wilson interval.",
+    **{
+        rate.name: (Rate | None, Field(None, description=rate.description)) for rate in item_rates()
+    },
+)
 
 
 class AuditMetrics(BaseModel):
@@ -315,12 +319,7 @@ class _View:
     ran: frozenset[str]
     skipped: frozenset[str]
     has_reference: bool
-    has_text: bool
-    visual_claim: bool
-    image_invariant: bool | None
-    hvr: bool
-    modality_skeptic: bool
-    oracle_flip: bool | None
+    rate_inputs: RateInputs
 
     @classmethod
     def of(cls, item: ItemAudit) -> _View:
@@ -332,9 +331,7 @@ class _View:
         has_text = flags.visual_claim or (
             real is not None and not real.skipped and real.output is not None
         )
-        hvr = flags.hvr
-        if hvr is None:
-            hvr = bool(flags.visual_claim and flags.image_invariant)
+        ran = frozenset((set(answers) | set(outcomes)) - skipped)
         return cls(
             answers=answers,
             flips={c.value: f for c, f in flags.flips.items()},
@@ -342,15 +339,12 @@ class _View:
             if flags.correct is None
             else {c.value: v for c, v in flags.correct.items()},
             delta_logp={c.value: d for c, d in flags.delta_logp.items()},
-            ran=frozenset((set(answers) | set(outcomes)) - skipped),
+            ran=ran,
             skipped=frozenset(skipped),
             has_reference=item.reference is not None or flags.correct is not None,
-            has_text=has_text,
-            visual_claim=flags.visual_claim,
-            image_invariant=flags.image_invariant,
-            hvr=hvr,
-            modality_skeptic=flags.modality_skeptic,
-            oracle_flip=oracle_flip(item),
+            rate_inputs=RateInputs(
+                flags=flags, has_text=has_text, ran=ran, oracle_flip=oracle_flip(item)
+            ),
         )
 
 
@@ -463,33 +457,23 @@ def _deltas(views: Sequence[_View], key: str) -> DeltaLogpSummary | None:
 
 
 def _benchmark_metrics(name: str, views: Sequence[_View], s: _Settings) -> BenchmarkMetrics:
-    accuracy = {c: _accuracy(views, c.value, s) for c in ALL_CONDITIONS}
-    flip_rate = {c: _flip_rate(views, c.value, s) for c in COUNTERFACTUALS}
-    known = [v for v in views if v.image_invariant is not None]
+    rates = {
+        rate.name: _rate(
+            (v for v in (rate.value(view.rate_inputs) for view in views) if v is not None), s
+        )
+        for rate in item_rates()
+    }
     return BenchmarkMetrics(
         benchmark=name,
         n_items=len(views),
         n_with_reference=sum(v.has_reference for v in views),
         conditions={c: _counts(views, c.value) for c in ALL_CONDITIONS},
-        accuracy=accuracy,
+        accuracy={c: _accuracy(views, c.value, s) for c in ALL_CONDITIONS},
         vrs=_diff(views, _REAL, _SHUFFLED, s),
-        image_sensitivity=flip_rate[Condition.SHUFFLED],
-        is_blank=flip_rate[Condition.BLANK],
-        flip_rate=flip_rate,
+        flip_rate={c: _flip_rate(views, c.value, s) for c in COUNTERFACTUALS},
         blank_retention=_ratio(views, _BLANK, _REAL, s),
         multimodal_gain=_diff(views, _REAL, _NO_IMAGE, s),
-        visual_claim_rate=_rate((v.visual_claim for v in views if v.has_text), s),
-        hvrr=_rate((v.hvr for v in known if v.has_text), s),
-        p_invariant_given_claim=_rate(
-            (bool(v.image_invariant) for v in known if v.visual_claim), s
-        ),
-        image_invariant_rate=_rate((bool(v.image_invariant) for v in known), s),
-        modality_skeptic_rate=_rate((v.modality_skeptic for v in views if v.has_text), s),
-        oracle_is=_rate(
-            (v.oracle_flip for v in views if v.oracle_flip is not None and _SHUFFLED in v.ran),
-            s,
-        ),
-        hvrr_should_change=_rate((v.hvr for v in known if v.has_text and v.oracle_flip), s),
         mcnemar=_mcnemar(views),
         delta_logp={c: _deltas(views, c.value) for c in COUNTERFACTUALS},
+        **rates,
     )

@@ -49,7 +49,7 @@ from audits.data.phantom_reasoning import (
 )
 from audits.science.answer_extraction import final_answer
 from audits.science.claims import detect_visual_claims, is_modality_skeptic
-from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
+from audits.science.conditions.image_removal import BLANK_RGB, blank_like, seeded_derangement
 from audits.science.parsing import normalize_answer
 from service.reference.demo_model import (
     CHAT_TEMPLATE,

@@ -21,7 +21,7 @@ from audits.contracts.backend import VLMInput
 from audits.data.manifest import read_manifest
 from audits.data.phantom import make_phantom
 from audits.science.answer_extraction import final_answer
-from audits.science.counterfactuals import seeded_derangement
+from audits.science.conditions.image_removal import seeded_derangement
 from audits.science.parsing import normalize_answer
 from service.reference.prepare import _build_once, ensure_reference_model, model_folder_name
 from service.reference.training import (

@@ -21,7 +21,7 @@ from audits.backends.transformers_runtime import (
     starts_with_bos,
 )
 from audits.contracts.backend import VLMInput
-from audits.science.counterfactuals import blank_like
+from audits.science.conditions.image_removal import blank_like
 from service.reference.families import FAMILIES, ensure_family_checkpoint
 from tests.support.images import noise_image
 

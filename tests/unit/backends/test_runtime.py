@@ -10,7 +10,7 @@ import pytest
 
 from audits.backends.transformers_runtime import TransformersRuntime
 from audits.contracts.backend import GenerationInterrupted, GenerationParams, VLMInput
-from audits.science.counterfactuals import blank_like
+from audits.science.conditions.image_removal import blank_like
 from service.reference.demo_model import write_demo_checkpoint
 from tests.support.images import noise_image
 

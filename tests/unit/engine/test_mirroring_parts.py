@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from audits.science.counterfactuals import BLANK_RGB, blank_like, seeded_derangement
+from audits.science.conditions.image_removal import BLANK_RGB, blank_like, seeded_derangement
 from service.engine.shuffle_pool import ShufflePool
 from service.http.imaging import ImageLimits, decode_image, decode_upload
 from service.identity import image_id, pixels_id, sample_decision

@@ -18,6 +18,7 @@ from audits.data.phantom import make_phantom
 from audits.offline.planning import RESULTS_NAME, file_sha256, shuffled_partners
 from audits.offline.records import NO_PARTNER, AuditJob, ItemRecord, RunMismatchError
 from audits.offline.runner import run_audit
+from audits.science.conditions import registered_names
 from tests.support.images import noise_image
 
 
@@ -95,7 +96,7 @@ def test_every_item_gets_every_condition_with_a_partner_of_another_image(
 ) -> None:
     items = read_manifest(phantom)
     backend = FakeBackend()
-    result = _run(phantom, tmp_path, backend)
+    result = _run(phantom, tmp_path, backend, conditions=registered_names())
     records = _records(tmp_path)
     assert [r.id for r in records] == [item.id for item in items]
     by_id = {item.id: item for item in items}

@@ -59,6 +59,7 @@ def test_grounded_model_flips_and_has_no_hvr() -> None:
         "flip_shuffled", "flip_blank", "flip_no_image",
         "delta_logp_shuffled", "delta_logp_blank", "delta_logp_no_image",
         "visual_claim", "image_invariant", "hvr", "modality_skeptic",
+        "flip_flipped", "laterality_followed", "flip_invariant",
     }  # fmt: skip
 
 
@@ -392,6 +393,8 @@ def test_record_fields_schema() -> None:
         "hvr": 0,
         "modality_skeptic": 0,
         "image_invariant": 0,
+        "flip_flipped": "",
+        "delta_logp_flipped": "",
     }
 
 

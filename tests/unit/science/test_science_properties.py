@@ -15,6 +15,7 @@ from audits.contracts.types import (
 )
 from audits.science.answer_extraction import final_answer
 from audits.science.claims import detect_visual_claims, is_modality_skeptic
+from audits.science.conditions import counterfactual_conditions
 from audits.science.flags import compute_flags
 from audits.science.parsing import (
     answers_match,
@@ -135,8 +136,9 @@ def test_compute_flags_total_and_consistent(
     assert set(flags.skipped) == {c for c, o in outcomes.items() if o.skipped}
     assert set(flags.flips) <= set(COUNTERFACTUALS) - set(flags.skipped)
     assert not set(flags.answers) & set(flags.skipped)
-    if flags.flips:
-        assert flags.image_invariant is (not any(flags.flips.values()))
+    invariance = {c: f for c, f in flags.flips.items() if c in counterfactual_conditions()}
+    if invariance:
+        assert flags.image_invariant is (not any(invariance.values()))
         assert flags.hvr is (flags.visual_claim and flags.image_invariant)
     else:
         assert flags.image_invariant is None and flags.hvr is None
