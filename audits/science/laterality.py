@@ -21,7 +21,7 @@ _WORDS: dict[str, Side] = {
     "dextral": "right",
 }
 _BOTH = re.compile(r"\b(bilateral|bilaterally|both|either side|each side)\b", re.IGNORECASE)
-_SIDE = re.compile(r"\b(left|lt|sinistral|right|rt|dextral)\b(?=[\s\-.,;:)]|$)", re.IGNORECASE)
+_SIDE = re.compile(r"\b(left|lt|sinistral|right|rt|dextral)\b", re.IGNORECASE)
 _MIRROR = {"left": "right", "right": "left", "lt": "rt", "rt": "lt", "sinistral": "dextral"}
 _MIRROR["dextral"] = "sinistral"
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import COUNTERFACTUALS
+from audits.science.rates import ItemRate, RateInputs, online_rates
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ def window_label(window_s: int) -> str:
 
 
 def record_increments(record: AuditRecord) -> dict[str, int]:
-    """Counter increments of one audit (zeros left out): totals, flips, HVR, claims and
-    modality-skeptic answers."""
+    """Counter increments of one audit (zeros left out): totals, conditions run and skipped,
+    flips per condition, and ``<stem>_n`` / ``<stem>_k`` of every online rate
+    (``audits.science.rates``), per modality too for the rates reported by modality."""
     flags = record.flags
     inc: dict[str, int] = {"audits": 1}
     for condition in record.conditions:
@@ -57,16 +59,32 @@ def record_increments(record: AuditRecord) -> dict[str, int]:
         if flip is not None:
             inc[f"{condition.value}_n"] = 1
             inc[f"{condition.value}_k"] = int(flip)
-    if flags.hvr is not None:
-        inc["hvr_n"] = 1
-        inc["hvr_k"] = int(flags.hvr)
-    inc["claim_k"] = int(len(flags.claim_spans) > 0)
-    inc["skeptic_k"] = int(flags.modality_skeptic)
+    for rate, value in online_rate_values(record).items():
+        inc[f"{rate.counter_stem}_n"] = 1
+        inc[f"{rate.counter_stem}_k"] = int(value)
     prefix = modality_prefix(record.modality)
-    for field in ("audits", "shuffled_n", "shuffled_k", "blank_n", "blank_k", "hvr_n", "hvr_k"):
+    for field in ("audits", *modality_fields()):
         if field in inc:
             inc[prefix + field] = inc[field]
     return {field: value for field, value in inc.items() if value}
+
+
+def online_rate_values(record: AuditRecord) -> dict[ItemRate, bool]:
+    """The audit's value of every online rate where it is defined."""
+    ran = frozenset(c.value for c in record.conditions if c not in record.skipped)
+    inputs = RateInputs(flags=record.flags, ran=ran)
+    values = {rate: rate.value(inputs) for rate in online_rates()}
+    return {rate: value for rate, value in values.items() if value is not None}
+
+
+def modality_fields() -> tuple[str, ...]:
+    """The counter fields kept per modality: those of the rates reported by modality."""
+    return tuple(
+        f"{rate.counter_stem}_{part}"
+        for rate in online_rates()
+        if rate.by_modality
+        for part in "nk"
+    )
 
 
 MODALITY_PREFIX = "mod:"

@@ -16,7 +16,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from audits.contracts.records import AuditRecord
 from audits.data.dicom import MODALITY_LABELS, UNKNOWN_MODALITY, normalize_modality
+from audits.science.rates import online_rates
 from service.engine.stats import SchedulerStats
+from service.telemetry.counting import online_rate_values
 from service.telemetry.multiproc import use_instance_dir
 
 use_instance_dir()  # in a BentoML worker: this instance's own folder, before any metric value
@@ -51,6 +53,17 @@ MODALITY_SKEPTIC = Counter(
     "Audited responses that commit to an answer although their reasoning says the image does "
     "not fit the question",
     ["model", "modality"],
+)
+RATE_ITEMS = Counter(
+    "grounding_rate_items",
+    "Audits in the denominator of a registered rate (audits.science.rates: image_sensitivity, "
+    "laterality_consistency, ...)",
+    ["model", "rate", "modality"],
+)
+RATE_HITS = Counter(
+    "grounding_rate_hits",
+    "Of those audits, the ones counted in the rate's numerator",
+    ["model", "rate", "modality"],
 )
 IS_COMPARED_AUDITS = Counter(
     "grounding_is_compared_audits",
@@ -142,6 +155,9 @@ class PrometheusExporter:
             MODALITY_SKEPTIC.labels(model=model, modality=modality)
             for counter in RISK_ADJUSTED:
                 counter.labels(model=model, modality=modality)
+            for rate in online_rates():
+                RATE_ITEMS.labels(model=model, rate=rate.name, modality=modality)
+                RATE_HITS.labels(model=model, rate=rate.name, modality=modality)
             for mode in modes:
                 AUDITS.labels(model=model, mode=mode, modality=modality)
             for condition in conditions:
@@ -186,6 +202,11 @@ class PrometheusExporter:
             HALLUCINATED_REASONING.labels(model=model, modality=modality).inc()
         if flags.modality_skeptic:
             MODALITY_SKEPTIC.labels(model=model, modality=modality).inc()
+        for rate, value in online_rate_values(record).items():
+            labels = {"model": model, "rate": rate.name, "modality": modality}
+            RATE_ITEMS.labels(**labels).inc()
+            if value:
+                RATE_HITS.labels(**labels).inc()
         AUDIT_DURATION.labels(model=model, mode=record.mode).observe(record.duration_ms / 1000)
 
     def sink_error(self, sink: str, count: int = 1) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
 from audits.science.drift import CusumState
+from audits.science.rates import online_rates
 from audits.science.stats import PairedCounts, newcombe_paired_diff, wilson_interval
 from service.telemetry.counting import (
     add_counts,
@@ -45,45 +47,62 @@ def rate_figure(k: int, n: int) -> RateFigure:
     return RateFigure(value=k / n, lo=lo, hi=hi, n=n, k=k)
 
 
-class ModalityFigures(BaseModel):
+def _rate_fields(by_modality: bool) -> dict[str, Any]:
+    return {
+        rate.label: (RateFigure, Field(description=rate.description))
+        for rate in online_rates()
+        if rate.by_modality or not by_modality
+    }
+
+
+class _ModalityAudits(BaseModel):
     audits: int
-    IS: RateFigure
-    IS_blank: RateFigure
-    HVRR: RateFigure
 
 
-class WindowFigures(BaseModel):
+ModalityFigures = create_model(
+    "ModalityFigures",
+    __base__=_ModalityAudits,
+    __doc__="The rates reported per modality label, 95% Wilson intervals.",
+    **_rate_fields(by_modality=True),
+)
+
+
+class _WindowAudits(BaseModel):
     window_s: int
     audits: int
-    IS: RateFigure
-    IS_blank: RateFigure
-    HVRR: RateFigure
-    claim_rate: RateFigure
-    modality_skeptic_rate: RateFigure
-    """Answers committed although the reasoning says the image does not fit the question."""
-    by_modality: dict[str, ModalityFigures] = Field(default_factory=dict)
-    """IS, IS_blank and HVRR per modality label with audits in the window, 95% Wilson
-    intervals."""
 
 
-def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:
-    def get(field: str) -> int:
-        return counts.get(field, 0)
+WindowFigures = create_model(
+    "WindowFigures",
+    __base__=_WindowAudits,
+    __doc__="Every online rate (``audits.science.rates``) in one window, under its label, "
+    "with its 95% Wilson interval; ``by_modality`` holds those reported per modality.",
+    **_rate_fields(by_modality=False),
+    by_modality=(
+        dict[str, ModalityFigures],  # type: ignore[valid-type]
+        Field(default_factory=dict),
+    ),
+)
 
+
+def _rate_figures(counts: Mapping[str, int], by_modality: bool) -> dict[str, RateFigure]:
+    return {
+        rate.label: rate_figure(
+            counts.get(f"{rate.counter_stem}_k", 0), counts.get(f"{rate.counter_stem}_n", 0)
+        )
+        for rate in online_rates()
+        if rate.by_modality or not by_modality
+    }
+
+
+def window_figures(window_s: int, counts: Mapping[str, int]) -> WindowFigures:  # type: ignore[valid-type]
     return WindowFigures(
         window_s=window_s,
-        audits=get("audits"),
-        IS=rate_figure(get("shuffled_k"), get("shuffled_n")),
-        IS_blank=rate_figure(get("blank_k"), get("blank_n")),
-        HVRR=rate_figure(get("hvr_k"), get("hvr_n")),
-        claim_rate=rate_figure(get("claim_k"), get("audits")),
-        modality_skeptic_rate=rate_figure(get("skeptic_k"), get("audits")),
+        audits=counts.get("audits", 0),
+        **_rate_figures(counts, by_modality=False),
         by_modality={
             modality: ModalityFigures(
-                audits=fields.get("audits", 0),
-                IS=rate_figure(fields.get("shuffled_k", 0), fields.get("shuffled_n", 0)),
-                IS_blank=rate_figure(fields.get("blank_k", 0), fields.get("blank_n", 0)),
-                HVRR=rate_figure(fields.get("hvr_k", 0), fields.get("hvr_n", 0)),
+                audits=fields.get("audits", 0), **_rate_figures(fields, by_modality=True)
             )
             for modality, fields in sorted(modality_counts(counts).items())
             if fields.get("audits", 0) > 0

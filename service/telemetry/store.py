@@ -7,6 +7,7 @@ from typing import Protocol
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import Condition
+from audits.science.conditions import definition_of
 from audits.science.parsing import normalize_answer
 from service.identity import answer_fingerprint
 from service.telemetry.sinks import MemorySink
@@ -21,12 +22,16 @@ class RecordStore(Protocol):
 
 
 def correctness(fields: dict[str, str], reference: str, secret: str) -> dict[Condition, bool]:
-    """Compare the reference with each condition's stored answer fingerprint."""
-    expected = answer_fingerprint(normalize_answer(reference), secret)
+    """Compare the right answer under each condition (the reference; its mirrored side under
+    ``flipped``) with the condition's stored answer fingerprint."""
     result: dict[Condition, bool] = {}
     for condition in Condition:
         stored = fields.get(f"answer_fp_{condition.value}")
         if stored:
+            right = reference
+            if condition is not Condition.REAL:
+                right = definition_of(condition).reference_under(reference)
+            expected = answer_fingerprint(normalize_answer(right), secret)
             result[condition] = hmac.compare_digest(stored, expected)
     return result
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from audits.data.manifest import ManifestItem, read_manifest
-from audits.data.phantom import make_phantom, read_cases
+from audits.data.phantom import SIDE_QUESTION, make_phantom, read_cases
 from audits.data.phantom_reasoning import SKEPTIC_QUESTIONS
 from tests.support.servers import RedisServer, start_service
 
@@ -30,14 +30,16 @@ def _serve_and_audit(
     skeptic: tuple[Path, str],
     redis: RedisServer,
     log: Path,
-) -> tuple[dict, dict]:
-    """(/stats after every request was audited, /audit report of the skeptic question)."""
+) -> tuple[dict, dict, str]:
+    """(/stats after every request was audited, /audit report of the skeptic question,
+    /metrics)."""
     service = start_service(
         {
             "GROUNDING_MODEL_PATH": str(model_dir),
             "GROUNDING_MODEL_NAME": name,
             "GROUNDING_SAMPLE_RATE": "1",
             "GROUNDING_AUDIT_MODE": "generate",
+            "GROUNDING_AUDIT_CONDITIONS": "shuffled,blank,no_image,flipped",
             "GROUNDING_API_KEYS": API_KEY,
             "GROUNDING_REDIS_URL": redis.url,
         },
@@ -75,11 +77,21 @@ def _serve_and_audit(
                     assert summary.json()["verdict"]["status"] == "insufficient_data"
                     assert stats["verdict"] == summary.json()["verdict"]
                     assert "production requests" in stats["verdict"]["next_step"]
-                    return stats, report.json()
+                    metrics = client.get(f"{service.url}/metrics").text
+                    return stats, report.json(), metrics
                 time.sleep(1)
         raise AssertionError(f"audits did not complete: {stats}")
     finally:
         service.stop()
+
+
+def _series(metrics: str, name: str, *labels: str) -> float:
+    """The sum of the samples of ``name`` carrying every one of ``labels``."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") and all(label in line for label in labels):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
@@ -90,7 +102,10 @@ def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
     tmp_path: Path,
 ) -> None:
     manifest = make_phantom(tmp_path / "traffic", 16, seed=77)
-    items = read_manifest(manifest)[:N_ITEMS]
+    # every side question (the mirrored image should move the answer), then the others
+    every = read_manifest(manifest)
+    sides = [item for item in every if item.question == SIDE_QUESTION]
+    items = (sides + [item for item in every if item.question != SIDE_QUESTION])[:N_ITEMS]
     image, case = next(iter(read_cases(manifest).items()))
     skeptic = (Path(image), SKEPTIC_QUESTIONS[case.modality])
     models = {
@@ -112,7 +127,7 @@ def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
             for kind, model_dir in models.items()
         }
         served = {kind: future.result() for kind, future in futures.items()}
-    window = {kind: stats["windows"]["15m"] for kind, (stats, _) in served.items()}
+    window = {kind: stats["windows"]["15m"] for kind, (stats, _, _) in served.items()}
     for kind, figures in window.items():
         print(
             f"\n{kind}: IS {figures['IS']['value']:.3f} (n={figures['IS']['n']}), claim rate "
@@ -128,6 +143,20 @@ def test_stats_tell_grounded_reasoning_from_hallucinated_reasoning(
     assert grounded["IS"]["lo"] > shortcut["IS"]["hi"]
     assert shortcut["HVRR"]["value"] >= 0.5, shortcut
     assert shortcut["HVRR"]["lo"] > grounded["HVRR"]["hi"]
+
+    # flipped: the grounded reasoner follows the mirror, the shortcut keeps its side
+    followed, kept = grounded["laterality_consistency"], shortcut["laterality_consistency"]
+    print(f"\nlaterality consistency: grounded {followed}, shortcut {kept}")
+    assert followed["n"] >= len(sides) - 2 >= 5, followed
+    assert followed["value"] >= 0.8 and kept["value"] <= 0.2, (followed, kept)
+    assert followed["lo"] > kept["hi"]
+    assert grounded["flip_invariance"]["value"] >= 0.8, grounded
+    for kind, (_, _, metrics) in served.items():
+        model = f'model="ref-{kind}"'
+        assert _series(
+            metrics, "grounding_rate_items_total", model, 'rate="laterality_consistency"'
+        )
+        assert _series(metrics, "grounding_audited_conditions_total", model, 'condition="flipped"')
 
     grounded_report, shortcut_report = served["grounded"][1], served["shortcut"][1]
     for report in (grounded_report, shortcut_report):

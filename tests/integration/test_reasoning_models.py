@@ -21,6 +21,7 @@ from audits.backends.transformers_runtime import TransformersRuntime
 from audits.contracts.types import Condition
 from audits.data.phantom_reasoning import write_skeptic_manifest
 from audits.offline.runner import AuditRunResult, run_audit
+from audits.science.conditions import registered_names
 from audits.science.metrics import BenchmarkMetrics
 
 pytestmark = pytest.mark.slow
@@ -30,12 +31,25 @@ SKEPTIC_ITEMS = 40
 REASONING_TOKENS = 80
 
 
-def _audit(model_dir: Path, manifest: Path, out: Path, limit: int) -> BenchmarkMetrics:
+def _audit(
+    model_dir: Path,
+    manifest: Path,
+    out: Path,
+    limit: int,
+    conditions: tuple[str, ...] | None = None,
+) -> BenchmarkMetrics:
     runtime = TransformersRuntime(
         model_dir, device="cpu", dtype="float32", max_new_tokens=REASONING_TOKENS
     )
     result: AuditRunResult = run_audit(
-        manifest, runtime, out, limit=limit, batch_items=24, progress=False, n_boot=200
+        manifest,
+        runtime,
+        out,
+        limit=limit,
+        batch_items=24,
+        progress=False,
+        n_boot=200,
+        conditions=conditions,
     )
     return result.metrics.overall
 
@@ -54,12 +68,14 @@ def skeptic_manifest(heldout: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def grounded(grounded_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> BenchmarkMetrics:
-    return _audit(grounded_reasoner_dir, heldout, tmp_path_factory.mktemp("g"), HELDOUT_ITEMS)
+    out = tmp_path_factory.mktemp("g")
+    return _audit(grounded_reasoner_dir, heldout, out, HELDOUT_ITEMS, registered_names())
 
 
 @pytest.fixture(scope="module")
 def shortcut(shortcut_reasoner_dir: Path, heldout: Path, tmp_path_factory) -> BenchmarkMetrics:
-    return _audit(shortcut_reasoner_dir, heldout, tmp_path_factory.mktemp("s"), HELDOUT_ITEMS)
+    out = tmp_path_factory.mktemp("s")
+    return _audit(shortcut_reasoner_dir, heldout, out, HELDOUT_ITEMS, registered_names())
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +131,31 @@ def test_shortcut_reasoner_claims_findings_its_answer_ignores(
     assert _value(shortcut.hvrr) >= 0.8
     assert shortcut.hvrr is not None and grounded.hvrr is not None
     assert shortcut.hvrr.lo > grounded.hvrr.hi, "HVRR intervals must separate the two models"
+
+
+def test_grounded_reasoner_follows_the_mirror_and_the_shortcut_does_not(
+    grounded: BenchmarkMetrics, shortcut: BenchmarkMetrics
+) -> None:
+    """``flipped``: the grounded reasoner names the other side when the image is mirrored and
+    keeps every other answer; the shortcut keeps its side (its answer ignores the image)."""
+    followed, kept = (
+        grounded.rate("laterality_consistency"),
+        shortcut.rate("laterality_consistency"),
+    )
+    assert followed is not None and kept is not None
+    print(
+        f"\nlaterality consistency: grounded {followed.k}/{followed.n} "
+        f"[{followed.lo:.3f}, {followed.hi:.3f}], shortcut {kept.k}/{kept.n} "
+        f"[{kept.lo:.3f}, {kept.hi:.3f}]; flip invariance grounded "
+        f"{_value(grounded.rate('flip_invariance')):.3f}"
+    )
+    assert followed.n >= 20 and followed.value >= 0.85
+    assert kept.value <= 0.1
+    assert kept.hi < followed.lo, "laterality-consistency intervals must separate the models"
+    assert _value(grounded.rate("flip_invariance")) >= 0.9
+    assert _value(shortcut.rate("flip_invariance")) >= 0.9
+    # scored against the mirrored side, the grounded reasoner stays right under the mirror
+    assert _value(grounded.accuracy[Condition.FLIPPED]) >= 0.9
 
 
 def test_blind_reasoner_is_image_blind_and_no_better_than_the_majority(

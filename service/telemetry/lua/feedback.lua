@@ -16,18 +16,20 @@ local function pair_field()
   end
   return nil
 end
-local conditions = {'real', 'shuffled', 'blank', 'no_image'}
 if prev then
   local pf = pair_field()
   if pf then
     redis.call('HINCRBY', fb, pf, -1)
   end
-  for _, c in ipairs(conditions) do
-    local old = redis.call('HGET', rec, 'correct_' .. c)
-    if old then
+  -- every condition judged before, whatever conditions the service audits now
+  local fields = redis.call('HGETALL', rec)
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if string.sub(name, 1, 8) == 'correct_' then
+      local c = string.sub(name, 9)
       redis.call('HINCRBY', fb, 'n_' .. c, -1)
-      redis.call('HINCRBY', fb, 'correct_' .. c, 0 - tonumber(old))
-      redis.call('HDEL', rec, 'correct_' .. c)
+      redis.call('HINCRBY', fb, name, 0 - tonumber(fields[i + 1]))
+      redis.call('HDEL', rec, name)
     end
   end
 else

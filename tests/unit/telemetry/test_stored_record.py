@@ -44,6 +44,7 @@ def test_the_stored_fields_read_back_typed() -> None:
         Condition.SHUFFLED: True,
         Condition.BLANK: False,
         Condition.NO_IMAGE: None,
+        Condition.FLIPPED: None,
     }
     assert stored.delta_logp[Condition.SHUFFLED] == 1.5
     assert stored.delta_logp[Condition.BLANK] is None
