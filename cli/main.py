@@ -74,7 +74,7 @@ def _convert() -> ModuleType:
 
 
 def _calibrate() -> ModuleType:
-    from service.telemetry import calibrate
+    from service.telemetry.drift import calibrate
 
     return calibrate
 

@@ -29,12 +29,12 @@ from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision, PredictResponse
 from service.identity import answer_fingerprint, new_request_id, pixels_id, sample_decision
 from service.settings import Settings
-from service.telemetry.drift_monitor import DriftMonitor
 from service.telemetry.prometheus import EXPORTER
-from service.telemetry.records import build_record
-from service.telemetry.redis_sink import RedisSink
+from service.telemetry.record_builder import build_record
 from service.telemetry.redis_store import RedisRecordStore
+from service.telemetry.redis_telemetry import RedisTelemetry
 from service.telemetry.sinks import AuditSink, FanOut, LogSink, MemorySink, PrometheusSink
+from service.telemetry.stats_reader import StatsReader
 from service.telemetry.store import MemoryRecordStore, RecordStore
 from service.telemetry.verdict import StatsView
 
@@ -162,7 +162,7 @@ class GroundingCore:
         extra_sinks: Sequence[AuditSink] = (),
     ) -> None:
         self.settings = settings
-        self.redis_sink: RedisSink | None = None
+        self.redis: RedisTelemetry | None = None
         on_stats = self._scheduler_stats
         self.engine: InferenceEngine | UpstreamEngine
         if backend is None and settings.upstream_url:
@@ -201,16 +201,16 @@ class GroundingCore:
         serving_reference = serving_reference and settings.model_path is None
         self._warm_pool(warm_pool_images(settings, serving_reference=serving_reference))
         self.memory = MemorySink()
-        self.monitor = DriftMonitor(
+        self.stats_reader = StatsReader(
             windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits
         )
         secret = settings.hmac_secret.get_secret_value()
         self.store: RecordStore = MemoryRecordStore(self.memory, secret)
         sinks: list[AuditSink] = [PrometheusSink(), LogSink(), self.memory]
         if settings.redis_url:  # never connects here: a Redis that is down only fills the buffer
-            self.redis_sink = RedisSink.from_settings(settings, self.monitor)
-            sinks.append(self.redis_sink)
-            self.store = RedisRecordStore(self.redis_sink, secret, fallback=self.store)
+            self.redis = RedisTelemetry.from_settings(settings)
+            sinks.append(self.redis.sink)
+            self.store = RedisRecordStore(self.redis, secret, fallback=self.store)
         self.sinks = FanOut([*sinks, *extra_sinks])
         self.completions = CompletionWorker(
             capacity=max(64, settings.audit_queue_size), on_dropped=self._count_drop
@@ -233,8 +233,8 @@ class GroundingCore:
 
     def _ledger(self, field: str, amount: int = 1) -> None:
         """The audit ledger in Redis: what a worker that dies cannot report itself."""
-        if self.redis_sink is not None:
-            self.redis_sink.count(self.model, field, amount)
+        if self.redis is not None:
+            self.redis.ledger.count(self.model, field, amount)
 
     # -- input checks ------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
@@ -472,9 +472,9 @@ class GroundingCore:
             log.info("shuffle pool: %d images from the warm-up set", added)
 
     async def stats(self, view: StatsView = "full") -> dict[str, object]:
-        return await self.monitor.stats(
+        return await self.stats_reader.stats(
             self.model,
-            redis=self.redis_sink,
+            redis=self.redis,
             records=self.memory.records,
             queue_depth=self.engine.audit_queue_depth,
             sample_rate=self.settings.sample_rate,
@@ -486,8 +486,8 @@ class GroundingCore:
         then write what the Redis sink still buffers."""
         dropped = self.engine.stop(self.settings.shutdown_grace_s)
         dropped += self.completions.stop(timeout=5.0)
-        if self.redis_sink is not None:
-            self.redis_sink.close(timeout=5.0)
+        if self.redis is not None:
+            self.redis.close(timeout=5.0)
         return dropped
 
 

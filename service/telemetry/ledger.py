@@ -9,9 +9,19 @@ recorded nor dropped (queued now, or lost with a killed worker).
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel
+
+from service.telemetry.prometheus import EXPORTER
+from service.telemetry.redis_keys import counts_key
+from service.telemetry.redis_loop import RedisLoop, reply_or_error
+
+log = logging.getLogger(__name__)
 
 
 class AuditLedger(BaseModel):
@@ -37,3 +47,66 @@ def audit_ledger(totals: Mapping[str, int]) -> AuditLedger:
         dropped=dropped,
         unaccounted=mirrored - recorded - dropped,
     )
+
+
+class LedgerCounts:
+    """The ledger counts of this process that wait to be added in Redis (an outbox of the
+    ``RedisLoop``); they wait in memory while Redis is away, like records."""
+
+    name = "audit ledger counts"
+
+    def __init__(self, loop: RedisLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._waiting: Counter[tuple[str, str]] = Counter()
+        self._inflight: Counter[tuple[str, str]] = Counter()
+        loop.add(self)
+
+    def count(self, model: str, field: str, amount: int = 1) -> None:
+        """Add to the ledger of ``model`` (``mirrored``, ``dropped``, ``overflowed``); never
+        blocks."""
+        with self._lock:
+            self._waiting[(model, field)] += amount
+        self._loop.wake()
+
+    # -- the outbox (the Redis loop) -------------------------------------------------------------
+    def take(self) -> int:
+        with self._lock:
+            self._inflight.update(self._waiting)
+            self._waiting.clear()
+            return len(self._inflight)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._waiting.update(self._inflight)
+            self._inflight.clear()
+
+    def done(self) -> None:
+        with self._lock:
+            self._inflight.clear()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not (self._waiting or self._inflight)
+
+    async def write(self, client: Any, cluster: bool) -> bool:
+        with self._lock:
+            counts = list(self._inflight.items())
+        if cluster:  # no pipeline: each count leaves the batch once it is applied
+            results: list[Any] = []
+            for (model, field), amount in counts:
+                results.append(
+                    await reply_or_error(client.hincrby(counts_key(model), field, amount))
+                )
+                with self._lock:
+                    self._inflight.pop((model, field), None)
+        else:
+            pipe = client.pipeline(transaction=False)
+            for (model, field), amount in counts:
+                pipe.hincrby(counts_key(model), field, amount)
+            results = await pipe.execute(raise_on_error=False)
+        self._loop.mark_up()
+        for failed in (r for r in results if isinstance(r, Exception)):
+            EXPORTER.sink_error(self._loop.name)
+            log.error("Redis rejected an audit-ledger count: %s", failed)
+        return False

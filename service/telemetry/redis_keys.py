@@ -9,7 +9,8 @@ feedback script touch several keys at once, which a cluster allows only within o
   ``/feedback`` (the latest record of that request id);
 - ``{grounding}:audit:<request_id>:ids``: the audit ids written for that request id;
 - ``{grounding}:drift:<model>:<part>``: drift-monitor state (counts and the audit ledger, time
-  buckets, CUSUM, warm-up, pending flips, baseline), see ``service.telemetry.drift_monitor``;
+  buckets, CUSUM, warm-up, pending flips, baseline), see ``service.telemetry.rolling_counts``
+  and ``service.telemetry.drift.monitor``;
 - ``{grounding}:feedback:<model>``: feedback counters behind online accuracy and VRS.
 
 ``connect`` takes ``redis://`` (one server) or ``redis+cluster://`` (any node of a cluster).

@@ -1,8 +1,11 @@
-"""The Lua scripts the service runs on Redis, kept as ``.lua`` files beside this module.
+"""The Lua scripts the service runs on Redis, kept as ``.lua`` files in a ``lua/`` folder beside
+the module that runs them: here the record write (``write_record``, composed in
+``service.telemetry.record_script``), its counters (``count_record``) and feedback; the drift
+detector's scripts in ``service/telemetry/drift/lua/`` (``service.telemetry.drift.scripts``).
 
-Each write is one script, so a record, its drift counters and the CUSUM step land atomically.
-``cusum.lua`` defines ``cusum_step``, ``drift_update.lua`` defines ``drift_update`` (it uses
-``cusum_step``); the entry scripts are composed from those definitions plus their own body.
+Each write is one script, so a record, its counters and its drift step land atomically: a file
+that defines a function (``count_record.lua`` defines ``count_record``) is prepended to the
+entry script that calls it.
 """
 
 from __future__ import annotations
@@ -10,35 +13,13 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-PENDING_MAX = 100_000
-"""Flips kept between a full warm-up and the baseline freeze (normally one write batch)."""
-
 
 @cache
-def _lua(name: str) -> str:
-    return resources.files("service.telemetry").joinpath("lua", f"{name}.lua").read_text("utf-8")
-
-
-def drift_lua() -> str:
-    """The CUSUM step and the drift update, as functions for an entry script."""
-    return _lua("cusum") + _lua("drift_update").replace("PENDING_MAX", str(PENDING_MAX))
-
-
-def write_record_lua() -> str:
-    """KEYS: stream, record hash, drift keys; writes the record and updates drift state."""
-    return drift_lua() + _lua("write_record")
-
-
-def freeze_baseline_lua() -> str:
-    """KEYS: baseline, cusum, pending; sets the baseline once and replays pending flips."""
-    return _lua("cusum") + _lua("freeze_baseline")
-
-
-def set_baseline_lua() -> str:
-    """KEYS: baseline, cusum, warmup, pending; replaces the baseline, restarts the CUSUM."""
-    return _lua("set_baseline")
+def lua_source(package: str, name: str) -> str:
+    """``<package>/lua/<name>.lua``."""
+    return resources.files(package).joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
 def feedback_lua() -> str:
     """KEYS: record hash, feedback counters; attaches a reference answer's correctness."""
-    return _lua("feedback")
+    return lua_source("service.telemetry", "feedback")

@@ -25,8 +25,9 @@ from audits.science.parsing import normalize_answer
 from service.identity import answer_fingerprint
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_keys import feedback_key, record_key
+from service.telemetry.redis_loop import RedisUnavailable
 from service.telemetry.redis_scripts import feedback_lua
-from service.telemetry.redis_sink import RedisSink, RedisUnavailable
+from service.telemetry.redis_telemetry import RedisTelemetry
 from service.telemetry.store import RecordStore, correctness
 
 log = logging.getLogger(__name__)
@@ -35,19 +36,19 @@ log = logging.getLogger(__name__)
 class RedisRecordStore:
     def __init__(
         self,
-        sink: RedisSink,
+        redis: RedisTelemetry,
         secret: str,
         *,
         fallback: RecordStore | None = None,
         timeout_s: float = 2.0,
     ) -> None:
-        self._sink = sink
+        self._redis = redis
         self._secret = secret
         self._fallback = fallback
         self._timeout_s = timeout_s
 
     async def _hgetall(self, request_id: str) -> dict[str, str]:
-        raw = await self._sink.call(
+        raw = await self._redis.call(
             lambda client: client.hgetall(record_key(request_id)), self._timeout_s
         )
         return dict(raw)
@@ -60,14 +61,14 @@ class RedisRecordStore:
             return await self._fallback.get(request_id) if self._fallback else None
         if fields:
             return fields
-        pending = self._sink.pending(request_id)
+        pending = self._redis.sink.pending(request_id)
         return pending.to_redis_fields() if pending is not None else None
 
     async def add_feedback(self, request_id: str, reference: str) -> dict[Condition, bool] | None:
         try:
             fields = await self._hgetall(request_id)
-            if not fields and self._sink.pending(request_id) is not None:
-                await asyncio.to_thread(self._sink.flush, self._timeout_s)
+            if not fields and self._redis.sink.pending(request_id) is not None:
+                await asyncio.to_thread(self._redis.flush, self._timeout_s)
                 fields = await self._hgetall(request_id)
             if not fields:
                 return None
@@ -78,11 +79,11 @@ class RedisRecordStore:
                 if condition in result:
                     args += [condition.value, str(int(result[condition]))]
             model = fields.get("model", "")
-            outcome = await self._sink.call(
+            outcome = await self._redis.call(
                 lambda client: _run_feedback(client, request_id, model, args), self._timeout_s
             )
         except RedisUnavailable as exc:
-            EXPORTER.sink_error(self._sink.name)
+            EXPORTER.sink_error(self._redis.sink.name)
             log.warning("feedback not stored in Redis (%s); kept in local memory only", exc)
             return (
                 await self._fallback.add_feedback(request_id, reference) if self._fallback else None

@@ -1,8 +1,9 @@
--- KEYS: stream, record hash, audit ids of the request id, drift keys...
--- ARGV: maxlen, ttl, audit_id, number of field pairs, field_1, value_1, ..., drift args...
+-- KEYS: stream, record hash, audit ids of the request id, counter keys..., drift keys...
+-- ARGV: maxlen, ttl, audit_id, number of field pairs, field_1, value_1, ...,
+--       number of counter keys, number of counter args, counter args..., drift args...
 -- Returns false for a retry of a record already written (its audit_id is known); otherwise
 -- {'new' | 'reused', drift result...}. A request id that already has a record keeps both: the
--- stream and the drift state get every record, the hash holds the latest.
+-- stream, the counters and the drift state get every record, the hash holds the latest.
 if redis.call('SADD', KEYS[3], ARGV[3]) == 0 then
   return false
 end
@@ -20,14 +21,24 @@ end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-local dkeys = {}
+local n_ckeys = tonumber(ARGV[5 + 2 * nf])
+local n_cargs = tonumber(ARGV[6 + 2 * nf])
+local ckeys, cargs, dkeys, dargs = {}, {}, {}, {}
 for i = 4, #KEYS do
-  dkeys[#dkeys + 1] = KEYS[i]
+  if i < 4 + n_ckeys then
+    ckeys[#ckeys + 1] = KEYS[i]
+  else
+    dkeys[#dkeys + 1] = KEYS[i]
+  end
 end
-local dargs = {}
-for i = 5 + 2 * nf, #ARGV do
-  dargs[#dargs + 1] = ARGV[i]
+for i = 7 + 2 * nf, #ARGV do
+  if i < 7 + 2 * nf + n_cargs then
+    cargs[#cargs + 1] = ARGV[i]
+  else
+    dargs[#dargs + 1] = ARGV[i]
+  end
 end
+count_record(ckeys, cargs)
 local result = drift_update(dkeys, dargs)
 table.insert(result, 1, status)
 return result

@@ -1,16 +1,9 @@
--- keys: baseline, cusum, warmup, pending, counts, bucket_1 .. bucket_m
--- args: min_audits, flip_shuffled ('' | '0' | '1'), stratum, n_inc, field_1, inc_1, ...,
---       ttl_1 .. ttl_m
+-- One audit's step of the drift detector: the CUSUM once a baseline is set; before that the
+-- warm-up counts (in total and per stratum), and once the warm-up is full the flips that wait
+-- for the freeze.
+-- keys: baseline, cusum, warmup, pending
+-- args: min_audits, flip_shuffled ('' | '0' | '1'), stratum
 local function drift_update(keys, args)
-  local n_inc = tonumber(args[4])
-  for b = 5, #keys do
-    for i = 0, n_inc - 1 do
-      redis.call('HINCRBY', keys[b], args[5 + 2 * i], args[6 + 2 * i])
-    end
-    if b > 5 then
-      redis.call('EXPIRE', keys[b], args[5 + 2 * n_inc + (b - 6)])
-    end
-  end
   local flip = args[2]
   local stratum = args[3]
   if flip ~= '0' and flip ~= '1' then

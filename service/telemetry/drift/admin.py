@@ -7,6 +7,7 @@ from typing import Any
 
 from audits.science.drift import CusumState
 from service.telemetry.drift.baseline import Baseline
+from service.telemetry.drift.scripts import freeze_baseline_lua, set_baseline_lua
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.redis_keys import (
     baseline_key,
@@ -14,7 +15,6 @@ from service.telemetry.redis_keys import (
     pending_key,
     warmup_key,
 )
-from service.telemetry.redis_scripts import freeze_baseline_lua, set_baseline_lua
 
 log = logging.getLogger(__name__)
 

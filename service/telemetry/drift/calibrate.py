@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audits.science.stratified_drift import stratum_of
-from service.telemetry.baseline_admin import clear_baseline, read_drift, reset_cusum, set_baseline
+from service.telemetry.drift.admin import clear_baseline, read_drift, reset_cusum, set_baseline
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.figures import drift_figures
 from service.telemetry.redis_keys import STREAM_KEY, connect
