@@ -1,6 +1,7 @@
 """Predictions files (JSONL, DESIGN.md section 4): audit outputs produced elsewhere, no model.
 
-One line per (item, condition): ``id``, ``condition`` (real | shuffled | blank | no_image),
+One line per (item, condition): ``id``, ``condition`` (real or a registered condition:
+shuffled | blank | no_image | flipped, ``audits.science.conditions``),
 ``output`` (raw model text), optional ``answer`` (reference), ``benchmark``, ``options``,
 ``question``, ``modality``. A condition that could not run may be given as
 ``{"skipped": true, "skip_reason": "..."}`` without an output.

@@ -225,3 +225,36 @@ def test_score_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
     empty.write_text("\n")
     assert main(["score", "--predictions", str(empty), "--out", str(tmp_path / "o")]) == 2
     assert main(["score", "--predictions", str(tmp_path / "nope.jsonl")]) == 2
+
+
+def test_score_cli_reads_flipped_rows(tmp_path: Path) -> None:
+    """A predictions file with ``flipped`` rows: laterality consistency and flip invariance in
+    report.json by name, flipped in the further-rates table."""
+
+    def row(item: str, condition: str, answer: str, question: str) -> dict[str, object]:
+        output = f"<think>A round opacity.</think><answer>{answer}</answer>"
+        return {"id": item, "condition": condition, "output": output, "question": question}
+
+    side, lesion = "Which side is the lesion on?", "Is there a lesion?"
+    rows = [
+        row("a", "real", "left", side) | {"answer": "left"},
+        row("a", "flipped", "right", side),
+        row("b", "real", "right", side) | {"answer": "right"},
+        row("b", "flipped", "right", side),
+        row("c", "real", "yes", lesion) | {"answer": "yes"},
+        row("c", "flipped", "yes", lesion),
+    ]
+    preds = write_jsonl(tmp_path / "preds.jsonl", rows)
+    out = tmp_path / "report"
+    assert main(["score", "--predictions", str(preds), "--out", str(out), "--n-boot", "50"]) == 0
+    overall = json.loads((out / "report.json").read_text())["metrics"]["overall"]
+    assert (overall["laterality_consistency"]["k"], overall["laterality_consistency"]["n"]) == (
+        1,
+        2,
+    )
+    assert (overall["flip_invariance"]["k"], overall["flip_invariance"]["n"]) == (1, 1)
+    # right under the mirror means the mirrored reference
+    assert overall["accuracy"]["flipped"]["k"] == 2
+    markdown = (out / "report.md").read_text()
+    assert "## Further conditions and rates" in markdown
+    assert "| Overall | 3 | 66.7% [" in markdown
