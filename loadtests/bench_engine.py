@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import COUNTERFACTUALS
-from audits.science.item_audit import AuditMode, ItemAuditRun, ItemAuditSpec
+from audits.science.audit_steps import AuditMode, ItemAuditRun, ItemAuditSpec
 from loadtests.bench_validity import bootstrap_percentile_interval
 from loadtests.payloads import QUESTIONS, Question, ScanImage
 from loadtests.timeline import ProductionInput, TimedBackend, Timeline, timeline

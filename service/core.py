@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import regex
 from PIL import Image
@@ -17,18 +18,19 @@ from audits.contracts.http import AuditReport, ConditionReport
 from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
 from audits.data.dicom import Window, normalize_modality
 from audits.science.answer_extraction import final_answer, question_kind
-from audits.science.item_audit import ItemAuditResult, ItemAuditRun, ItemAuditSpec
+from audits.science.audit_steps import ItemAuditResult, ItemAuditRun, ItemAuditSpec
 from service.engine.audit_queue import AuditTask
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import InferenceEngine
 from service.engine.shuffle_pool import ShufflePool, fit_pixels, image_nbytes
 from service.engine.stats import SchedulerStats
-from service.engine.upstream import UpstreamEngine, build_upstream_engine, upstream_audit_mode
-from service.engine.upstream_probe import check_upstream_priority
+from service.engine.upstream import UpstreamEngine
+from service.errors import InvalidInput, ModelTimedOut, NotFound
 from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision, PredictResponse
 from service.identity import answer_fingerprint, new_request_id, pixels_id, sample_decision
 from service.settings import Settings
+from service.startup import start_serving
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.record_builder import build_record
 from service.telemetry.redis_store import RedisRecordStore
@@ -39,6 +41,7 @@ from service.telemetry.store import MemoryRecordStore, RecordStore
 from service.telemetry.verdict import StatsView
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 INVISIBLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
@@ -52,85 +55,6 @@ def has_content(question: str) -> bool:
     one of spaces, symbols (U+2800 braille blank, U+FFFC object replacement), punctuation and
     default-ignorable code points (Unicode properties, not a list) asks nothing."""
     return WORDLIKE.search(INVISIBLE.sub("", question)) is not None
-
-
-class InputError(ValueError):
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-def resolve_model_dir(settings: Settings) -> Path:
-    if settings.model_path is not None:
-        return settings.model_path
-    from service.reference.prepare import ensure_reference_model
-
-    return ensure_reference_model(settings.reference_model, settings.cache_dir)
-
-
-def warm_pool_images(settings: Settings, *, serving_reference: bool) -> list[Path]:
-    """Images that fill the shuffle pool at start (``shuffle_pool_warm_dir``; for a reference
-    model, phantom images), at most the pool's size."""
-    if settings.shuffle_pool_warm_dir is not None:
-        folder = settings.shuffle_pool_warm_dir
-        paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    elif serving_reference:
-        from service.reference.prepare import ensure_warm_pool_images
-
-        paths = ensure_warm_pool_images(settings.cache_dir)
-    else:
-        return []
-    return paths[: settings.shuffle_pool_size]
-
-
-CHECK_MODEL_HINT = "check a checkpoint with: .venv/bin/grounding-audit check-model PATH"
-
-
-def checkpoint_problem(settings: Settings) -> str | None:
-    """Why ``GROUNDING_MODEL_PATH`` cannot be served, found without loading the model (one line,
-    with the command that checks it fully); None when it looks like a checkpoint folder."""
-    path = settings.model_path
-    if path is None or settings.upstream_url:
-        return None
-    if not path.is_dir():
-        return f"GROUNDING_MODEL_PATH={path} is not a folder; {CHECK_MODEL_HINT}"
-    if not (path / "config.json").is_file():
-        return (
-            f"GROUNDING_MODEL_PATH={path} holds no Hugging Face checkpoint (no config.json); "
-            f"{CHECK_MODEL_HINT}"
-        )
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return (
-            f"GROUNDING_MODEL_PATH={path}: transformers cannot read its config.json ({first}); "
-            f"{CHECK_MODEL_HINT}"
-        )
-    return None
-
-
-def model_label(settings: Settings) -> str:
-    if settings.model_name:
-        return settings.model_name
-    if settings.model_path is not None:
-        return settings.model_path.name
-    return f"reference-{settings.reference_model}"
-
-
-def load_backend(settings: Settings) -> VLMBackend:
-    from audits.backends.transformers_runtime import TransformersRuntime
-
-    return TransformersRuntime(
-        resolve_model_dir(settings),
-        device=settings.device,
-        dtype=settings.dtype,
-        max_new_tokens=settings.max_new_tokens,
-        model_name=model_label(settings),
-    )
 
 
 @dataclass(frozen=True)
@@ -163,24 +87,11 @@ class GroundingCore:
     ) -> None:
         self.settings = settings
         self.redis: RedisTelemetry | None = None
-        on_stats = self._scheduler_stats
-        self.engine: InferenceEngine | UpstreamEngine
-        if backend is None and settings.upstream_url:
-            self.engine = build_upstream_engine(settings, on_stats)
-            self.backend = self.engine.backend
-            self.audit_mode = upstream_audit_mode(settings.audit_mode, self.engine.audit_backend)
-            check_upstream_priority(settings)  # logs whether audits really yield (never raises)
-        else:
-            self.backend = backend or load_backend(settings)
-            self.engine = InferenceEngine(
-                self.backend,
-                max_batch_size=settings.max_batch_size,
-                audit_queue_size=settings.audit_queue_size,
-                audit_queue_bytes=settings.audit_queue_bytes,
-                on_stats=on_stats,
-            )
-            self.audit_mode = settings.audit_mode
-        self.model = settings.model_name or getattr(self.backend, "model_name", "model")
+        serving = start_serving(settings, backend, self._scheduler_stats)
+        self.backend: VLMBackend = serving.backend
+        self.engine: InferenceEngine | UpstreamEngine = serving.engine
+        self.audit_mode: AuditMode = serving.audit_mode
+        self.model = settings.model_name or self.backend.model_name
         self.limits = ImageLimits(
             settings.max_image_bytes,
             settings.max_image_pixels,
@@ -189,7 +100,7 @@ class GroundingCore:
                 for modality, (center, width) in settings.dicom_default_windows.items()
             },
         )
-        self.model_pixels: int | None = getattr(self.backend, "max_image_pixels", None)
+        self.model_pixels = self.backend.capabilities.max_image_pixels
         """Pixels of the largest image the model consumes: pooled and queued images are kept at
         most at this size, never at the upload's."""
         self.pool = ShufflePool(
@@ -197,9 +108,7 @@ class GroundingCore:
             max_bytes=settings.shuffle_pool_bytes,
             max_pixels=self.model_pixels,
         )
-        serving_reference = backend is None and not settings.upstream_url
-        serving_reference = serving_reference and settings.model_path is None
-        self._warm_pool(warm_pool_images(settings, serving_reference=serving_reference))
+        self._warm_pool(serving.warm_images)
         self.memory = MemorySink()
         self.stats_reader = StatsReader(
             windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits
@@ -240,20 +149,18 @@ class GroundingCore:
     def check_question(self, question: str) -> str:
         cleaned = question.strip()
         if not has_content(cleaned):
-            raise InputError(
-                422,
+            raise InvalidInput(
                 "the question is empty (nothing but spaces, symbols or invisible and filler "
                 "characters); ask something about the image in words",
             )
         if len(cleaned) > self.settings.max_question_chars:
-            raise InputError(
-                422,
+            raise InvalidInput(
                 f"the question has {len(cleaned)} characters; the limit is "
                 f"{self.settings.max_question_chars}",
             )
         if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in cleaned):
-            raise InputError(
-                422, "the question contains control characters (C0, DEL or C1); remove them"
+            raise InvalidInput(
+                "the question contains control characters (C0, DEL or C1); remove them"
             )
         return cleaned
 
@@ -262,10 +169,10 @@ class GroundingCore:
             return None
         bad = [key for key in options if key not in ("A", "B", "C", "D", "E")]
         if bad:
-            raise InputError(422, f"option keys must be letters A-E, got {bad}")
+            raise InvalidInput(f"option keys must be letters A-E, got {bad}")
         too_long = [k for k, v in options.items() if len(v) > self.settings.max_answer_chars]
         if too_long:
-            raise InputError(422, f"options {too_long} are longer than the answer limit")
+            raise InvalidInput(f"options {too_long} are longer than the answer limit")
         return dict(options)
 
     def build_request(
@@ -307,11 +214,8 @@ class GroundingCore:
 
     async def answer(self, request: ProductionRequest) -> tuple[PredictResponse, Generation]:
         """The production answer and its token counts."""
-        generation = await asyncio.wait_for(
-            self.engine.generate_detailed(
-                VLMInput(request.question, request.image), request.params
-            ),
-            timeout=self.settings.request_timeout_s,
+        generation = await self._in_time(
+            self.engine.generate_detailed(VLMInput(request.question, request.image), request.params)
         )
         raw = generation.text
         EXPORTER.request_answered(self.model)
@@ -410,15 +314,14 @@ class GroundingCore:
         reference: str | None,
         shuffled_image: Image.Image | None,
     ) -> AuditReport:
-        if mode != "generate" and self.audit_mode == "generate" and self.settings.upstream_url:
-            raise InputError(
-                422,
+        if mode != "generate" and not self.engine.audit_backend.capabilities.score:
+            raise InvalidInput(
                 f"mode {mode} needs prompt log-probabilities, which the upstream server does not "
                 "return; use mode=generate",
             )
         if reference is not None and len(reference) > self.settings.max_answer_chars:
-            raise InputError(
-                422, f"the reference answer is longer than {self.settings.max_answer_chars} chars"
+            raise InvalidInput(
+                f"the reference answer is longer than {self.settings.max_answer_chars} chars"
             )
         wanted = tuple(c for c in (conditions or self.settings.audit_conditions) if c != "real")
         if shuffled_image is None and Condition.SHUFFLED in wanted:
@@ -450,8 +353,35 @@ class GroundingCore:
             loop.call_soon_threadsafe(settle)
 
         self.engine.submit_interactive(AuditTask(steps=run.steps(), on_done=on_done))
-        await asyncio.wait_for(done, timeout=self.settings.request_timeout_s)
+        await self._in_time(done)
         return build_report(request, self.model, mode, run.result())
+
+    async def _in_time(self, work: Awaitable[T]) -> T:
+        """``work``'s result, or ``ModelTimedOut`` after the request timeout."""
+        try:
+            return await asyncio.wait_for(work, timeout=self.settings.request_timeout_s)
+        except TimeoutError:
+            raise ModelTimedOut("the model did not answer in time; retry later") from None
+
+    # -- stored records ----------------------------------------------------------------------
+    async def stored_record(self, request_id: str) -> dict[str, str]:
+        """The stored audit record of a mirrored request (its Redis fields)."""
+        record = await self.store.get(request_id)
+        if record is None:
+            raise NotFound(f"no audit record for request {request_id} (or expired)")
+        return record
+
+    async def add_feedback(self, request_id: str, reference: str) -> dict[Condition, bool]:
+        """Attach a reference answer to a past request: whether each condition's answer was
+        correct."""
+        if len(reference) > self.settings.max_answer_chars:
+            raise InvalidInput(
+                f"reference_answer is longer than {self.settings.max_answer_chars} characters"
+            )
+        correct = await self.store.add_feedback(request_id, reference)
+        if correct is None:
+            raise NotFound(f"no audit record for request {request_id}")
+        return correct
 
     def _warm_pool(self, paths: Sequence[Path]) -> None:
         """Fill the shuffle pool from image files; one that cannot be read is logged and left

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from audits.contracts.types import Condition, ConditionOutcome, ItemAudit
 from audits.data.manifest import options_to_str, read_jsonl_models, scalar_to_str
 from audits.science.claims import ClaimDetector
-from audits.science.flags import audit_item
+from audits.science.flags import audited_item
 
 
 class PredictionRow(BaseModel):
@@ -99,7 +99,7 @@ def audits_from_predictions(
             for r in group
         }
         audits.append(
-            audit_item(
+            audited_item(
                 item_id,
                 shared,
                 outcomes,

@@ -5,7 +5,7 @@
 - Optional extras: text stress tests for option questions (Wrong-Caption, Wrong-Think, letter
   log-probabilities) and K outputs sampled for Pass@K, with a seed fixed per manifest position.
 
-The per-item work is ``audits.science.item_audit.ItemAuditRun``, the very code the online
+The per-item work is ``audits.science.audit_steps.ItemAuditRun``, the very code the online
 service runs.
 """
 
@@ -23,7 +23,7 @@ from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import Condition
 from audits.data.images import load_image
 from audits.offline.records import AuditJob, ItemRecord, StressRecord
-from audits.science.item_audit import ItemAuditRun, ItemAuditSpec
+from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import normalize_answer
 from audits.science.textstress import (
     option_question_prompt,
@@ -176,13 +176,13 @@ class LocalAuditor:
         backend = _PrefetchedBackend(self.backend, wanted)
         records = []
         for job, run, extra in zip(jobs, runs, stress, strict=True):
-            result = run.run_all(backend)
+            run.execute(backend)
             record = ItemRecord(
                 index=job.index,
                 id=job.item.id,
                 shuffled_partner=job.shuffled_partner if job.shuffled_image else None,
-                outcomes=result.outcomes,
-                timings_ms=result.timings_ms,
+                outcomes=run.outcomes(),
+                timings_ms=dict(run.timings_ms),
             )
             if extra is not None:
                 record.stress = self._stress_record(backend, extra)

@@ -24,7 +24,7 @@ from audits.data.images import image_content_key
 from audits.data.manifest import ManifestItem
 from audits.offline.records import ItemRecord, RunMismatchError, RunSettings
 from audits.science.conditions.image_removal import seeded_derangement
-from audits.science.textstress import option_question_prompt
+from audits.science.prompts import option_question_prompt
 
 log = logging.getLogger(__name__)
 

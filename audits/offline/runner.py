@@ -51,7 +51,7 @@ from audits.offline.summaries import (
 from audits.reports.sections import ReportSection
 from audits.reports.writer import write_reports
 from audits.science.conditions import default_conditions
-from audits.science.flags import audit_item
+from audits.science.flags import audited_item
 from audits.science.metrics import AuditMetrics, compute_metrics
 from audits.science.textstress import SampledAccuracy
 
@@ -114,7 +114,7 @@ def skipped_section(problems: dict[str, str]) -> ReportSection:
     )
 
 
-def item_audit(
+def audited_from_record(
     item: ManifestItem,
     record: ItemRecord,
     *,
@@ -123,7 +123,7 @@ def item_audit(
 ) -> ItemAudit:
     """An audited item with its flags computed from the stored outcomes; with the reference
     answer of its shuffled partner, the oracle flip (chance baseline of IS) is known."""
-    audited = audit_item(item.id, item, record.outcomes, f1_threshold=f1_threshold)
+    audited = audited_item(item.id, item, record.outcomes, f1_threshold=f1_threshold)
     return audited.model_copy(update={"shuffled_reference": shuffled_reference})
 
 
@@ -270,7 +270,7 @@ def run_audit(
                 on_record(record)
     pairs = [(item, done[item.id]) for item in selection]
     audited = [
-        item_audit(item, record, f1_threshold=f1_threshold, shuffled_reference=other)
+        audited_from_record(item, record, f1_threshold=f1_threshold, shuffled_reference=other)
         for (item, record), other in zip(pairs, shuffled_references(pairs, items), strict=True)
     ]
     metrics = compute_metrics(audited, n_boot=n_boot, seed=seed)

@@ -479,7 +479,7 @@ class ItemFacts(Protocol):
     modality: str | None
 
 
-def audit_item(
+def audited_item(
     item_id: str,
     facts: ItemFacts,
     outcomes: Mapping[Condition, ConditionOutcome],

@@ -25,17 +25,13 @@ from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.flags import answer_correct
 from audits.science.metrics import Diff, Rate, paired_diff, rate_of
 from audits.science.parsing import answers_match, normalize_answer, parse_output
+from audits.science.prompts import letter_keys as _letter_keys
+from audits.science.prompts import option_question_prompt
 from audits.science.stats import entropy, letter_distribution, pass_at_k_unbiased
 
 YES_NO = frozenset({"yes", "no"})
 
 # --- prompts --------------------------------------------------------------------------------
-
-
-def _letter_keys(options: Mapping[str, str]) -> dict[str, str]:
-    if not options:
-        raise ValueError("a stress test needs a non-empty options mapping")
-    return {k.strip().upper(): str(v) for k, v in sorted(options.items())}
 
 
 def _wrong(options: Mapping[str, str], wrong_letter: str) -> tuple[str, str]:
@@ -44,19 +40,6 @@ def _wrong(options: Mapping[str, str], wrong_letter: str) -> tuple[str, str]:
     if letter not in keyed:
         raise ValueError(f"wrong_letter {wrong_letter!r} is not one of {sorted(keyed)}")
     return letter, keyed[letter]
-
-
-def format_options(options: Mapping[str, str]) -> str:
-    """One ``"A. text"`` line per option, in letter order."""
-    return "\n".join(f"{k}. {v}" for k, v in _letter_keys(options).items())
-
-
-def option_question_prompt(question: str, options: Mapping[str, str]) -> str:
-    """The base prompt of an option question (the stress tests' reference condition)."""
-    return (
-        f"{question.strip()}\n\nOptions:\n{format_options(options)}\n\n"
-        "Answer with the letter of the correct option."
-    )
 
 
 def wrong_caption_prompt(question: str, options: Mapping[str, str], wrong_letter: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import Condition
-from audits.science.item_audit import ItemAuditResult
+from audits.science.audit_steps import ItemAuditResult
 
 
 def build_record(

@@ -32,7 +32,7 @@ import torch
 from audits.backends.transformers_runtime import TransformersRuntime, chat_prompt, starts_with_bos
 from audits.contracts.backend import VLMInput
 from audits.contracts.types import COUNTERFACTUALS
-from audits.science.item_audit import ItemAuditRun, ItemAuditSpec
+from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from service.engine.audit_queue import AuditTask
 from service.engine.scheduler import InferenceEngine
 from service.reference.families import FAMILIES, ensure_family_checkpoint

@@ -14,8 +14,8 @@ import pytest
 import redis as redis_py
 
 from audits.contracts.types import Condition, ConditionOutcome
+from audits.science.audit_steps import ItemAuditResult
 from audits.science.flags import compute_flags
-from audits.science.item_audit import ItemAuditResult
 from loadtests.processes import free_port
 from service.identity import answer_fingerprint, image_id
 from service.telemetry.record_builder import build_record

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, BackendCapabilities, VLMInput
 from audits.contracts.types import COUNTERFACTUALS
-from audits.science.item_audit import ItemAuditRun, ItemAuditSpec
+from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from service.engine.audit_queue import AuditTask
 from service.engine.scheduler import InferenceEngine
 from tests.support.images import noise_image
@@ -23,12 +23,12 @@ STEP_S = 0.02
 AUDIT_STEPS = 100
 
 
-class SteppedBackend:
+class SteppedBackend(BackendBase):
     """Audit generation is AUDIT_STEPS decoding steps of STEP_S each, polling should_stop
     between them, like the transformers runtime; production is one short call."""
 
     model_name = "stepped"
-    supports_preemption = True
+    capabilities = BackendCapabilities(preemption=True)
 
     def __init__(self) -> None:
         self.step = 0
@@ -123,13 +123,13 @@ def test_scored_rows_run_in_chunks_with_production_between_them() -> None:
     assert backend.events.index("production") < len(backend.events) - 1, backend.events
 
 
-class NestedCalls:
+class NestedCalls(BackendBase):
     """The runtime, counting production generated inside an audit's generate call."""
 
     def __init__(self, backend) -> None:
         self.backend = backend
         self.model_name = backend.model_name
-        self.supports_preemption = True
+        self.capabilities = backend.capabilities
         self.depth = 0
         self.nested = 0
 

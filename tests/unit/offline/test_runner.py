@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from audits.contracts.types import ALL_CONDITIONS, Condition, ConditionOutcome
 from audits.data.manifest import ManifestItem, read_manifest, write_manifest
 from audits.data.phantom import make_phantom
@@ -28,7 +28,7 @@ def _bit(item: VLMInput) -> int:
     return hashlib.sha256(item.image.tobytes() + item.question.encode()).digest()[0] % 2
 
 
-class FakeBackend:
+class FakeBackend(BackendBase):
     """Answers from a hash of image and question; records every call."""
 
     model_name = "fake"
@@ -380,3 +380,26 @@ def test_oracle_is_compares_the_same_question_on_the_partner_image(tmp_path: Pat
     # both images have a lesion (the lesion question should not change), the modality differs
     assert overall.oracle_is is not None
     assert (overall.oracle_is.k, overall.oracle_is.n) == (2, 4)
+
+
+def test_flags_are_computed_once_per_item_from_the_stored_outcomes(
+    phantom: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local auditor stores outcomes only; the report computes the flags (once)."""
+    import audits.science.audit_steps as audit_steps
+    import audits.science.flags as flags
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("flags computed while auditing, then dropped")
+
+    monkeypatch.setattr(audit_steps, "compute_flags", not_here)
+    calls: list[int] = []
+    compute = flags.compute_flags
+
+    def counted(*args: object, **kwargs: object):
+        calls.append(1)
+        return compute(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(flags, "compute_flags", counted)
+    result = _run(phantom, tmp_path)
+    assert len(calls) == result.metrics.overall.n_items

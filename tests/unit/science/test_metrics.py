@@ -15,6 +15,7 @@ from audits.contracts.types import (
     ItemFlags,
 )
 from audits.science.metrics import OVERALL, PAPER_REFERENCE, AuditMetrics, compute_metrics
+from audits.science.prompts import option_question_prompt
 from audits.science.stats import wilson_interval
 from audits.science.textstress import (
     faithfulness,
@@ -22,7 +23,6 @@ from audits.science.textstress import (
     is_correct,
     letter_entropy,
     letter_summary,
-    option_question_prompt,
     p_base,
     sampled_accuracy,
     stress_deltas,

@@ -11,7 +11,7 @@ from PIL import Image
 
 from audits.contracts.backend import VLMInput
 from audits.contracts.types import Condition
-from audits.science.item_audit import ItemAuditRun, ItemAuditSpec
+from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import answer_prefill
 
 REASONING = "<think>Frontal chest radiograph. A small round opacity in the left lung.</think>"

@@ -153,12 +153,18 @@ class ItemAuditRun:
                 }
         self.timings_ms["score"] = (time.perf_counter() - started) * 1000
 
-    def run_all(self, backend: VLMBackend) -> ItemAuditResult:
+    def execute(self, backend: VLMBackend) -> None:
+        """Every step, back to back (offline)."""
         for step in self.steps():
             step(backend)
+
+    def run_all(self, backend: VLMBackend) -> ItemAuditResult:
+        self.execute(backend)
         return self.result()
 
-    def result(self) -> ItemAuditResult:
+    def outcomes(self) -> dict[Condition, ConditionOutcome]:
+        """What the model did under each condition (no flags: the offline runner computes them
+        once, from the stored outcomes, when it writes the report)."""
         outcomes: dict[Condition, ConditionOutcome] = {}
         for condition in (Condition.REAL, *self.spec.conditions):
             if condition in self.skipped:
@@ -173,6 +179,10 @@ class ItemAuditRun:
                 logp=self.logps.get(condition),
                 option_logps=self.option_logps.get(condition) or None,
             )
+        return outcomes
+
+    def result(self) -> ItemAuditResult:
+        outcomes = self.outcomes()
         flags = compute_flags(
             outcomes,
             options=self.spec.options,
