@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, create_model
 
 from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
-from audits.science.drift import CusumState
+from audits.science.drift.cusum import CusumState
 from audits.science.rates import online_rates
 from audits.science.stats import PairedCounts, newcombe_paired_diff, wilson_interval
 from service.telemetry.counting import (

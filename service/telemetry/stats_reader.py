@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from audits.contracts.records import AuditRecord
-from audits.science.drift import CusumState
+from audits.science.drift.cusum import CusumState
 from service.telemetry.counting import int_fields, window_label
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.figures import drift_figures

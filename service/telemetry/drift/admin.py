@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from audits.science.drift import CusumState
+from audits.science.drift.cusum import CusumState
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.scripts import freeze_baseline_lua, set_baseline_lua
 from service.telemetry.prometheus import EXPORTER

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audits.science.drift import BernoulliCusum
-from audits.science.stratified_drift import (
+from audits.science.drift.cusum import BernoulliCusum
+from audits.science.drift.stratified import (
     P0_MAX,
     P0_MIN,
     StratifiedDesign,
@@ -39,7 +39,7 @@ class Baseline(BaseModel):
     set_at: float
     strata: dict[str, StratumBaseline] = Field(default_factory=dict)
     """Per-stratum baselines (``<question kind>|<modality>``) of the case-mix-aware CUSUM
-    (``audits.science.stratified_drift``); strata not here use the pooled rate above."""
+    (``audits.science.drift.stratified``); strata not here use the pooled rate above."""
 
     @classmethod
     def for_counts(

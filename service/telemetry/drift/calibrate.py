@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from audits.science.stratified_drift import stratum_of
+from audits.science.drift.stratified import stratum_of
 from service.telemetry.drift.admin import clear_baseline, read_drift, reset_cusum, set_baseline
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.figures import drift_figures

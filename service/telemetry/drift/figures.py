@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from audits.science.drift import CusumState, DriftStatus, drift_status
+from audits.science.drift.cusum import CusumState, DriftStatus, drift_status
 from service.telemetry.drift.baseline import Baseline
 
 

@@ -4,7 +4,7 @@ Each audit record takes one step of it, atomically and in the same Lua script th
 record (``service.telemetry.record_script``, ``lua/drift_update.lua``):
 
 - ``{grounding}:drift:<model>:cusum``: the case-mix-aware (risk-adjusted) one-sided Bernoulli
-  CUSUM on ``flip_shuffled`` (``audits.science.stratified_drift``): each audit is compared with
+  CUSUM on ``flip_shuffled`` (``audits.science.drift.stratified``): each audit is compared with
   the baseline of its stratum (question kind x modality), updated inside the script so replicas
   never race; the statistic is written with ``%.17g`` so it equals the pure Python recursion bit
   for bit.
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audits.contracts.records import AuditRecord
-from audits.science.stratified_drift import stratum_of
+from audits.science.drift.stratified import stratum_of
 from service.telemetry.drift.admin import freeze_baseline
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.prometheus import EXPORTER

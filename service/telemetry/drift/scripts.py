@@ -1,7 +1,7 @@
 """The drift detector's Lua scripts (``lua/`` beside this module).
 
 ``cusum.lua`` defines ``cusum_step`` (one step of the stratified CUSUM,
-``audits.science.stratified_drift.StratifiedDesign.update``), ``drift_update.lua`` defines
+``audits.science.drift.stratified.StratifiedDesign.update``), ``drift_update.lua`` defines
 ``drift_update`` (warm-up, pending flips or a CUSUM step; the record script calls it); the
 baseline scripts are entry scripts of their own.
 """

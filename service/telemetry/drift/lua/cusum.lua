@@ -1,4 +1,4 @@
--- One CUSUM step (audits.science.stratified_drift.StratifiedDesign.update): the increments of
+-- One CUSUM step (audits.science.drift.stratified.StratifiedDesign.update): the increments of
 -- the audit's stratum (fields w1:<stratum>, w0:<stratum> of the baseline hash) or, for a stratum
 -- without its own baseline, the pooled ones (w_flip, w_stable). Also returns the baseline flip
 -- rate p0 it compared the audit with (the risk-adjusted expected count, service.telemetry).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis as redis_py
 
-from audits.science.drift import CusumState
+from audits.science.drift.cusum import CusumState
 from service.telemetry.drift.admin import freeze_baseline
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.redis_keys import connect, cusum_key, pending_key

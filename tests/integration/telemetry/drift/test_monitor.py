@@ -11,7 +11,7 @@ import redis as redis_py
 from prometheus_client import REGISTRY
 
 from audits.contracts.records import AuditRecord
-from audits.science.drift import CusumState
+from audits.science.drift.cusum import CusumState
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.redis_keys import baseline_key, cusum_key
 from tests.support.servers import RedisServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audits.science.drift import BernoulliCusum
+from audits.science.drift.cusum import BernoulliCusum
 from service.telemetry.drift.baseline import P0_MAX, P0_MIN, Baseline
 
 

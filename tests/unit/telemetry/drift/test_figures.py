@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audits.science.drift import CusumState
+from audits.science.drift.cusum import CusumState
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.drift.figures import drift_figures
 

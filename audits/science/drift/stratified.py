@@ -11,7 +11,7 @@ of one observation uses that observation's baseline ``p0_s``::
     S_n = max(0, S_{n-1} + w_{s_n}(x_n)),   alarm at the first n with S_n >= h
 
 Strata are question kind (closed yes/no, multiple choice, open) times modality label. The
-alternative in each stratum follows the pooled detector's rule (``drift.design_p1``: a drop of
+alternative in each stratum follows the pooled detector's rule (``design.design_p1``: a drop of
 0.15, not below half), so with a single stratum the statistic is exactly the pooled one. Steiner
 et al. specify the alternative as an odds ratio instead; an absolute drop keeps the stratified
 and the pooled detector designed alike.
@@ -34,11 +34,11 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from audits.science.drift import (
+from audits.science.drift.cusum import CusumState
+from audits.science.drift.design import (
     DEFAULT_ALPHA,
     DEFAULT_HORIZON,
     DEFAULT_SEED,
-    CusumState,
     RunLengthSummary,
     default_threshold,
     design_p1,
@@ -47,6 +47,7 @@ from audits.science.drift import (
 MIN_STRATUM_N = 30
 """Baseline audits a stratum needs for its own rate; thinner strata use the pooled rate."""
 P0_MIN, P0_MAX = 0.01, 0.99
+"""A CUSUM needs 0 < p0 < 1: an observed baseline rate is clamped into this range."""
 QUESTION_KINDS = ("closed", "mc", "open", "unknown")
 _H_STEPS = 10_000
 _BLOCK = 512

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-import audits.science.drift as pooled_drift
-from audits.science.drift import BernoulliCusum, CusumState, default_threshold
-from audits.science.stats import wilson_interval
-from audits.science.stratified_drift import (
+from audits.science.drift import design as pooled_design
+from audits.science.drift.cusum import BernoulliCusum, CusumState
+from audits.science.drift.design import default_threshold
+from audits.science.drift.stratified import (
     MIN_STRATUM_N,
     design,
     detection_delay,
@@ -19,6 +19,7 @@ from audits.science.stratified_drift import (
     mix_rate,
     stratum_of,
 )
+from audits.science.stats import wilson_interval
 
 RATES = {"closed|CT": 0.60, "open|MR": 0.15, "mc|CR": 0.40}
 BASELINE_MIX = {"closed|CT": 0.5, "open|MR": 0.3, "mc|CR": 0.2}
@@ -67,7 +68,7 @@ def test_mix_change_alone_stays_within_design_and_the_pooled_cusum_false_alarms(
     # the pooled CUSUM designed on the same baseline sees the shifted mix as a drop
     p0 = detector.pooled.p0
     pooled = BernoulliCusum.for_baseline(p0)
-    peaks, _ = pooled_drift._max_statistic(
+    peaks, _ = pooled_design._max_statistic(
         (pooled.w_flip, pooled.w_stable),
         mix_rate(RATES, SHIFTED_MIX),
         np.zeros(N_SIMS),

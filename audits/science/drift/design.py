@@ -1,16 +1,5 @@
-"""Image-sensitivity drift detection: a Bernoulli CUSUM on the shuffled-image flip rate.
-
-Every audited request gives ``flip_shuffled`` in {0, 1}; image sensitivity (IS) is its mean.
-A model that stops looking at the image flips less often, so the detector watches for a DROP of
-the flip rate from the frozen baseline ``p0`` to a designed alternative ``p1 < p0``.
-
-Statistic (one-sided lower CUSUM, log-likelihood ratio of p1 against p0)::
-
-    w(x=1) = log(p1 / p0)               < 0   (a flip: evidence for the baseline)
-    w(x=0) = log((1 - p1) / (1 - p0))   > 0   (no flip: evidence for the drop)
-    S_0 = 0,  S_n = max(0, S_{n-1} + w(x_n)),  alarm at the first n with S_n >= h
-
-The alarm latches until the state is reset (``BernoulliCusum.reset``).
+"""How the image-sensitivity drift detector is designed: the alternative it watches for, its
+increments, and the threshold ``h`` chosen on simulated streams (Monte Carlo run lengths).
 
 Design (the one definition used here): h is the smallest threshold, on a 1e-4 grid, whose
 simulated false-alarm probability within ``horizon`` in-control audits is at most ``alpha``
@@ -32,13 +21,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from audits.science.stats import wilson_interval
 
@@ -47,145 +34,32 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_HORIZON = 1000
 DEFAULT_N_SIMS = 20_000
 DEFAULT_SEED = 20240601
-MIN_AUDITS_FOR_DRIFT = 100
-"""Below this many audits the monitor reports ``insufficient_data`` instead of ``ok``."""
 
 _H_STEPS = 10_000
 _BLOCK_ELEMENTS = 1 << 18
 _MAX_BLOCK_STEPS = 4096
 
-DriftStatus = Literal["insufficient_data", "ok", "alarm"]
-
-
-class CusumState(BaseModel):
-    """Everything the monitor needs between two audits; small enough for one Redis hash."""
-
-    model_config = ConfigDict(frozen=True)
-
-    statistic: float = Field(default=0.0, ge=0.0)
-    n: int = Field(default=0, ge=0)
-    """Audits seen since the last reset."""
-    alarm: bool = False
-    alarm_at: int | None = Field(default=None, ge=1)
-    """The value of ``n`` at the audit that raised the alarm."""
-
-    def to_hash(self) -> dict[str, str]:
-        """Flat string mapping for ``HSET``; ``alarm_at`` is "" while no alarm was raised."""
-        return {
-            "statistic": repr(self.statistic),
-            "n": str(self.n),
-            "alarm": "1" if self.alarm else "0",
-            "alarm_at": "" if self.alarm_at is None else str(self.alarm_at),
-        }
-
-    @classmethod
-    def from_hash(cls, mapping: Mapping[str | bytes, str | bytes]) -> CusumState:
-        """Inverse of ``to_hash``; takes the bytes redis-py returns; an empty hash is fresh."""
-        fields = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in mapping.items()
-        }
-        if not fields:
-            return cls()
-        alarm_at = fields.get("alarm_at", "")
-        return cls(
-            statistic=float(fields.get("statistic", "0")),
-            n=int(fields.get("n", "0")),
-            alarm=fields.get("alarm", "0") in ("1", "true", "True"),
-            alarm_at=int(alarm_at) if alarm_at else None,
-        )
-
 
 def design_p1(p0: float, drop: float = DEFAULT_DROP) -> float:
     """Alternative flip rate the detector is tuned for: ``p0 - drop``, but not below ``p0 / 2``."""
-    _check_rate("p0", p0)
+    check_rate("p0", p0)
     if drop <= 0:
         raise ValueError(f"drop must be positive, got {drop}")
     return round(max(p0 - drop, p0 / 2), 6)
 
 
-def _check_rate(name: str, p: float) -> None:
+def check_rate(name: str, p: float) -> None:
     if not 0.0 < p < 1.0:
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {p}")
 
 
-def _increments(p0: float, p1: float) -> tuple[float, float]:
+def increments(p0: float, p1: float) -> tuple[float, float]:
     """(w on a flip, w on no flip) for the lower CUSUM of p1 against p0."""
-    _check_rate("p0", p0)
-    _check_rate("p1", p1)
+    check_rate("p0", p0)
+    check_rate("p1", p1)
     if p1 >= p0:
         raise ValueError(f"p1 must be below p0 for a drop detector, got p0={p0}, p1={p1}")
     return math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))
-
-
-@dataclass(frozen=True)
-class BernoulliCusum:
-    """One-sided lower CUSUM for a drop of a Bernoulli rate from ``p0`` to ``p1``, threshold h.
-
-    Pure: ``update`` returns a new ``CusumState`` and never mutates its input. For an atomic
-    Redis update outside Python, the increments are ``w_flip`` and ``w_stable``.
-    """
-
-    p0: float
-    p1: float
-    h: float
-
-    def __post_init__(self) -> None:
-        _increments(self.p0, self.p1)
-        if not self.h > 0:
-            raise ValueError(f"threshold h must be positive, got {self.h}")
-
-    @classmethod
-    def for_baseline(cls, p0: float, drop: float = DEFAULT_DROP) -> BernoulliCusum:
-        """The service's detector: ``p1 = design_p1(p0, drop)`` and its designed threshold."""
-        p1 = design_p1(p0, drop)
-        h = default_threshold(p0) if drop == DEFAULT_DROP else _designed_h(p0, p1)
-        return cls(p0=p0, p1=p1, h=h)
-
-    @cached_property
-    def w_flip(self) -> float:
-        return _increments(self.p0, self.p1)[0]
-
-    @cached_property
-    def w_stable(self) -> float:
-        return _increments(self.p0, self.p1)[1]
-
-    @staticmethod
-    def reset() -> CusumState:
-        return CusumState()
-
-    def update(self, state: CusumState, x: int | bool) -> CusumState:
-        """State after one more audit with ``flip_shuffled = x``."""
-        if x not in (0, 1):
-            raise ValueError(f"flip must be 0 or 1, got {x!r}")
-        w = self.w_flip if x else self.w_stable
-        statistic = max(0.0, state.statistic + w)
-        n = state.n + 1
-        if state.alarm:
-            return CusumState(statistic=statistic, n=n, alarm=True, alarm_at=state.alarm_at)
-        alarm = statistic >= self.h
-        return CusumState(statistic=statistic, n=n, alarm=alarm, alarm_at=n if alarm else None)
-
-    def update_many(self, state: CusumState, xs: Iterable[int | bool]) -> CusumState:
-        for x in xs:
-            state = self.update(state, x)
-        return state
-
-
-def drift_status(state: CusumState, n_min: int = MIN_AUDITS_FOR_DRIFT) -> DriftStatus:
-    """A latched alarm always shows; otherwise ``ok`` only once ``n_min`` audits were seen.
-
-    An alarm before ``n_min`` audits is still reported: the threshold design already bounds
-    false alarms from the first audit on.
-    """
-    if state.alarm:
-        return "alarm"
-    if state.n < n_min:
-        return "insufficient_data"
-    return "ok"
-
-
-# --- Monte Carlo ------------------------------------------------------------------------------
 
 
 class RunLengthSummary(BaseModel):
@@ -303,7 +177,7 @@ def _summarize(lengths: np.ndarray, max_len: int, n_discarded: int = 0) -> RunLe
 
 def _in_control_peaks(p0: float, p1: float, *, horizon: int, n_sims: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    peaks, _ = _max_statistic(_increments(p0, p1), p0, np.zeros(n_sims), horizon, rng)
+    peaks, _ = _max_statistic(increments(p0, p1), p0, np.zeros(n_sims), horizon, rng)
     return peaks
 
 
@@ -335,7 +209,7 @@ def simulate_arl(
 ) -> RunLengthSummary:
     """In-control run length (ARL0 = its mean): audits until a false alarm at rate ``p0``."""
     rng = np.random.default_rng(seed)
-    lengths = _run_lengths(_increments(p0, p1), h, p0, np.zeros(n_sims), max_len, rng)
+    lengths = _run_lengths(increments(p0, p1), h, p0, np.zeros(n_sims), max_len, rng)
     return _summarize(lengths, max_len)
 
 
@@ -357,8 +231,8 @@ def simulate_detection_delay(
     so the delay is conservative; with ``warmup > 0`` streams first see that many in-control
     audits, and those that false-alarm then are discarded.
     """
-    _check_rate("p1_actual", p1_actual)
-    w = _increments(p0, design_p1(p0) if p1_design is None else p1_design)
+    check_rate("p1_actual", p1_actual)
+    w = increments(p0, design_p1(p0) if p1_design is None else p1_design)
     rng = np.random.default_rng(seed)
     s0 = np.zeros(n_sims)
     n_discarded = 0
@@ -440,7 +314,7 @@ def compute_default_table(
 
 
 @lru_cache(maxsize=64)
-def _designed_h(p0: float, p1: float) -> float:
+def designed_h(p0: float, p1: float) -> float:
     return choose_threshold(p0, p1, n_sims=DEFAULT_N_SIMS, seed=DEFAULT_SEED).h
 
 
@@ -450,44 +324,11 @@ def default_threshold(p0: float) -> float:
     Inside [0.025, 0.975] the larger of the two neighbouring table values (a linear interpolation
     overshoots 5% where h(p0) is curved); outside, one cached simulation (~0.2 s).
     """
-    _check_rate("p0", p0)
+    check_rate("p0", p0)
     grid = _DEFAULT_TABLE_P0
     if not grid[0] <= p0 <= grid[-1]:
-        return _designed_h(round(p0, 4), round(design_p1(p0), 4))
+        return designed_h(round(p0, 4), round(design_p1(p0), 4))
     i = bisect.bisect_left(grid, p0)
     if math.isclose(grid[i], p0, abs_tol=1e-9):
         return _DEFAULT_TABLE_H[i]
     return max(_DEFAULT_TABLE_H[i - 1], _DEFAULT_TABLE_H[i])
-
-
-# --- Rolling windows --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WindowSummary:
-    """Flip rate over the audits of the last ``window_s`` seconds, with a 95% Wilson interval."""
-
-    window_s: float
-    n: int
-    k: int
-    rate: float | None
-    lo: float
-    hi: float
-
-
-def summarize_window(
-    events: Sequence[tuple[float, int]], now: float, window_s: float
-) -> WindowSummary:
-    """Summarize ``(timestamp, flip)`` events with ``now - window_s < timestamp <= now``."""
-    if window_s <= 0:
-        raise ValueError(f"window_s must be positive, got {window_s}")
-    start = now - window_s
-    n = k = 0
-    for ts, flip in events:
-        if start < ts <= now:
-            if flip not in (0, 1):
-                raise ValueError(f"flip must be 0 or 1, got {flip!r}")
-            n += 1
-            k += int(flip)
-    lo, hi = wilson_interval(k, n)
-    return WindowSummary(window_s=window_s, n=n, k=k, rate=k / n if n else None, lo=lo, hi=hi)
