@@ -6,14 +6,10 @@ import pytest
 
 from audits.contracts.records import flags_to_record_fields
 from audits.contracts.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
-from audits.science.flags import (
-    DEFAULT_DELTA_LOGP_THRESHOLD,
-    OPEN_FLIP_F1_THRESHOLD,
-    OPEN_RECALL_THRESHOLD,
-    AnswerFlipCheck,
-    FlagContext,
-    compute_flags,
-)
+from audits.science.checks import DEFAULT_DELTA_LOGP_THRESHOLD, AnswerFlipCheck
+from audits.science.flag_context import FlagContext
+from audits.science.flags import compute_flags
+from audits.science.open_answers import OPEN_FLIP_F1_THRESHOLD, OPEN_RECALL_THRESHOLD
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
 OPTIONS = {"A": "Pleural effusion", "B": "Pneumothorax", "C": "Normal"}
