@@ -14,15 +14,15 @@ from types import ModuleType
 
 
 def _build_demo_model() -> ModuleType:
-    from service.reference import demo_model
+    from reference_models import demo_model
 
     return demo_model
 
 
 def _build_family_model() -> ModuleType:
-    from service.reference import families
+    from reference_models.families import registry
 
-    return families
+    return registry
 
 
 def _check_model() -> ModuleType:
@@ -38,7 +38,7 @@ def _make_phantom() -> ModuleType:
 
 
 def _train() -> ModuleType:
-    from service.reference import training
+    from reference_models import training
 
     return training
 

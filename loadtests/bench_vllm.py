@@ -344,7 +344,7 @@ def main() -> None:
     if not vllm_installed():
         raise SystemExit("no vLLM: run `make vllm` first")
     if args.model is None:
-        from service.reference.families import ensure_vllm_checkpoint
+        from reference_models.families.registry import ensure_vllm_checkpoint
         from service.settings import get_settings
 
         args.model = ensure_vllm_checkpoint(get_settings().cache_dir)

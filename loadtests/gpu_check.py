@@ -148,7 +148,7 @@ def serve_check(args: argparse.Namespace) -> str:
 
     from loadtests.bench_http import audit_counters, served
     from loadtests.payloads import PayloadPool
-    from service.reference.demo_model import write_demo_checkpoint
+    from reference_models.demo_model import write_demo_checkpoint
 
     model_dir = args.model_dir
     if model_dir is None:

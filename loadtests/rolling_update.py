@@ -377,7 +377,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.reference.prepare import ensure_phantom_data, ensure_reference_model
+    from reference_models.phantom_data import ensure_phantom_data
+    from service.reference.prepare import ensure_reference_model
     from service.settings import Settings
 
     cache_dir = args.cache_dir or Settings().cache_dir

@@ -44,7 +44,8 @@ def measure(kind: str, seed: int, steps: int, cache_dir: Path) -> dict[str, obje
 
     from audits.contracts.types import Condition
     from audits.data.phantom_reasoning import write_skeptic_manifest
-    from service.reference.prepare import ensure_phantom_data, ensure_reference_model
+    from reference_models.phantom_data import ensure_phantom_data
+    from service.reference.prepare import ensure_reference_model
 
     torch.set_num_threads(1)
     data = ensure_phantom_data(cache_dir)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrain the shipped reference models (full budget, seed 0) on this machine and write them to
 # models/reference/ with their SHA256SUMS. Run it when a recipe, the phantom or the tokenizer
-# changes (and bump MODELS_VERSION in service/reference/prepare.py); then check the known
+# changes (and bump MODELS_VERSION in service/reference/shipped.py); then check the known
 # answers with `make test` and the seed spread with scripts/reference_seeds.py.
 #   scripts/ship_reference_models.sh                      # every trained kind
 #   scripts/ship_reference_models.sh grounded text_only   # only these
@@ -15,8 +15,9 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from service.reference.prepare import MODEL_SEED, SHIPPED_DIR, ensure_phantom_data, model_folder_name
-from service.reference.training import DEFAULT_STEPS, TRAINED_KINDS, train_reference_model
+from reference_models.phantom_data import ensure_phantom_data
+from reference_models.training import DEFAULT_STEPS, TRAINED_KINDS, train_reference_model
+from service.reference.shipped import MODEL_SEED, SHIPPED_DIR, model_folder_name
 
 work = Path(sys.argv[1])
 kinds = sys.argv[2:] or list(TRAINED_KINDS)

@@ -20,7 +20,8 @@ ReferenceModel = Literal[
     "text_only",
     "random",
 ]
-"""Built-in models (service/reference): three that reason, two one-word ones, random weights."""
+"""Built-in models (reference_models/, shipped in models/reference/): three that reason, two
+one-word ones, random weights."""
 
 
 def default_cache_dir() -> Path:

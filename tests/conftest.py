@@ -31,14 +31,14 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight tiny Qwen2-VL written by the project's own builder."""
-    from service.reference.demo_model import write_demo_checkpoint
+    from reference_models.demo_model import write_demo_checkpoint
 
     return write_demo_checkpoint(tmp_path_factory.mktemp("demo-model") / "tiny-qwen2-vl", seed=0)
 
 
 @pytest.fixture(scope="session")
-def phantom_data(cache_dir: Path):  # -> service.reference.prepare.PhantomData
-    from service.reference.prepare import ensure_phantom_data
+def phantom_data(cache_dir: Path):  # -> reference_models.phantom_data.PhantomData
+    from reference_models.phantom_data import ensure_phantom_data
 
     return ensure_phantom_data(cache_dir)
 
@@ -56,7 +56,8 @@ TRAINED_REFERENCE_MODELS = (
 def reference_models(cache_dir: Path) -> dict[str, Path]:
     """Every trained reference model, built once (cached) and in parallel on a fresh machine:
     one torch thread per model, so two cores train two models at once."""
-    from service.reference.prepare import ensure_phantom_data, ensure_reference_models
+    from reference_models.phantom_data import ensure_phantom_data
+    from service.reference.prepare import ensure_reference_models
 
     ensure_phantom_data(cache_dir)
     return ensure_reference_models(TRAINED_REFERENCE_MODELS, cache_dir)

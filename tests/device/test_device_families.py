@@ -33,9 +33,9 @@ from audits.backends.transformers_runtime import TransformersRuntime, chat_promp
 from audits.contracts.backend import VLMInput
 from audits.contracts.types import COUNTERFACTUALS
 from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
+from reference_models.families.registry import FAMILIES, ensure_family_checkpoint
 from service.engine.audit_queue import AuditTask
 from service.engine.scheduler import InferenceEngine
-from service.reference.families import FAMILIES, ensure_family_checkpoint
 from tests.support.images import noise_image
 from tests.unit.backends.test_families import ANSWERS, QUESTION, _items
 

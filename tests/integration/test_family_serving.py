@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.reference.families import FAMILIES, ensure_family_checkpoint
+from reference_models.families.registry import FAMILIES, ensure_family_checkpoint
 from tests.conftest import DEMO_API_KEY
 from tests.support.images import png_bytes
 from tests.support.servers import RedisServer, start_service

@@ -199,7 +199,7 @@ KNOWN_ANSWER_ITEMS = 150
 def test_the_grounded_model_is_accurate_and_image_sensitive(
     grounded_model_dir: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    from service.reference.prepare import ensure_phantom_data
+    from reference_models.phantom_data import ensure_phantom_data
 
     heldout = ensure_phantom_data(cache_dir).heldout
     runtime = TransformersRuntime(grounded_model_dir, device="cpu", max_new_tokens=4)

@@ -56,7 +56,7 @@ def _audit(
 
 @pytest.fixture(scope="module")
 def heldout(cache_dir: Path) -> Path:
-    from service.reference.prepare import ensure_phantom_data
+    from reference_models.phantom_data import ensure_phantom_data
 
     return ensure_phantom_data(cache_dir).heldout
 

@@ -7,7 +7,6 @@ own ``ensure_reference_model``; these tests judge them only through the serving 
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,13 +22,14 @@ from audits.data.phantom import make_phantom
 from audits.science.answer_extraction import final_answer
 from audits.science.conditions.image_removal import seeded_derangement
 from audits.science.parsing import normalize_answer
-from service.reference.prepare import _build_once, ensure_reference_model, model_folder_name
-from service.reference.training import (
+from reference_models.training import (
     REPORT_NAME,
     TrainReport,
-    load_examples,
     train_reference_model,
 )
+from reference_models.training_examples import load_examples
+from service.reference.prepare import ensure_reference_model
+from service.reference.shipped import model_folder_name
 
 pytestmark = pytest.mark.slow
 
@@ -176,33 +176,3 @@ def test_random_reference_model_is_built_once(tmp_path: Path) -> None:
     assert (again / "model.safetensors").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="unknown reference model"):
         ensure_reference_model("huge", tmp_path)  # type: ignore[arg-type]
-
-
-def test_concurrent_builders_build_once_and_failures_leave_nothing(tmp_path: Path) -> None:
-    calls: list[int] = []
-    barrier = threading.Barrier(4)
-
-    def build(folder: Path) -> None:
-        calls.append(1)
-        (folder / "done").write_text("ok")
-
-    def racer() -> None:
-        barrier.wait()
-        _build_once(tmp_path / "thing", build, ready=lambda f: (f / "done").is_file())
-
-    threads = [threading.Thread(target=racer) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(calls) == 1
-    assert (tmp_path / "thing" / "done").read_text() == "ok"
-
-    def broken(folder: Path) -> None:
-        (folder / "partial").write_text("x")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        _build_once(tmp_path / "broken", broken, ready=lambda f: (f / "done").is_file())
-    assert not (tmp_path / "broken").exists()
-    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reference_models.families.registry import ensure_vllm_checkpoint
 from service.engine.upstream_probe import check_upstream_priority, probe_priority_scheduling
-from service.reference.families import ensure_vllm_checkpoint
 from service.settings import Settings
 from tests.support.servers import VllmServer, start_vllm, vllm_installed
 

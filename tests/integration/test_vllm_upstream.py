@@ -26,8 +26,8 @@ from PIL import Image
 from audits.backends.openai_http import chat_messages
 from audits.contracts.backend import VLMInput
 from audits.data.phantom import make_phantom
+from reference_models.families.registry import ensure_vllm_checkpoint
 from service.engine.upstream_probe import probe_priority_scheduling
-from service.reference.families import ensure_vllm_checkpoint
 from tests.conftest import DEMO_API_KEY as KEY
 from tests.support.images import png_bytes
 from tests.support.recording_proxy import RecordingProxy, recording_proxy

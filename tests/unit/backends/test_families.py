@@ -1,7 +1,7 @@
 """Every VLM family in the README's compatibility table, through the runtime, on CPU.
 
 Each family is a tiny random checkpoint built offline from its own config, model and processor
-classes (service/reference/families.py). Batched greedy generation must equal one-by-one, and
+classes (reference_models/families/). Batched greedy generation must equal one-by-one, and
 the runtime's batched teacher-forced score must equal the log-probability a plain forward pass
 of prompt + answer gives, one item at a time and unpadded: so left padding, position ids, image
 tokens and each family's extra inputs are right.
@@ -22,7 +22,7 @@ from audits.backends.transformers_runtime import (
 )
 from audits.contracts.backend import VLMInput
 from audits.science.conditions.image_removal import blank_like
-from service.reference.families import FAMILIES, ensure_family_checkpoint
+from reference_models.families.registry import FAMILIES, ensure_family_checkpoint
 from tests.support.images import noise_image
 
 QUESTION = "Is there a lesion?"
@@ -98,12 +98,3 @@ def test_the_image_reaches_the_model(runtime: TransformersRuntime) -> None:
     items = _items()
     same_answer = runtime.score(items[:3], ["yes"] * 3)
     assert len({round(value, 3) for value in same_answer}) == 3, same_answer
-
-
-def test_the_readme_compatibility_table_is_the_generated_one() -> None:
-    from service.reference.families import compatibility_table
-
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    assert compatibility_table() in readme, (
-        "regenerate the README table: grounding-audit build-family-model --table"
-    )

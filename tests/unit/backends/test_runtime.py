@@ -11,7 +11,7 @@ import pytest
 from audits.backends.transformers_runtime import TransformersRuntime
 from audits.contracts.backend import GenerationInterrupted, GenerationParams, VLMInput
 from audits.science.conditions.image_removal import blank_like
-from service.reference.demo_model import write_demo_checkpoint
+from reference_models.demo_model import write_demo_checkpoint
 from tests.support.images import noise_image
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from audits.backends.transformers_runtime import TransformersRuntime, UnsupportedCheckpoint
-from service.reference.demo_model import build_tokenizer
+from reference_models.demo_model import build_tokenizer
 
 
 def _write_config(folder: Path, config: dict[str, object]) -> Path:
@@ -68,7 +68,7 @@ def test_a_processor_that_breaks_on_a_request_fails_at_start_up(
     """A folder whose chat template drops the image: the start-up probe fails, not a request."""
     import shutil
 
-    from service.reference.families import ensure_family_checkpoint
+    from reference_models.families.registry import ensure_family_checkpoint
 
     folder = tmp_path / "broken-llava"
     shutil.copytree(ensure_family_checkpoint("llava", cache_dir), folder)

@@ -101,7 +101,7 @@ def test_cli_writes_the_data_set(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_answers_are_single_tokens() -> None:
-    from service.reference.demo_model import build_tokenizer
+    from reference_models.demo_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     for answers in ANSWERS.values():

@@ -550,7 +550,7 @@ def test_bentofile_builds_the_service_with_the_project_dependencies() -> None:
         config = BentoBuildConfig.from_yaml(stream)
     assert config.service == "service.service:GroundingService"
     assert config.include is not None
-    assert {"service/**/*.py", "audits/**/*.py"} <= set(config.include)
+    assert {"service/**/*.py", "reference_models/**/*.py", "audits/**/*.py"} <= set(config.include)
     assert config.docker.cuda_version is not None
     assert config.python.lock_packages is False
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

@@ -14,6 +14,7 @@ and stops. Each reference kind is a ``Recipe``:
 
 The reasoners also see a share of rows under the audit's other inputs (a gray blank, no image),
 with the behaviour of their kind as the target, so every audited condition is in distribution.
+The rows and their targets are in ``training_examples``, the held-out report in ``evaluation``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import argparse
 import math
 import os
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,25 +39,22 @@ from transformers import Qwen2VLForConditionalGeneration
 from audits.backends.processor import ImageOnlyQwen2VLProcessor
 from audits.backends.transformers_runtime import TransformersRuntime, chat_prompt
 from audits.contracts.backend import VLMInput
-from audits.data.manifest import ManifestItem, read_manifest
-from audits.data.phantom import read_cases
-from audits.data.phantom_reasoning import (
-    ReasoningStyle,
-    Shown,
-    reasoning_items,
-    target_output,
-)
-from audits.science.answer_extraction import final_answer
-from audits.science.claims import detect_visual_claims, is_modality_skeptic
-from audits.science.conditions.image_removal import BLANK_RGB, blank_like, seeded_derangement
-from audits.science.parsing import normalize_answer
-from service.reference.demo_model import (
+from audits.data.phantom_reasoning import ReasoningStyle
+from audits.science.conditions.image_removal import BLANK_RGB
+from reference_models.demo_model import (
     CHAT_TEMPLATE,
     IMAGE_SIDE,
     build_config,
     build_image_processor,
     build_tokenizer,
     save_checkpoint,
+)
+from reference_models.evaluation import HeldoutEval, evaluate_heldout, majority_answers
+from reference_models.training_examples import (
+    Example,
+    load_examples,
+    load_reasoning_examples,
+    split_by_image,
 )
 
 DEFAULT_STEPS = 1300
@@ -66,8 +63,6 @@ REPORT_NAME = "training_report.json"
 IGNORE_INDEX = -100
 ONE_WORD_TOKENS, REASONING_TOKENS = 4, 80
 """Greedy budgets for evaluation: the longest reasoning target is 55 tokens."""
-COUNTERFACTUAL_SHARE = 0.3
-"""Share of images that also get a question asked of their gray blank, and one with no image."""
 
 TrainedKind = Literal[
     "grounded", "text_only", "grounded_reasoner", "shortcut_reasoner", "blind_reasoner"
@@ -103,49 +98,6 @@ def default_train_steps() -> int:
     return steps
 
 
-@dataclass(frozen=True)
-class Example:
-    question: str
-    answer: str
-    """The reference answer (what the image shows)."""
-    image: Image.Image
-    image_key: str
-    target: str
-    """What the model is trained to write: the answer, or reasoning and answer."""
-    skeptic: bool = False
-    """A wrong-modality question ("Is there a lesion on this CT?" of a radiograph)."""
-    shown: Shown = "image"
-    """What the row shows the model: the image, its gray blank, or no image."""
-
-    def model_image(self, *, blank: bool) -> Image.Image | None:
-        """The image the model is given for this row (``blank``: the recipe's blanks)."""
-        if self.shown == "no_image":
-            return None
-        return blank_like(self.image) if blank or self.shown == "blank" else self.image
-
-
-class HeldoutEval(BaseModel):
-    rows: int
-    images: int
-    accuracy: float
-    majority_accuracy: float
-    """Accuracy of always giving each question's most common training answer."""
-    accuracy_by_question: dict[str, float]
-    image_sensitivity: float
-    """Share of rows whose greedy answer changes with another held-out row's image."""
-    image_sensitivity_blank: float
-    image_sensitivity_no_image: float | None = None
-    """Answers that change with no image at all (a reasoner that declines changes them all)."""
-    oracle_image_sensitivity: float
-    """Share of rows whose reference answer differs for the shuffled image, where it has one."""
-    mean_output_tokens: float
-    visual_claim_rate: float
-    """Share of real-image outputs with at least one visual claim."""
-    skeptic_rows: int = 0
-    modality_skeptic_rate: float | None = None
-    """On wrong-modality questions: says the image does not fit, and answers anyway."""
-
-
 class TrainReport(BaseModel):
     kind: TrainedKind
     blank: bool
@@ -168,75 +120,10 @@ class TrainReport(BaseModel):
     heldout: HeldoutEval
 
 
-def load_examples(manifest: Path, rows: Sequence[ManifestItem] | None = None) -> list[Example]:
-    """Rows with their images loaded (each image file read once)."""
-    manifest = Path(manifest)
-    rows = read_manifest(manifest) if rows is None else rows
-    cache: dict[str, Image.Image] = {}
-    examples = []
-    for row in rows:
-        if row.image not in cache:
-            with Image.open(manifest.parent / row.image) as image:
-                cache[row.image] = image.convert("RGB")
-        image = cache[row.image]
-        examples.append(Example(row.question, row.answer, image, row.image, target=row.answer))
-    return examples
-
-
-def load_reasoning_examples(
-    manifest: Path, style: ReasoningStyle, seed: int, *, image_blind: bool = False
-) -> list[Example]:
-    """The phantom's questions (plus seeded wrong-modality ones, and counterfactual rows) with
-    reasoning targets.
-
-    Phrasing is drawn per row from a seeded generator, so a row keeps its target across epochs.
-    ``image_blind`` (a recipe trained on blanks): the target never depends on what is shown,
-    since the model is never shown anything.
-    """
-    cases = read_cases(manifest)
-    images: dict[str, Image.Image] = {}
-    examples = []
-    items = reasoning_items(cases, seed=seed, counterfactual_share=COUNTERFACTUAL_SHARE)
-    for index, item in enumerate(items):
-        if item.image_key not in images:
-            with Image.open(item.image_key) as image:
-                images[item.image_key] = image.convert("RGB")
-        rng = np.random.default_rng([seed, 6, index])
-        examples.append(
-            Example(
-                item.question,
-                item.answer,
-                images[item.image_key],
-                item.image_key,
-                target=target_output(
-                    item.case, item.question, style, rng, "image" if image_blind else item.shown
-                ),
-                skeptic=item.skeptic,
-                shown=item.shown,
-            )
-        )
-    return examples
-
-
 def load_kind_examples(manifest: Path, recipe: Recipe, seed: int) -> list[Example]:
     if recipe.reasoning is None:
         return load_examples(manifest)
     return load_reasoning_examples(manifest, recipe.reasoning, seed, image_blind=recipe.blank)
-
-
-def split_by_image(
-    examples: Sequence[Example], seed: int, share: float = 0.1
-) -> tuple[list[Example], list[Example]]:
-    """Hold out a seeded share of the images (with all their rows); returns (train, heldout)."""
-    keys = sorted({example.image_key for example in examples})
-    if len(keys) < 2:
-        raise ValueError("a held-out split needs at least two images")
-    count = min(len(keys) - 1, max(1, round(share * len(keys))))
-    rng = np.random.default_rng([seed, 7])
-    held = {keys[i] for i in rng.choice(len(keys), size=count, replace=False)}
-    train = [example for example in examples if example.image_key not in held]
-    heldout = [example for example in examples if example.image_key in held]
-    return train, heldout
 
 
 def build_processor() -> ImageOnlyQwen2VLProcessor:
@@ -451,96 +338,6 @@ def _fit(
         torch.use_deterministic_algorithms(was_deterministic)
     model.eval()
     return model, losses
-
-
-def majority_answers(examples: Sequence[Example]) -> dict[str, str]:
-    """Each question's most common normalized answer (ties broken alphabetically)."""
-    counts: dict[str, Counter[str]] = {}
-    for example in examples:
-        counts.setdefault(example.question, Counter())[normalize_answer(example.answer)] += 1
-    return {
-        question: min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-        for question, counter in counts.items()
-    }
-
-
-def generate_outputs(
-    runtime: TransformersRuntime, inputs: Sequence[VLMInput], batch_size: int = 64
-) -> list[str]:
-    """Raw greedy outputs, in batches (the runtime's own token budget)."""
-    outputs: list[str] = []
-    for start in range(0, len(inputs), batch_size):
-        outputs.extend(runtime.generate(inputs[start : start + batch_size]))
-    return outputs
-
-
-def generate_answers(
-    runtime: TransformersRuntime, inputs: Sequence[VLMInput], batch_size: int = 64
-) -> list[str]:
-    """Normalized greedy final answers, in batches."""
-    return [final_answer(output) for output in generate_outputs(runtime, inputs, batch_size)]
-
-
-def evaluate_heldout(
-    runtime: TransformersRuntime,
-    heldout: Sequence[Example],
-    majority: dict[str, str],
-    *,
-    seed: int,
-) -> HeldoutEval:
-    """Accuracy and IS on the phantom questions; the modality-skeptic rate on the wrong-modality
-    questions, which have no answer to be accurate about."""
-    heldout = [e for e in heldout if e.shown == "image"]
-    skeptic = [e for e in heldout if e.skeptic]
-    heldout = [e for e in heldout if not e.skeptic]
-    truth = [normalize_answer(e.answer) for e in heldout]
-    partners = seeded_derangement([e.image_key for e in heldout], seed)
-    real_outputs = generate_outputs(runtime, [VLMInput(e.question, e.image) for e in heldout])
-    real = [final_answer(output) for output in real_outputs]
-    shuffled = generate_answers(
-        runtime,
-        [VLMInput(e.question, heldout[p].image) for e, p in zip(heldout, partners, strict=True)],
-    )
-    blanks = [VLMInput(e.question, blank_like(e.image)) for e in heldout]
-    blanked = generate_answers(runtime, blanks)
-    imageless = generate_answers(runtime, [VLMInput(e.question, None) for e in heldout])
-    by_question: dict[str, list[bool]] = {}
-    for example, answer, expected in zip(heldout, real, truth, strict=True):
-        by_question.setdefault(example.question, []).append(answer == expected)
-    answer_of = {(e.image_key, e.question): t for e, t in zip(heldout, truth, strict=True)}
-    oracle = [
-        answer_of[(heldout[p].image_key, e.question)] != t
-        for e, t, p in zip(heldout, truth, partners, strict=True)
-        if (heldout[p].image_key, e.question) in answer_of
-    ]
-    skeptic_outputs = generate_outputs(runtime, [VLMInput(e.question, e.image) for e in skeptic])
-    tokenizer = runtime.processor.tokenizer
-    n = len(heldout)
-    return HeldoutEval(
-        rows=n,
-        images=len({e.image_key for e in heldout}),
-        accuracy=sum(a == t for a, t in zip(real, truth, strict=True)) / n,
-        majority_accuracy=sum(
-            majority.get(e.question) == t for e, t in zip(heldout, truth, strict=True)
-        )
-        / n,
-        accuracy_by_question={q: sum(v) / len(v) for q, v in sorted(by_question.items())},
-        image_sensitivity=sum(a != b for a, b in zip(real, shuffled, strict=True)) / n,
-        image_sensitivity_blank=sum(a != b for a, b in zip(real, blanked, strict=True)) / n,
-        image_sensitivity_no_image=sum(a != b for a, b in zip(real, imageless, strict=True)) / n,
-        oracle_image_sensitivity=sum(oracle) / len(oracle) if oracle else 0.0,
-        mean_output_tokens=sum(
-            len(tokenizer(output, add_special_tokens=False)["input_ids"]) for output in real_outputs
-        )
-        / n,
-        visual_claim_rate=sum(bool(detect_visual_claims(o)) for o in real_outputs) / n,
-        skeptic_rows=len(skeptic),
-        modality_skeptic_rate=(
-            sum(is_modality_skeptic(o, final_answer(o)) for o in skeptic_outputs) / len(skeptic)
-            if skeptic
-            else None
-        ),
-    )
 
 
 def register(parser: argparse.ArgumentParser) -> None:
