@@ -19,7 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-from audits.backends.openai_http import OpenAIBackend, UpstreamError
+from audits.backends.openai_http import UpstreamError
+from audits.backends.registry import BACKENDS, BackendOptions, backend_kind
 from audits.contracts.backend import VLMBackend
 from audits.contracts.types import Condition
 from audits.data.manifest import read_manifest
@@ -63,6 +64,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--openai-url",
         help="base URL of any OpenAI-compatible server (vLLM, SGLang, TGI, this service's /v1)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        help="the model backend (audits.backends.registry); default: openai with --openai-url, "
+        "else transformers",
     )
     parser.add_argument(
         "--model",
@@ -137,11 +144,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _auditor(args: argparse.Namespace) -> VLMBackend | HttpAuditClient:
-    if (args.url or args.openai_url) and (args.stress or args.pass_k):
-        raise ValueError("--stress and --pass-k need a local model (--model)")
     if args.url:
-        if args.model:
-            raise ValueError("--model is for a local checkpoint or with --openai-url, not --url")
+        if args.model or args.backend:
+            raise ValueError("--model and --backend are for a model backend, not --url")
+        if args.stress or args.pass_k:
+            raise ValueError("--stress and --pass-k need a local model (--model)")
         return HttpAuditClient(
             args.url,
             api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
@@ -149,26 +156,23 @@ def _auditor(args: argparse.Namespace) -> VLMBackend | HttpAuditClient:
             timeout_s=args.timeout,
             max_retries=args.max_retries,
         )
-    if args.openai_url:
-        return OpenAIBackend(
-            args.openai_url,
-            args.model,
-            api_key=args.api_key or os.environ.get(OPENAI_KEY_ENV) or None,
-            concurrency=args.concurrency,
-            timeout_s=args.timeout,
-            max_retries=args.max_retries,
-            max_new_tokens=args.max_new_tokens,
-        )
-    if not args.model:
+    kind = backend_kind(args.backend or ("openai" if args.openai_url else "transformers"))
+    if not kind.local and (args.stress or args.pass_k):
+        raise ValueError("--stress and --pass-k need a local model (--model)")
+    if kind.local and not args.model:
         raise ValueError("give --model (a checkpoint folder), --url or --openai-url")
-    from audits.backends.transformers_runtime import TransformersRuntime
-
-    return TransformersRuntime(
-        _model_folder(args.model),
+    options = BackendOptions(
+        model=str(_model_folder(args.model)) if kind.local else args.model,
+        url=args.openai_url,
+        api_key=args.api_key or os.environ.get(OPENAI_KEY_ENV) or None,
         device=args.device,
         dtype=args.dtype,
         max_new_tokens=args.max_new_tokens,
+        concurrency=args.concurrency,
+        timeout_s=args.timeout,
+        max_retries=args.max_retries,
     )
+    return kind.factory(options)
 
 
 def _model_folder(model: str) -> Path:
@@ -186,21 +190,21 @@ def _model_folder(model: str) -> Path:
     return folder
 
 
-def _mode(args: argparse.Namespace, auditor: object) -> str:
-    """The audit mode: as asked, else both; on an OpenAI server, score only where it returns
-    prompt log-probabilities (asked once, and said)."""
-    if not isinstance(auditor, OpenAIBackend):
+def _mode(args: argparse.Namespace, auditor: VLMBackend | HttpAuditClient) -> str:
+    """The audit mode: as asked, else both; on a backend that does not score (an OpenAI server
+    that returns no prompt log-probabilities, asked once), generate, and said."""
+    if isinstance(auditor, HttpAuditClient):
         return args.mode or "both"
-    scoring = auditor.supports_scoring()
+    scoring = auditor.capabilities.score
     print(
-        f"{auditor.base}: model {auditor.model_name}; prompt log-probabilities "
+        f"model {auditor.model_name}: prompt log-probabilities "
         f"{'returned: score mode available' if scoring else 'not returned: generate mode only'}",
         file=sys.stderr,
     )
     if args.mode in ("score", "both") and not scoring:
         raise ValueError(
-            f"--mode {args.mode} needs prompt log-probabilities, which {auditor.base} does not "
-            "return; use --mode generate"
+            f"--mode {args.mode} needs prompt log-probabilities, which the backend of "
+            f"{auditor.model_name} does not return; use --mode generate"
         )
     return args.mode or ("both" if scoring else "generate")
 
@@ -252,9 +256,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted. {RESUME_HINT if ran else 'Nothing was audited yet.'}", file=sys.stderr)
         return 130
     finally:
-        close = getattr(auditor, "close", None)
-        if callable(close):
-            close()
+        auditor.close()
     print(markdown_table(result.metrics))
     print()
     print(f"audited {result.ran} items, {result.resumed} taken from earlier results")

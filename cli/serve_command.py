@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reference_model:
         os.environ["GROUNDING_REFERENCE_MODEL"] = args.reference_model
     from audits.backends.transformers_runtime import UnsupportedCheckpoint, check_checkpoint
-    from service.core import resolve_model_dir
     from service.settings import Settings
+    from service.startup import resolve_model_dir
 
     model_dir = resolve_model_dir(Settings())
     try:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from audits.contracts.backend import VLMBackend, VLMInput
+from audits.contracts.backend import BackendBase, BackendCapabilities, VLMBackend, VLMInput
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ProductionInput(VLMInput):
 
 
 @dataclass
-class TimedBackend:
+class TimedBackend(BackendBase):
     """Wraps a backend and records (kind, start, end) of every call, kind production or audit."""
 
     backend: VLMBackend
@@ -35,9 +35,9 @@ class TimedBackend:
         return self.backend.model_name
 
     @property
-    def supports_preemption(self) -> bool:
+    def capabilities(self) -> BackendCapabilities:  # type: ignore[override]
         """As the wrapped backend: the engine slices audit decoding only where it can."""
-        return bool(getattr(self.backend, "supports_preemption", False))
+        return self.backend.capabilities
 
     def generate(self, items: Sequence[VLMInput], **kwargs: object) -> list[str]:
         kind = "production" if items and isinstance(items[0], ProductionInput) else "audit"

@@ -6,7 +6,6 @@ into /docs.json and keeps /livez, /readyz and /metrics).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -17,24 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
-from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from audits.backends.processor import UnsupportedCheckpoint
 from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
 from audits.contracts.records import StoredAuditRecord
-from service.core import (
-    CHECK_MODEL_HINT,
-    GroundingCore,
-    InputError,
-    ProductionRequest,
-    checkpoint_problem,
-)
-from service.engine.audit_queue import AuditQueueFull, EngineStopped
-from service.engine.upstream import UpstreamFailed
+from service.core import GroundingCore, ProductionRequest
+from service.errors import InvalidInput, NotFound, UnsupportedMediaType
 from service.http.auth import AccessEntry, log_access, require_key
 from service.http.deadlines import install_header_deadline
+from service.http.errors import install_error_handlers, openai_response, status_of
 from service.http.exposure import refusal, served_host
 from service.http.http_io import (
     body_limit,
@@ -47,7 +40,7 @@ from service.http.http_io import (
     read_body_capped,
     read_multipart,
 )
-from service.http.imaging import ImageRejected, decode_image
+from service.http.imaging import decode_image
 from service.http.interfaces import (
     AuditJSON,
     ErrorResponse,
@@ -64,14 +57,13 @@ from service.http.openai_api import (
     GroundingInfo,
     ModelCard,
     ModelList,
-    OpenAIRequestError,
     chat_input,
-    error_body,
     sse_chunks,
 )
 from service.http.route_labels import label_bentoml_metrics_by_route
 from service.http.upload_budget import UploadBudget
 from service.settings import get_settings
+from service.startup import CHECK_MODEL_HINT, checkpoint_problem
 from service.telemetry.multiproc import bentoml_shared_dir, prepare_instance_dir
 from service.telemetry.verdict import StatsView
 
@@ -115,6 +107,7 @@ app.add_middleware(
     retry_after_s=1,
 )
 install_header_deadline(SETTINGS.header_timeout_s)
+install_error_handlers(app)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422, 429, 503)
@@ -197,16 +190,13 @@ async def _read_input(
     if is_multipart(request):
         files, fields = await read_multipart(request, limit)
         if "image" not in files:
-            raise HTTPException(422, "the multipart form needs a file field `image`")
+            raise InvalidInput("the multipart form needs a file field `image`")
         fields["image_base64"] = "-"
         parsed = form_to_model(fields, model, json_fields={"options", "conditions", "audit"})
         return parsed, files["image"], files.get("shuffled_image")
-    raise HTTPException(
-        415, "send application/json (image_base64) or multipart/form-data (file `image`)"
+    raise UnsupportedMediaType(
+        "send application/json (image_base64) or multipart/form-data (file `image`)"
     )
-
-
-BUSY = (AuditQueueFull, EngineStopped, asyncio.TimeoutError)
 
 
 @contextmanager
@@ -216,7 +206,7 @@ def access_logged(who: str, endpoint: str, request_id: str | None = None) -> Ite
     try:
         yield entry
     except BaseException as exc:
-        entry.status = 503 if isinstance(exc, BUSY) else int(getattr(exc, "status_code", 500))
+        entry.status = status_of(exc)
         raise
     finally:
         log_access(entry.who, entry.endpoint, entry.status, entry.request_id)
@@ -324,9 +314,7 @@ class GroundingService:
     async def get_audit(self, request: Request, request_id: str) -> StoredAudit:
         who = require_key(request, SETTINGS.api_keys)
         with access_logged(who, "GET /audits/{request_id}", request_id):
-            record = await self.core.store.get(request_id)
-            if record is None:
-                raise HTTPException(404, f"no audit record for request {request_id} (or expired)")
+            record = await self.core.stored_record(request_id)
             return StoredAudit(
                 request_id=request_id, record=StoredAuditRecord.from_redis_fields(record)
             )
@@ -343,13 +331,7 @@ class GroundingService:
         with access_logged(who, "POST /feedback") as access:
             parsed = parse_json_model(await read_body_capped(request, 64 * 1024), FeedbackJSON)
             access.request_id = parsed.request_id
-            if len(parsed.reference_answer) > SETTINGS.max_answer_chars:
-                raise HTTPException(
-                    422, f"reference_answer is longer than {SETTINGS.max_answer_chars} characters"
-                )
-            correct = await self.core.store.add_feedback(parsed.request_id, parsed.reference_answer)
-            if correct is None:
-                raise HTTPException(404, f"no audit record for request {parsed.request_id}")
+            correct = await self.core.add_feedback(parsed.request_id, parsed.reference_answer)
             return FeedbackResponse(request_id=parsed.request_id, correct=correct)
 
     @app.get("/stats", summary="Verdict, rolling grounding figures, drift state and counts")
@@ -374,15 +356,14 @@ class GroundingService:
             if SETTINGS.predict_requires_key:
                 require_key(request, SETTINGS.api_keys)
             if not is_json(request):
-                raise OpenAIRequestError(415, "send the chat request as application/json")
+                raise UnsupportedMediaType("send the chat request as application/json")
             limit = body_limit(SETTINGS.max_image_bytes, 1)
             body = parse_json_model(await read_body_capped(request, limit), ChatCompletionRequest)
             if body.model != self.core.model:
-                raise OpenAIRequestError(
-                    404,
+                raise NotFound(
                     f"the model `{body.model}` does not exist; this service serves "
                     f"`{self.core.model}` (GET /v1/models)",
-                    "model",
+                    field="model",
                 )
             chat = chat_input(body)
             production = self.core.build_request(
@@ -395,7 +376,7 @@ class GroundingService:
             )
             response, generation = await self.core.answer(production)
         except Exception as exc:
-            return openai_error(exc)
+            return openai_response(exc)
         background.add_task(self.core.after_response, production, response)
         completed = Completed(
             model=self.core.model,
@@ -427,59 +408,6 @@ class GroundingService:
         return GenerationParams(
             max_new_tokens=budget, temperature=body.temperature or 0.0, seed=body.seed
         )
-
-
-def openai_error(exc: Exception) -> JSONResponse:
-    """Any refusal on the OpenAI face as OpenAI's error body, with the status /predict gives."""
-    headers: dict[str, str] = {}
-    if isinstance(exc, OpenAIRequestError):
-        status, message, param = exc.status_code, exc.message, exc.param
-    elif isinstance(exc, ImageRejected | InputError | UpstreamFailed):
-        status, message, param = exc.status_code, str(exc), None
-    elif isinstance(exc, HTTPException):
-        status, message, param = exc.status_code, str(exc.detail), None
-        headers = dict(exc.headers or {})
-    elif isinstance(exc, AuditQueueFull | EngineStopped):
-        status, message, param = 503, str(exc), None
-        headers = {"Retry-After": "1"}
-    elif isinstance(exc, asyncio.TimeoutError):
-        status, message, param = 503, "the model did not answer in time; retry later", None
-        headers = {"Retry-After": "2"}
-    else:
-        raise exc
-    if status == 422:  # OpenAI (and vLLM) answer every invalid request with 400
-        status = 400
-    return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
-
-
-@app.exception_handler(ImageRejected)
-async def _image_rejected(_: Request, exc: ImageRejected) -> JSONResponse:
-    return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
-
-
-@app.exception_handler(InputError)
-async def _input_error(_: Request, exc: InputError) -> JSONResponse:
-    return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
-
-
-@app.exception_handler(UpstreamFailed)
-async def _upstream_failed(_: Request, exc: UpstreamFailed) -> JSONResponse:
-    return JSONResponse({"detail": f"the upstream model server failed: {exc}"}, exc.status_code)
-
-
-@app.exception_handler(AuditQueueFull)
-@app.exception_handler(EngineStopped)
-async def _busy(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
-
-
-@app.exception_handler(asyncio.TimeoutError)
-async def _timeout(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(
-        {"detail": "the model did not answer in time; retry later"},
-        status_code=503,
-        headers={"Retry-After": "2"},
-    )
 
 
 # after every route above is declared: /metrics labels requests by these routes' templates

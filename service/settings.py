@@ -31,6 +31,11 @@ def default_cache_dir() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GROUNDING_", env_file=None, extra="ignore")
 
+    backend: str | None = Field(
+        None,
+        description="A registered backend (audits.backends.registry: transformers, openai); "
+        "unset: openai when upstream_url is set, else transformers",
+    )
     model_path: Path | None = Field(
         None, description="Local checkpoint folder; unset serves the built-in reference model"
     )

@@ -11,7 +11,8 @@ Scoring (teacher-forced log-probability of an answer) needs prompt log-probabili
 extension: the answer is sent as a final assistant message continued in place
 (``continue_final_message``) with ``prompt_logprobs: 0``, and the log-probabilities of the
 prompt tokens after the question's own prompt length are summed. ``supports_scoring()`` asks the
-server once whether it returns them.
+server once whether it returns them (on the first read of ``capabilities``); a client built with
+``scoring=False`` (production, which never scores) asks nothing.
 
 Plain ``httpx``, not the ``openai`` package: the requests carry server extensions
 (``priority``, ``prompt_logprobs``, ``continue_final_message``) and read fields
@@ -36,7 +37,13 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from audits.contracts.backend import Generation, GenerationParams, VLMInput
+from audits.contracts.backend import (
+    BackendBase,
+    BackendCapabilities,
+    Generation,
+    GenerationParams,
+    VLMInput,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +111,8 @@ def _error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """Generate (and, where the server allows, score) through an OpenAI-compatible server."""
-
-    supports_preemption = False
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class OpenAIBackend:
         backoff_s: float = 0.5,
         client: httpx.Client | None = None,
         on_retry: Callable[[], None] | None = None,
+        scoring: bool | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -141,7 +147,8 @@ class OpenAIBackend:
         )
         self._headers = headers
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai")
-        self._scoring: bool | None = None
+        self._scoring = scoring
+        """Whether the server returns prompt log-probabilities; None until asked."""
         self._lock = threading.Lock()
         self.model_name = model or self.served_models()[0]
 
@@ -174,6 +181,12 @@ class OpenAIBackend:
             return self._scoring
 
     # -- the backend protocol --------------------------------------------------------------
+    @property
+    def capabilities(self) -> BackendCapabilities:
+        """Requests overlap and may carry a priority; scoring where the server returns prompt
+        log-probabilities."""
+        return BackendCapabilities(score=self.supports_scoring(), concurrent=True, priority=True)
+
     def generate(
         self,
         items: Sequence[VLMInput],

@@ -9,18 +9,18 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoConfig,
     AutoModelForImageTextToText,
-    PretrainedConfig,
     PreTrainedTokenizerBase,
     ProcessorMixin,
     StoppingCriteria,
     StoppingCriteriaList,
 )
-from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-from audits.backends.processor import UnsupportedCheckpoint, load_image_only_processor
+from audits.backends.checkpoint import check_checkpoint, max_image_pixels
+from audits.backends.processor import UnsupportedCheckpoint
 from audits.contracts.backend import (
+    BackendBase,
+    BackendCapabilities,
     Generation,
     GenerationInterrupted,
     GenerationParams,
@@ -93,41 +93,6 @@ def _stop_token_ids(model: torch.nn.Module, tokenizer: object) -> set[int]:
     return {int(eos)} if isinstance(eos, int) else {int(token) for token in eos}
 
 
-def load_config(model_dir: Path) -> PretrainedConfig:
-    """The folder's config, if transformers knows its model type as an image-text-to-text one."""
-    import json
-
-    import transformers
-
-    raw = json.loads((model_dir / "config.json").read_text())
-    model_type = raw.get("model_type", "?")
-    architectures = ", ".join(raw.get("architectures") or ["?"])
-    try:
-        config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
-    except (ValueError, KeyError) as error:
-        raise UnsupportedCheckpoint(
-            f"{model_dir}: architecture {architectures} (model type {model_type!r}) is not in "
-            f"transformers {transformers.__version__}; convert the checkpoint to a transformers "
-            "model class or upgrade transformers"
-        ) from error
-    if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-        raise UnsupportedCheckpoint(
-            f"{model_dir}: architecture {architectures} (model type {config.model_type!r}) is "
-            f"not an image-text-to-text model in transformers {transformers.__version__}; "
-            "the service needs a vision-language checkpoint"
-        )
-    return config
-
-
-def check_checkpoint(model_dir: Path) -> tuple[PretrainedConfig, ProcessorMixin]:
-    """Config and processor of a folder, without the weights: the cheap start-up checks."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"no Hugging Face checkpoint (config.json) in {model_dir}")
-    config = load_config(model_dir)
-    return config, load_image_only_processor(model_dir, config.model_type)
-
-
 TEXT_ONLY_APART = frozenset({"mllama"})
 """Cross-attention families: an item without an image skips the cross-attention layers alone,
 but in a batch with images it attends (uniformly, masked rows) to a padding image; so such
@@ -148,15 +113,22 @@ def _by_image_presence(
     return results
 
 
-class TransformersRuntime:
+GENERATION_STATE = ("rope_deltas",)
+"""Attributes a model's modules keep between decoding steps of one generate call (Qwen2-VL,
+Qwen2.5-VL, Qwen3-VL: the multimodal rotary offsets of the batch); a call run inside
+``should_stop`` would overwrite them, so they are saved and put back around it."""
+
+
+class TransformersRuntime(BackendBase):
     """Greedy, deterministic batched inference over a local checkpoint folder.
 
     Start-up loads the config, processor and model, then runs one probe (a generate step and a
     score, with and without an image), so a family the runtime cannot serve fails here with
     ``UnsupportedCheckpoint`` naming its architecture, never on the first request.
-    """
 
-    supports_preemption = True
+    Preemptible: ``generate``'s ``should_stop`` may run other calls on this runtime (the
+    engine's production requests); the model's per-generation state is put back after each.
+    """
 
     def __init__(
         self,
@@ -184,6 +156,14 @@ class TransformersRuntime:
             model_dir, config=config, dtype=self.dtype, local_files_only=True
         ).to(self.device)
         self.model.eval()
+        self._state_holders = [
+            module
+            for module in self.model.modules()
+            if any(hasattr(module, name) for name in GENERATION_STATE)
+        ]
+        self.capabilities = BackendCapabilities(
+            preemption=True, max_image_pixels=max_image_pixels(self.processor)
+        )
         self._probe()
         log.info("loaded %s (%s) on %s (%s)", model_dir, self.architecture, self.device, self.dtype)
 
@@ -201,21 +181,24 @@ class TransformersRuntime:
                 f"request failed with {type(error).__name__}: {error}"
             ) from error
 
-    @property
-    def max_image_pixels(self) -> int | None:
-        """Pixels of the largest image the model consumes (its processor scales bigger ones
-        down); None when the processor does not say."""
-        processor = self.processor.image_processor
-        explicit = getattr(processor, "max_pixels", None)
-        if isinstance(explicit, int):
-            return explicit
-        size = getattr(processor, "size", None) or {}
-        get = size.get if isinstance(size, dict) else lambda key: getattr(size, key, None)
-        if hasattr(processor, "merge_size"):  # Qwen2-VL family: size holds pixel counts
-            longest = get("longest_edge")
-            return int(longest) if longest else None
-        height, width = get("height"), get("width")
-        return int(height) * int(width) if height and width else None
+    def _keeping_state(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        """``should_stop`` with the model's per-generation state (``GENERATION_STATE``) put
+        back after it, whatever it ran on this model meanwhile."""
+
+        def poll() -> bool:
+            saved = [
+                (holder, name, getattr(holder, name))
+                for holder in self._state_holders
+                for name in GENERATION_STATE
+                if hasattr(holder, name)
+            ]
+            try:
+                return should_stop()
+            finally:
+                for holder, name, value in saved:
+                    setattr(holder, name, value)
+
+        return poll
 
     def _prompt(self, item: VLMInput) -> str:
         return chat_prompt(self.processor, item)
@@ -253,7 +236,7 @@ class TransformersRuntime:
         sampling = temperature > 0
         if sampling and seed is not None:
             torch.manual_seed(seed)
-        stopper = _StopWhen(should_stop) if should_stop is not None else None
+        stopper = _StopWhen(self._keeping_state(should_stop)) if should_stop is not None else None
         output = self.model.generate(
             **inputs,
             stopping_criteria=StoppingCriteriaList([stopper]) if stopper else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from PIL import Image
@@ -44,12 +44,42 @@ class GenerationInterrupted(RuntimeError):
     """``generate`` stopped early because ``should_stop`` said so; no output was kept."""
 
 
+@dataclass(frozen=True)
+class BackendCapabilities:
+    """What a backend can do, declared by the backend: the engines, the service and the CLI
+    read this, and never guess from attributes."""
+
+    generate: bool = True
+    """Generates answers (the audits' generate mode)."""
+    score: bool = True
+    """Scores an answer: its teacher-forced log-probability (the audits' score mode)."""
+    batch: bool = True
+    """Takes many items in one call; without it each production call gets one item."""
+    concurrent: bool = False
+    """Calls may overlap: the model runs elsewhere and schedules its own requests (an
+    OpenAI-compatible server), so the service forwards production at once instead of owning a
+    model thread."""
+    priority: bool = False
+    """Requests may carry a priority the server can schedule by (vLLM's ``priority``): audits
+    are sent at a lower one."""
+    preemption: bool = False
+    """``generate`` accepts ``should_stop``, a callable polled between decoding steps: True
+    stops the call with ``GenerationInterrupted``. ``should_stop`` may itself run other calls on
+    the backend (the engine serves production there); the backend keeps what its model holds
+    between decoding steps, so the interrupted-then-continued generation is unchanged."""
+    max_image_pixels: int | None = None
+    """Pixels of the largest image the model consumes (its processor scales bigger ones down);
+    None when not known."""
+
+
 class VLMBackend(Protocol):
-    """A backend may also set ``supports_preemption = True`` and accept ``should_stop`` in
-    ``generate``: a callable polled between decoding steps; when it returns True the call
-    raises ``GenerationInterrupted``."""
+    """A model the audits and the service call: declared capabilities, a label, generate and
+    score, and ``close`` for what it holds. ``BackendBase`` gives the defaults."""
 
     model_name: str
+
+    @property
+    def capabilities(self) -> BackendCapabilities: ...
 
     def generate(
         self,
@@ -60,24 +90,33 @@ class VLMBackend(Protocol):
         seed: int | None = None,
     ) -> list[str]: ...
 
+    def generate_detailed(
+        self, items: Sequence[VLMInput], params: GenerationParams
+    ) -> list[Generation]: ...
+
     def score(self, items: Sequence[VLMInput], answers: Sequence[str]) -> list[float]: ...
 
+    def close(self) -> None: ...
 
-def generate_detailed(
-    backend: VLMBackend, items: Sequence[VLMInput], params: GenerationParams
-) -> list[Generation]:
-    """Outputs with token counts where the backend can give them (``generate_detailed``),
-    else the plain texts."""
-    detailed = getattr(backend, "generate_detailed", None)
-    if callable(detailed):
-        return detailed(items, params)
-    if params == GenerationParams():
-        texts = backend.generate(items)
-    else:
-        texts = backend.generate(
-            items,
-            max_new_tokens=params.max_new_tokens,
-            temperature=params.temperature,
-            seed=params.seed,
-        )
-    return [Generation(text) for text in texts]
+
+class BackendBase:
+    """A backend's defaults: generate and score in batches, nothing more
+    (``BackendCapabilities()``); ``generate_detailed`` without token counts; nothing to close.
+    A backend subclasses it, implements ``generate`` and ``score`` and declares what else it
+    can do."""
+
+    model_name: str
+    capabilities: BackendCapabilities = BackendCapabilities()
+
+    def generate_detailed(
+        self, items: Sequence[VLMInput], params: GenerationParams
+    ) -> list[Generation]:
+        """The outputs of ``generate`` (which the subclass implements), without token counts
+        (a backend that knows them overrides this)."""
+        generate = self.generate  # type: ignore[attr-defined]
+        default = params == GenerationParams()  # a backend may take no decoding arguments
+        texts = generate(items) if default else generate(items, **asdict(params))
+        return [Generation(text) for text in texts]
+
+    def close(self) -> None:
+        """Release what the backend holds (threads, connections); nothing by default."""

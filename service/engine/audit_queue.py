@@ -18,18 +18,19 @@ from dataclasses import dataclass, field
 
 from audits.contracts.backend import VLMBackend
 from service.engine.stats import SchedulerStats, StatsCallback
+from service.errors import Overloaded
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[VLMBackend], None]
 
 
-class EngineStopped(RuntimeError):
-    pass
+class EngineStopped(Overloaded):
+    """The engine is shutting down: it takes no new work, and queued work may be dropped."""
 
 
-class AuditQueueFull(RuntimeError):
-    pass
+class AuditQueueFull(Overloaded):
+    """An audit queue had no room (on-demand: refused; mirrored: the oldest dropped)."""
 
 
 DROP_MESSAGES = {

@@ -5,7 +5,7 @@ loop. Waiting production requests are always taken first (batched up to ``max_ba
 Audits run one step (one batched model call) at a time, only while no production request
 waits, and every audit step is cut into short slices with production served between them:
 
-- audit generation (a backend with ``supports_preemption`` polls ``should_stop`` between
+- audit generation (a backend that declares ``preemption`` polls ``should_stop`` between
   decoding steps): at each decoding step the engine serves every waiting production batch
   first, then lets the audit decode its next token. The audit keeps its KV cache and loses no
   work; a production request waits at most for the rest of one audit decoding step (or of the
@@ -14,9 +14,10 @@ waits, and every audit step is cut into short slices with production served betw
   served between the chunks.
 
 So a production request that arrives while audit work holds the model waits for at most one
-slice: one decoding step, one prefill, or one chunk of scored rows. A model whose forward pass
-keeps state on the module between decoding steps (Qwen2-VL's ``rope_deltas``) has that state
-put back after production ran in the middle of an audit's generation (``GENERATION_STATE``).
+slice: one decoding step, one prefill, or one chunk of scored rows. A preemptible backend keeps
+what its model holds between decoding steps (Qwen2-VL's ``rope_deltas``) across the production
+served in the middle of an audit's generation (``BackendCapabilities.preemption``). A backend
+that does not batch gets its production one request per call.
 
 Queues: service/engine/audit_queue.py (shared with the upstream engine).
 """
@@ -24,23 +25,22 @@ Queues: service/engine/audit_queue.py (shared with the upstream engine).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from audits.contracts.backend import (
+    BackendBase,
     Generation,
     GenerationInterrupted,
     GenerationParams,
     VLMBackend,
     VLMInput,
-    generate_detailed,
 )
 from service.engine.audit_queue import (
     AuditQueues,
@@ -57,11 +57,6 @@ AUDIT_ROWS_PER_STEP = 4
 forward pass costs about its rows, so 4 rows (a score-mode audit of a yes/no question has 8)
 bound the wait at half the pass at no extra cost; on a GPU each extra chunk is one more short
 forward pass."""
-
-GENERATION_STATE = ("rope_deltas",)
-"""Attributes a model's modules keep between decoding steps of one generate call (Qwen2-VL,
-Qwen2.5-VL, Qwen3-VL: the multimodal rotary offsets of the batch); production generated in the
-middle of an audit's generation would overwrite them, so they are saved and put back."""
 
 
 @dataclass
@@ -87,7 +82,8 @@ class InferenceEngine(AuditQueues):
             audit_queue_size, interactive_queue_size, on_stats, audit_max_bytes=audit_queue_bytes
         )
         self.backend = backend
-        self.max_batch_size = max_batch_size
+        self.audit_backend = backend
+        self.max_batch_size = max_batch_size if backend.capabilities.batch else 1
         self.audit_rows_per_step = max(1, audit_rows_per_step)
         self._production: deque[_ProductionItem] = deque()
         self._running = False
@@ -97,7 +93,6 @@ class InferenceEngine(AuditQueues):
         self.preemptions = 0
         """Production batches served between the slices of an audit step (the audit paused
         for them and then went on where it was)."""
-        self._model_state = _ModelState(backend)
         self._current: AuditTask | None = None
         self._abandoned: AuditTask | None = None
         self._dropped_mid_audit = 0
@@ -230,8 +225,8 @@ class InferenceEngine(AuditQueues):
                 self._busy_s += time.monotonic() - started
 
     def _serve_waiting_production(self) -> bool:
-        """Between two slices of an audit step: serve every waiting production batch, putting
-        back the model state the audit's generation needs. Returns False (the audit goes on)."""
+        """Between two slices of an audit step: serve every waiting production batch. Returns
+        False (the audit goes on)."""
         while True:
             with self._cond:
                 if not self._production:
@@ -239,15 +234,14 @@ class InferenceEngine(AuditQueues):
                 batch = self._take_production_batch()
             live = [p for p in batch if p.future.set_running_or_notify_cancel()]
             if live:
-                with self._model_state.kept():
-                    self._run_production(live)
+                self._run_production(live)
                 self.preemptions += 1
 
     def _run_production(self, batch: list[_ProductionItem]) -> None:
         try:
             outputs: list[Generation] = []
             items, params = [p.item for p in batch], batch[0].params
-            self._timed(lambda: outputs.extend(generate_detailed(self.backend, items, params)))
+            self._timed(lambda: outputs.extend(self.backend.generate_detailed(items, params)))
             for entry, text in zip(batch, outputs, strict=True):
                 entry.future.set_result(text)
         except Exception as exc:  # one bad item must not fail its batch mates
@@ -270,7 +264,7 @@ class InferenceEngine(AuditQueues):
             self.backend,
             between_slices=self._serve_waiting_production,
             rows_per_step=self.audit_rows_per_step,
-            sliced_decoding=bool(getattr(self.backend, "supports_preemption", False)),
+            sliced_decoding=self.backend.capabilities.preemption,
         )
 
     def _run_audit_step(self, task: AuditTask, from_mirror: bool) -> None:
@@ -313,7 +307,7 @@ class InferenceEngine(AuditQueues):
             finish_task(task, EngineStopped("the service shut down while this audit ran"))
 
 
-class _SlicedBackend:
+class _SlicedBackend(BackendBase):
     """The engine's backend as an audit step sees it: short slices, production in between.
 
     ``generate`` hands the backend a ``should_stop`` that it polls between decoding steps;
@@ -334,6 +328,7 @@ class _SlicedBackend:
         self._rows = rows_per_step
         self._sliced_decoding = sliced_decoding
         self.model_name = backend.model_name
+        self.capabilities = backend.capabilities
 
     def generate(self, items: Sequence[VLMInput], **kwargs: Any) -> list[str]:
         if not self._sliced_decoding:
@@ -348,42 +343,6 @@ class _SlicedBackend:
             end = start + self._rows
             values.extend(self._backend.score(items[start:end], answers[start:end]))
         return values
-
-
-class _ModelState:
-    """Saves and puts back the ``GENERATION_STATE`` attributes of the backend's model modules
-    (found through ``.model``, unwrapping ``.backend`` wrappers); nothing for other backends."""
-
-    def __init__(self, backend: object) -> None:
-        self._holders: list[object] | None = None
-        self._backend = backend
-
-    def _find(self) -> list[object]:
-        if self._holders is None:
-            holders: list[object] = []
-            seen, obj = 0, self._backend
-            while obj is not None and seen < 8:
-                modules = getattr(getattr(obj, "model", None), "modules", None)
-                if callable(modules):
-                    holders = [m for m in modules() if any(hasattr(m, a) for a in GENERATION_STATE)]
-                    break
-                obj, seen = getattr(obj, "backend", None), seen + 1
-            self._holders = holders
-        return self._holders
-
-    @contextlib.contextmanager
-    def kept(self) -> Iterator[None]:
-        saved = [
-            (holder, name, getattr(holder, name))
-            for holder in self._find()
-            for name in GENERATION_STATE
-            if hasattr(holder, name)
-        ]
-        try:
-            yield
-        finally:
-            for holder, name, value in saved:
-                setattr(holder, name, value)
 
 
 def _exhausted(task: AuditTask) -> bool:

@@ -1,8 +1,10 @@
 """Upstream mode: the model is served elsewhere (vLLM, SGLang, TGI) behind an OpenAI-compatible
-API, and this engine forwards to it instead of owning a model.
+API, and this engine forwards to it instead of owning a model (the engine of every backend that
+declares ``concurrent``: ``service.startup``).
 
 - Production requests are forwarded at once, each on its own thread (up to the service's
-  concurrency limit), with no retries: an upstream error answers ``502``, a timeout ``504``.
+  concurrency limit), with no retries: an upstream error raises ``UpstreamFailed``, a timeout
+  ``UpstreamTimedOut`` (``service.errors``).
 - Audits go to the same server with a lower priority (a request field, vLLM's ``priority``
   under ``--scheduling-policy priority``; field name and value are settings; production requests
   carry no such field). At most ``audit_concurrency`` audits run at once, and only
@@ -20,29 +22,20 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from audits.backends.openai_http import OpenAIBackend, UpstreamError
-from audits.contracts.backend import Generation, GenerationParams, VLMInput
-from audits.contracts.types import AuditMode
+from audits.backends.openai_http import UpstreamError
+from audits.contracts.backend import Generation, GenerationParams, VLMBackend, VLMInput
 from service.engine.audit_queue import AuditQueues, EngineStopped, finish_task
 from service.engine.stats import SchedulerStats, StatsCallback
-from service.settings import Settings
+from service.errors import UpstreamFailed, UpstreamTimedOut
 
 log = logging.getLogger(__name__)
-
-
-class UpstreamFailed(RuntimeError):
-    """The upstream server failed a production request (``502``, or ``504`` on timeout)."""
-
-    def __init__(self, message: str, *, timeout: bool) -> None:
-        super().__init__(message)
-        self.status_code = 504 if timeout else 502
 
 
 class UpstreamEngine(AuditQueues):
     def __init__(
         self,
-        production: OpenAIBackend,
-        audits: OpenAIBackend,
+        production: VLMBackend,
+        audits: VLMBackend,
         *,
         production_concurrency: int = 64,
         audit_concurrency: int = 4,
@@ -120,7 +113,8 @@ class UpstreamEngine(AuditQueues):
             )
             return results[0]
         except UpstreamError as exc:
-            raise UpstreamFailed(str(exc), timeout=exc.timeout) from exc
+            failed = UpstreamTimedOut if exc.timeout else UpstreamFailed
+            raise failed(f"the upstream model server failed: {exc}") from exc
         finally:
             with self._cond:
                 self.production_in_flight -= 1
@@ -165,62 +159,3 @@ class UpstreamEngine(AuditQueues):
             if error is not None:
                 self._report_drop("upstream_error" if isinstance(error, UpstreamError) else "error")
             finish_task(task, error)
-
-
-def build_upstream_engine(settings: Settings, on_stats: StatsCallback) -> UpstreamEngine:
-    """Two clients of the one upstream server: production (no retries, no priority field) and
-    audits (retried, with the lower priority)."""
-    assert settings.upstream_url is not None
-    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
-    production = OpenAIBackend(
-        settings.upstream_url,
-        settings.upstream_model,
-        api_key=key,
-        concurrency=settings.max_concurrency,
-        timeout_s=settings.upstream_timeout_s,
-        max_retries=0,
-        max_new_tokens=settings.max_new_tokens,
-    )
-    priority = (
-        {settings.upstream_priority_field: settings.upstream_audit_priority}
-        if settings.upstream_priority_field
-        else {}
-    )
-    audits = OpenAIBackend(
-        settings.upstream_url,
-        production.model_name,
-        api_key=key,
-        concurrency=4 * settings.upstream_audit_concurrency,
-        timeout_s=settings.upstream_audit_timeout_s,
-        max_retries=settings.upstream_audit_retries,
-        max_new_tokens=settings.max_new_tokens,
-        extra_body=priority,
-    )
-    return UpstreamEngine(
-        production,
-        audits,
-        production_concurrency=settings.max_concurrency,
-        audit_concurrency=settings.upstream_audit_concurrency,
-        busy_audit_concurrency=settings.upstream_busy_audit_concurrency,
-        audit_queue_size=settings.audit_queue_size,
-        audit_queue_bytes=settings.audit_queue_bytes,
-        on_stats=on_stats,
-    )
-
-
-def upstream_audit_mode(wanted: AuditMode, audits: OpenAIBackend) -> AuditMode:
-    """Score mode only where the server returns prompt log-probabilities; said at start-up."""
-    scoring = audits.supports_scoring()
-    log.info(
-        "upstream %s, model %s: prompt log-probabilities %s",
-        audits.base,
-        audits.model_name,
-        "returned (score mode available)" if scoring else "not returned (generate mode only)",
-    )
-    if wanted != "generate" and not scoring:
-        log.warning(
-            "GROUNDING_AUDIT_MODE=%s needs prompt log-probabilities; audits run in generate mode",
-            wanted,
-        )
-        return "generate"
-    return wanted

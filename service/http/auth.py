@@ -9,8 +9,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from pydantic import SecretStr
+
+from service.errors import Unauthorized
+from service.http.errors import status_of
 
 access_log = logging.getLogger("grounding.access")
 
@@ -43,18 +46,18 @@ def endpoint_label(request: Request) -> str:
 
 
 def require_key(request: Request, keys: list[SecretStr]) -> str:
-    """The caller's label; a refusal (401) is written to the access log as well."""
+    """The caller's label; a refusal (``Unauthorized``) is written to the access log as well."""
     key = presented_key(request)
     if key is None:
-        log_access("anonymous", endpoint_label(request), 401)
-        raise HTTPException(
-            401,
-            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
-            headers={"WWW-Authenticate": "Bearer"},
+        refusal = Unauthorized(
+            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
         )
+        log_access("anonymous", endpoint_label(request), status_of(refusal))
+        raise refusal
     if not key_matches(key, keys):
-        log_access("invalid-key", endpoint_label(request), 401)
-        raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+        refusal = Unauthorized("the API key is not valid")
+        log_access("invalid-key", endpoint_label(request), status_of(refusal))
+        raise refusal
     return caller_id(key)
 
 

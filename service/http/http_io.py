@@ -1,4 +1,5 @@
-"""Reading request bodies: JSON with base64 images or multipart uploads, with clear 4xx errors."""
+"""Reading request bodies: JSON with base64 images or multipart uploads; every refusal is a
+``service.errors.ServiceError`` with a clear message."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
+from service.errors import InvalidInput, MalformedInput, PayloadTooLarge
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -18,13 +21,13 @@ MULTIPART_OVERHEAD = 64 * 1024
 async def read_body_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the request body is {declared} bytes; the limit is {limit}")
+        raise PayloadTooLarge(f"the request body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise HTTPException(413, f"the request body exceeds the limit of {limit} bytes")
+            raise PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -38,7 +41,7 @@ def decode_base64(value: str, field: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise HTTPException(400, f"`{field}` is not valid base64: {exc}") from exc
+        raise MalformedInput(f"`{field}` is not valid base64: {exc}") from exc
 
 
 def validation_message(error: ValidationError) -> str:
@@ -53,30 +56,30 @@ def parse_json_model(raw: bytes, model: type[ModelT]) -> ModelT:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise HTTPException(400, "the body is not valid UTF-8 JSON") from exc
+        raise MalformedInput("the body is not valid UTF-8 JSON") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise HTTPException(400, f"malformed JSON: {exc.msg} at position {exc.pos}") from exc
+        raise MalformedInput(f"malformed JSON: {exc.msg} at position {exc.pos}") from exc
     except RecursionError as exc:
-        raise HTTPException(400, "the JSON body is nested too deeply") from exc
+        raise MalformedInput("the JSON body is nested too deeply") from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc)) from exc
+        raise InvalidInput(validation_message(exc)) from exc
 
 
 async def read_multipart(request: Request, limit: int) -> tuple[dict[str, bytes], dict[str, str]]:
     """Files and text fields of a multipart form, the body capped at ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the request body is {declared} bytes; the limit is {limit}")
+        raise PayloadTooLarge(f"the request body is {declared} bytes; the limit is {limit}")
     try:
         form = await request.form(max_files=4, max_fields=16, max_part_size=limit)
     except HTTPException:
         raise
     except Exception as exc:
-        raise HTTPException(400, f"malformed multipart body: {exc}") from exc
+        raise MalformedInput(f"malformed multipart body: {exc}") from exc
     files: dict[str, bytes] = {}
     fields: dict[str, str] = {}
     for key, value in form.multi_items():
@@ -85,7 +88,7 @@ async def read_multipart(request: Request, limit: int) -> tuple[dict[str, bytes]
         else:
             data = await value.read()
             if len(data) > limit:
-                raise HTTPException(413, f"the file `{key}` exceeds the limit of {limit} bytes")
+                raise PayloadTooLarge(f"the file `{key}` exceeds the limit of {limit} bytes")
             files[key] = data
     await form.close()
     return files, fields
@@ -98,15 +101,15 @@ def form_to_model(fields: dict[str, str], model: type[ModelT], json_fields: set[
             try:
                 data[key] = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise HTTPException(422, f"`{key}` must be JSON: {exc.msg}") from exc
+                raise InvalidInput(f"`{key}` must be JSON: {exc.msg}") from exc
             except RecursionError as exc:
-                raise HTTPException(422, f"`{key}` is nested too deeply") from exc
+                raise InvalidInput(f"`{key}` is nested too deeply") from exc
         else:
             data[key] = value
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc)) from exc
+        raise InvalidInput(validation_message(exc)) from exc
 
 
 def is_json(request: Request) -> bool:

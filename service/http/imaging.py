@@ -1,10 +1,10 @@
-"""Decode and check an uploaded image; every refusal is an ImageRejected with an HTTP status.
+"""Decode and check an uploaded image; every refusal is a ``service.errors.ServiceError``.
 
 ``decode_upload`` is the one entry point for uploaded bytes (multipart, base64, data URIs): PNG,
 JPEG, BMP, TIFF, WebP through Pillow, DICOM Part 10 through ``audits.data.dicom`` (rendered the
-DICOM way; its refusals map to 400 corrupt/truncated, 413 too many pixels, 415 transfer syntax
-without a decoder, 422 no pixel data or no such frame, except 400 for a data set that names no
-SOP class: ``service.http.dicom_checks``).
+DICOM way; its refusals are malformed (corrupt, truncated), too large (too many pixels),
+unsupported (a transfer syntax without a decoder) or invalid (no pixel data, no such frame),
+except malformed for a data set that names no SOP class: ``service.http.dicom_checks``).
 Valid but unusual images (palette, CMYK, 16-bit, animated, EXIF-rotated) are converted to RGB
 by ``audits.data.images.to_rgb`` (the offline loader's conversion too), not refused. Nothing
 of a DICOM header is returned but the modality label and the frame count.
@@ -33,14 +33,14 @@ from audits.data.dicom import (
     render_dicom,
 )
 from audits.data.images import to_rgb
+from service.errors import (
+    InvalidInput,
+    MalformedInput,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+)
 from service.http.dicom_checks import names_no_sop_class
-
-
-class ImageRejected(ValueError):
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,12 @@ class DecodedImage:
     frame: int
 
 
-DICOM_STATUS: tuple[tuple[type[DicomError], int], ...] = (
-    (DicomCorrupt, 400),
-    (DicomTooLarge, 413),
-    (DicomUnsupportedSyntax, 415),
-    (DicomNoPixelData, 422),
-    (DicomFrameOutOfRange, 422),
+DICOM_REFUSALS: tuple[tuple[type[DicomError], type[ServiceError]], ...] = (
+    (DicomCorrupt, MalformedInput),
+    (DicomTooLarge, PayloadTooLarge),
+    (DicomUnsupportedSyntax, UnsupportedMediaType),
+    (DicomNoPixelData, InvalidInput),
+    (DicomFrameOutOfRange, InvalidInput),
 )
 
 
@@ -80,15 +80,15 @@ NOT_DICOM = (
 )
 
 
-def dicom_status(error: DicomError) -> int:
-    for kind, status in DICOM_STATUS:
+def dicom_refusal(error: DicomError) -> ServiceError:
+    for kind, refusal in DICOM_REFUSALS:
         if isinstance(error, kind):
-            return status
-    return 400
+            return refusal(str(error))
+    return MalformedInput(str(error))
 
 
 def decode_upload(data: bytes, limits: ImageLimits, *, frame: int | None = None) -> DecodedImage:
-    """Uploaded bytes to an RGB image and its metadata; raises ``ImageRejected`` (4xx) only.
+    """Uploaded bytes to an RGB image and its metadata; raises ``ServiceError`` refusals only.
 
     ``frame`` picks a frame of a multi-frame DICOM object (default: the middle one).
     """
@@ -100,10 +100,10 @@ def decode_upload(data: bytes, limits: ImageLimits, *, frame: int | None = None)
             )
         except DicomNoPixelData as exc:
             if names_no_sop_class(data):  # e.g. a preamble, DICM and garbage
-                raise ImageRejected(400, NOT_DICOM) from None
-            raise ImageRejected(dicom_status(exc), str(exc)) from None
+                raise MalformedInput(NOT_DICOM) from None
+            raise dicom_refusal(exc) from None
         except DicomError as exc:
-            raise ImageRejected(dicom_status(exc), str(exc)) from None
+            raise dicom_refusal(exc) from None
         _check_shape(rendered.image.width, rendered.image.height)
         return DecodedImage(
             image=rendered.image,
@@ -113,8 +113,8 @@ def decode_upload(data: bytes, limits: ImageLimits, *, frame: int | None = None)
             frame=rendered.frame,
         )
     if frame not in (None, 0):
-        raise ImageRejected(
-            422, f"frame {frame} was requested, but only DICOM uploads have several frames"
+        raise InvalidInput(
+            f"frame {frame} was requested, but only DICOM uploads have several frames"
         )
     image, kind = _decode_pillow(data, limits)
     return DecodedImage(image=image, format=kind, modality=UNKNOWN_MODALITY, frames=1, frame=0)
@@ -127,18 +127,18 @@ def decode_image(data: bytes, limits: ImageLimits) -> Image.Image:
 
 def _check_bytes(data: bytes, limits: ImageLimits) -> None:
     if not data:
-        raise ImageRejected(400, "the image is empty (0 bytes); upload a PNG, JPEG or DICOM file")
+        raise MalformedInput("the image is empty (0 bytes); upload a PNG, JPEG or DICOM file")
     if len(data) > limits.max_bytes:
-        raise ImageRejected(
-            413, f"the image is {len(data)} bytes; the limit is {limits.max_bytes} bytes"
+        raise PayloadTooLarge(
+            f"the image is {len(data)} bytes; the limit is {limits.max_bytes} bytes"
         )
 
 
 def _check_shape(width: int, height: int) -> None:
     if min(width, height) < 1:
-        raise ImageRejected(400, "the image has no pixels")
+        raise MalformedInput("the image has no pixels")
     if max(width, height) / min(width, height) > 200:
-        raise ImageRejected(422, f"aspect ratio {width}x{height} is too extreme (max 200:1)")
+        raise InvalidInput(f"aspect ratio {width}x{height} is too extreme (max 200:1)")
 
 
 def _decode_pillow(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
@@ -148,25 +148,23 @@ def _decode_pillow(data: bytes, limits: ImageLimits) -> tuple[Image.Image, str]:
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > limits.max_pixels:
-                raise ImageRejected(
-                    413,
+                raise PayloadTooLarge(
                     f"the image declares {width}x{height} pixels; the limit is "
                     f"{limits.max_pixels} pixels — downscale it before sending",
                 )
             if getattr(image, "is_animated", False):
                 image.seek(0)
             image.load()
-    except ImageRejected:
+    except ServiceError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(413, f"the image is too large to decode safely: {exc}") from exc
+        raise PayloadTooLarge(f"the image is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageRejected(
-            400,
+        raise MalformedInput(
             "the upload is not a readable image; send a PNG, JPEG, BMP, TIFF, WebP or DICOM "
             "Part 10 file",
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageRejected(400, f"the image is truncated or corrupt: {exc}") from exc
+        raise MalformedInput(f"the image is truncated or corrupt: {exc}") from exc
     _check_shape(width, height)
     return to_rgb(image), (image.format or "unknown").lower()

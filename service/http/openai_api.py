@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.errors import InvalidInput, MalformedInput, UnsupportedMediaType
 from service.http.interfaces import AuditDecision, Text
 
 DICOM_MEDIA_TYPES = frozenset({"application/dicom", "application/dicom+octet-stream"})
@@ -38,16 +39,6 @@ ERROR_TYPES = {
     503: "service_unavailable_error",
     504: "timeout_error",
 }
-
-
-class OpenAIRequestError(ValueError):
-    """A chat request this service cannot answer, with the HTTP status to send."""
-
-    def __init__(self, status_code: int, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.param = param
 
 
 # -- request ---------------------------------------------------------------------------------
@@ -130,28 +121,26 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
     fetched."""
     if not uri.startswith("data:"):
         scheme = uri.split(":", 1)[0] if ":" in uri else "a relative reference"
-        raise OpenAIRequestError(
-            400,
+        raise MalformedInput(
             f"image_url must be a data: URI (data:image/png;base64,...); this service never "
             f"fetches images, and {scheme} URLs are refused",
-            "messages.content.image_url",
+            field="messages.content.image_url",
         )
     match = DATA_URI.match(uri)
     if match is None or ";base64" not in match.group("params"):
-        raise OpenAIRequestError(
-            400, "image_url data: URIs must be base64-encoded (data:image/png;base64,...)"
+        raise MalformedInput(
+            "image_url data: URIs must be base64-encoded (data:image/png;base64,...)"
         )
     media_type = (match.group("type") or "").lower()
     if not (media_type.startswith("image/") or media_type in DICOM_MEDIA_TYPES):
-        raise OpenAIRequestError(
-            415,
+        raise UnsupportedMediaType(
             f"the data: URI's media type is {media_type or 'missing'}; send image/png, "
             "image/jpeg, image/webp, image/tiff, image/bmp or application/dicom",
         )
     try:
         data = base64.b64decode(match.group("data"), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise OpenAIRequestError(400, f"the image data: URI is not valid base64: {exc}") from exc
+        raise MalformedInput(f"the image data: URI is not valid base64: {exc}") from exc
     return media_type, data
 
 
@@ -167,24 +156,21 @@ def chat_input(request: ChatCompletionRequest) -> ChatInput:
     """System and developer text, then the user's text, as the question; the user's image.
 
     The audit compares answers to one question about one image, so a conversation with earlier
-    assistant turns, several user turns or several images is refused (400).
+    assistant turns, several user turns or several images is refused (``InvalidInput``).
     """
     if request.n not in (None, 1):
-        raise OpenAIRequestError(400, "n must be 1: this service returns one choice", "n")
+        raise InvalidInput("n must be 1: this service returns one choice", field="n")
     preamble: list[str] = []
     users = [m for m in request.messages if m.role == "user"]
     others = [m for m in request.messages if m.role not in ("system", "developer", "user")]
     if others:
-        raise OpenAIRequestError(
-            400,
+        raise InvalidInput(
             f"send one user turn (plus optional system messages); {others[0].role} messages "
             "are not accepted, because the audit compares answers to a single question",
-            "messages",
+            field="messages",
         )
     if len(users) != 1:
-        raise OpenAIRequestError(
-            400, f"send exactly one user message, got {len(users)}", "messages"
-        )
+        raise InvalidInput(f"send exactly one user message, got {len(users)}", field="messages")
     for message in request.messages:
         if message.role in ("system", "developer"):
             preamble += _texts(message.content)
@@ -195,8 +181,8 @@ def chat_input(request: ChatCompletionRequest) -> ChatInput:
         else []
     )
     if len(images) > 1:
-        raise OpenAIRequestError(
-            400, f"send at most one image per request, got {len(images)}", "messages"
+        raise InvalidInput(
+            f"send at most one image per request, got {len(images)}", field="messages"
         )
     question = "\n\n".join(text for text in [*preamble, "\n".join(_texts(user.content))] if text)
     if not images:

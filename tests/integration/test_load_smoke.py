@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from loadtests.bench_engine import LoadConfig, run_phase, summarize
 from loadtests.payloads import phantom_images
 from tests.conftest import DEMO_API_KEY
@@ -121,7 +121,7 @@ def _stored_audit(url: str, request_id: str) -> dict[str, str] | None:
     return None
 
 
-class SlowFakeModel:
+class SlowFakeModel(BackendBase):
     """A model double that takes a fixed time per call, batched or not."""
 
     model_name = "fake"

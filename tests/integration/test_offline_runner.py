@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audits.backends.transformers_runtime import TransformersRuntime
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.data.manifest import ManifestItem, read_manifest, write_manifest
 from audits.data.phantom import make_phantom
@@ -99,7 +99,7 @@ class Interrupted(Exception):
     pass
 
 
-class InterruptingBackend:
+class InterruptingBackend(BackendBase):
     """The real runtime, until the n-th generate call: then the process 'dies'."""
 
     def __init__(self, runtime: TransformersRuntime, calls: int) -> None:

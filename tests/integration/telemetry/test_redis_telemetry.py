@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageStat
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from audits.contracts.types import Condition
 from service.core import GroundingCore
 from service.settings import Settings
@@ -16,7 +16,7 @@ from tests.support.servers import RedisServer, wait_until
 from tests.support.telemetry import redis_client, stream_entries
 
 
-class BrightnessModel:
+class BrightnessModel(BackendBase):
     """Answers from the image: "yes" for a bright image, "no" otherwise (blank gray is "no")."""
 
     model_name = "bright"

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from service.core import GroundingCore
 from service.settings import Settings
 from tests.support.dicom import PHI_ID, PHI_NAME, shipped_bytes, with_patient
 from tests.support.images import png_bytes
 
 
-class BrightnessBackend:
+class BrightnessBackend(BackendBase):
     model_name = "dicom-core"
 
     def generate(self, items: Sequence[VLMInput], **_: object) -> list[str]:

@@ -7,12 +7,18 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from audits.contracts.backend import GenerationInterrupted, GenerationParams, VLMInput
+from audits.contracts.backend import (
+    BackendBase,
+    BackendCapabilities,
+    GenerationInterrupted,
+    GenerationParams,
+    VLMInput,
+)
 from service.engine.audit_queue import AuditTask
 from service.engine.scheduler import InferenceEngine
 
 
-class BlockingAuditBackend:
+class BlockingAuditBackend(BackendBase):
     """Production calls answer at once; audit calls (question 'audit') block until released."""
 
     model_name = "double"
@@ -106,12 +112,12 @@ def test_stop_counts_unfinished_audits_as_shutdown() -> None:
     assert dropped["shutdown"] == 3
 
 
-class PreemptibleBackend:
+class PreemptibleBackend(BackendBase):
     """Audit generation runs until production has been served in its middle (a long
     reasoning trace that polls should_stop between decoding steps)."""
 
     model_name = "preemptible"
-    supports_preemption = True
+    capabilities = BackendCapabilities(preemption=True)
 
     def __init__(self) -> None:
         self.audit_attempts = 0
@@ -159,7 +165,7 @@ def test_production_runs_in_the_middle_of_audit_generation_and_the_audit_goes_on
     assert engine.preemptions == 1
 
 
-class RecordsDecoding:
+class RecordsDecoding(BackendBase):
     """Holds the first call until released; records each batch's questions and decoding."""
 
     model_name = "records-decoding"

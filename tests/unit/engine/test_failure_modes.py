@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from prometheus_client import REGISTRY
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from service.core import GroundingCore
 from service.engine.audit_queue import AuditTask, EngineStopped
 from service.engine.scheduler import InferenceEngine
@@ -32,7 +32,7 @@ def dropped(model: str, reason: str) -> float:
     return REGISTRY.get_sample_value("grounding_audits_dropped_total", labels) or 0.0
 
 
-class AuditBatchFails:
+class AuditBatchFails(BackendBase):
     """Answers from the image brightness; an audit batch (it holds the no_image variant) of a
     question containing POISON raises, as a CUDA or tokenizer error would."""
 
@@ -113,7 +113,7 @@ def test_a_failing_audit_batch_is_counted_and_production_and_engine_live_on() ->
     assert dropped(model, "shutdown") == 0
 
 
-class OneBadProductionItem:
+class OneBadProductionItem(BackendBase):
     """The first call blocks until released (so the next items batch); 'BAD' raises."""
 
     model_name = "bad-item"
@@ -156,7 +156,7 @@ def test_a_failing_production_item_does_not_fail_its_batch_mates() -> None:
         engine.stop(grace_s=1)
 
 
-class HeldAuditStep:
+class HeldAuditStep(BackendBase):
     """Production answers at once; every audit step blocks until released."""
 
     model_name = "held-audit"
@@ -241,7 +241,7 @@ def test_a_model_call_that_outlives_the_shutdown_wait_is_counted_once() -> None:
     assert all(len(calls) == 1 for calls in outcomes.values()), outcomes
 
 
-class HeldProduction:
+class HeldProduction(BackendBase):
     """Production calls wait until released, like a model stuck on a pathological input."""
 
     model_name = "held-production"

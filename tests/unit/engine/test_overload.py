@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import httpx
 from fastapi import FastAPI
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, VLMInput
 from service.engine.scheduler import InferenceEngine
 from service.http.limits import InFlightLimit
 
 
-class HeldModel:
+class HeldModel(BackendBase):
     model_name = "held"
 
     def __init__(self) -> None:

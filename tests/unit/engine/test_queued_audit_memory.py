@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from PIL import Image
 from prometheus_client import REGISTRY
 
-from audits.contracts.backend import VLMInput
+from audits.contracts.backend import BackendBase, BackendCapabilities, VLMInput
 from service.core import GroundingCore
 from service.engine.shuffle_pool import image_nbytes
 from service.http.interfaces import AuditDecision, PredictResponse
@@ -25,12 +25,12 @@ TASK_BYTES = 3 * image_nbytes(Image.new("RGB", (64, 64)))
 """Real, blank and shuffled image of one queued audit, each at the model's size."""
 
 
-class SmallImageModel:
+class SmallImageModel(BackendBase):
     """Consumes at most 64x64 pixels; production answers at once, audit batches (they hold the
     no_image variant) wait until released, so mirrored audits pile up in the queue."""
 
     model_name = "small-image"
-    max_image_pixels = MODEL_PIXELS
+    capabilities = BackendCapabilities(max_image_pixels=MODEL_PIXELS)
 
     def __init__(self) -> None:
         self.release = threading.Event()

@@ -17,7 +17,9 @@ from audits.backends.openai_http import OpenAIBackend
 from audits.contracts.backend import VLMInput
 from service.engine.audit_queue import AuditTask
 from service.engine.stats import SchedulerStats
-from service.engine.upstream import UpstreamEngine, UpstreamFailed
+from service.engine.upstream import UpstreamEngine
+from service.errors import UpstreamFailed
+from service.http.errors import status_of
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -105,7 +107,7 @@ def test_production_failures_are_502_and_timeouts_504_never_retried() -> None:
         try:
             with pytest.raises(UpstreamFailed) as caught:
                 asyncio.run(engine.generate(VLMInput("q")))
-            assert caught.value.status_code == status
+            assert status_of(caught.value) == status
         finally:
             engine.stop(grace_s=1)
     assert calls["failing"] == 1, "production is never retried"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from service.core import GroundingCore, warm_pool_images
+from service.core import GroundingCore
 from service.settings import Settings
+from service.startup import warm_pool_images
 from tests.unit.engine.test_dicom_requests import BrightnessBackend
 
 

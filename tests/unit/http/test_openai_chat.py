@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from service.http.imaging import ImageLimits, ImageRejected, decode_upload
+from service.errors import ServiceError
+from service.http.errors import status_of
+from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision
 from service.http.openai_api import (
     ChatCompletionRequest,
     Completed,
     GroundingInfo,
-    OpenAIRequestError,
     chat_input,
     decode_data_uri,
     sse_chunks,
@@ -60,9 +61,9 @@ def test_plain_string_content_is_a_text_only_question() -> None:
     ],
 )
 def test_image_urls_other_than_base64_images_are_refused(uri: str, status: int, words: str) -> None:
-    with pytest.raises(OpenAIRequestError, match=words) as caught:
+    with pytest.raises(ServiceError, match=words) as caught:
         decode_data_uri(uri)
-    assert caught.value.status_code == status
+    assert status_of(caught.value) == status
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,7 @@ def test_image_urls_other_than_base64_images_are_refused(uri: str, status: int, 
 def test_chats_the_audit_cannot_compare_are_refused(
     messages: list[dict], fields: dict, words: str
 ) -> None:
-    with pytest.raises(OpenAIRequestError, match=words):
+    with pytest.raises(ServiceError, match=words):
         chat_input(request(*messages, **fields))
 
 
@@ -121,6 +122,6 @@ def test_dicom_data_uris_reach_the_dicom_decoder() -> None:
     limits = ImageLimits(max_bytes=1_000_000, max_pixels=1_000_000)
     decoded = decode_upload(chat.image, limits)
     assert (decoded.format, decoded.modality, decoded.image.size) == ("dicom", "CT", (128, 128))
-    with pytest.raises(ImageRejected) as caught:
+    with pytest.raises(ServiceError) as caught:
         decode_upload(shipped_bytes("rtplan.dcm"), limits)
-    assert caught.value.status_code == 422
+    assert status_of(caught.value) == 422

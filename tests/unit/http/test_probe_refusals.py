@@ -9,8 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from service.core import GroundingCore, InputError, has_content
-from service.http.imaging import ImageLimits, ImageRejected, decode_upload
+from service.core import GroundingCore, has_content
+from service.errors import InvalidInput, ServiceError
+from service.http.errors import status_of
+from service.http.imaging import ImageLimits, decode_upload
 from service.settings import Settings
 from tests.support.dicom import grayscale, shipped_bytes
 
@@ -36,9 +38,9 @@ def test_questions_of_only_filler_or_default_ignorable_code_points_are_refused(
     question: str,
 ) -> None:
     assert not has_content(question * 3)
-    with pytest.raises(InputError) as refused:
+    with pytest.raises(InvalidInput) as refused:
         check_question(question * 3)
-    assert refused.value.status_code == 422
+    assert status_of(refused.value) == 422
     assert "the question is empty" in refused.value.message
 
 
@@ -61,13 +63,13 @@ def test_questions_in_any_script_pass(question: str) -> None:
 def test_a_dicom_preamble_and_dicm_followed_by_garbage_is_a_corrupt_file() -> None:
     garbage = np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8).tobytes()
     for tail in (garbage, b"hello, this is not DICOM at all" * 10):
-        with pytest.raises(ImageRejected) as refused:
+        with pytest.raises(ServiceError) as refused:
             decode_upload(b"\0" * 128 + b"DICM" + tail, LIMITS)
-        assert refused.value.status_code == 400
+        assert status_of(refused.value) == 400
         assert "no readable DICOM object" in refused.value.message
-    with pytest.raises(ImageRejected) as plan:  # a real object without pixel data stays 422
+    with pytest.raises(ServiceError) as plan:  # a real object without pixel data stays 422
         decode_upload(shipped_bytes("rtplan.dcm"), LIMITS)
-    assert plan.value.status_code == 422
+    assert status_of(plan.value) == 422
 
 
 def _pixel_element(data: bytes) -> tuple[int, int]:
@@ -84,7 +86,7 @@ def test_dicom_pixel_data_one_byte_short_is_refused(dtype: type) -> None:
     cut = data[: value + length - 1]  # the file ends one byte into its pixel data
     declared = data[: at + 8] + struct.pack("<I", length - 1) + data[value : value + length - 1]
     for short in (cut, declared):
-        with pytest.raises(ImageRejected) as refused:
+        with pytest.raises(ServiceError) as refused:
             decode_upload(short, LIMITS)
-        assert refused.value.status_code == 400
+        assert status_of(refused.value) == 400
         assert "truncated or corrupt" in refused.value.message
