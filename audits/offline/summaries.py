@@ -17,7 +17,8 @@ from audits.offline.records import ItemRecord
 from audits.reports.breakdowns import group_metrics, group_section
 from audits.reports.format import fmt_diff, fmt_float, fmt_rate
 from audits.reports.sections import ReportSection
-from audits.science.metrics import OVERALL, BenchmarkMetrics, Rate
+from audits.science.estimates import Rate
+from audits.science.metrics import OVERALL, BenchmarkMetrics
 from audits.science.textstress import (
     LetterSummary,
     SampledAccuracy,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from audits.science.metrics import Diff, Rate, Ratio
+from audits.science.estimates import Diff, Rate, Ratio
 
 NA = "n/a"
 

@@ -12,7 +12,8 @@ from html import escape
 
 from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.science.conditions import colours
-from audits.science.metrics import BenchmarkMetrics, DeltaLogpSummary, Rate
+from audits.science.estimates import DeltaLogpSummary, Rate
+from audits.science.metrics import BenchmarkMetrics
 
 CONDITION_COLOURS: dict[Condition, str] = {Condition.REAL: "#1f77b4", **colours()}
 CHAR_W = 7.0

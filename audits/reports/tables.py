@@ -6,16 +6,11 @@ from collections.abc import Sequence
 
 from audits.contracts.types import COUNTERFACTUALS, Condition
 from audits.reports.format import NA, fmt_diff, fmt_p, fmt_rate, fmt_ratio
+from audits.reports.paper import PAPER_REFERENCE, PaperFigure
 from audits.reports.sections import ReportSection
 from audits.science.conditions import default_conditions, registered
-from audits.science.metrics import (
-    PAPER_REFERENCE,
-    AuditMetrics,
-    BenchmarkMetrics,
-    Diff,
-    PaperFigure,
-    Ratio,
-)
+from audits.science.estimates import Diff, Ratio
+from audits.science.metrics import AuditMetrics, BenchmarkMetrics
 from audits.science.rates import ItemRate, item_rates
 
 _KEY = ("Benchmark", "n")

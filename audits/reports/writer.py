@@ -15,10 +15,11 @@ from audits.contracts.types import ItemAudit
 from audits.reports.breakdowns import question_type_section
 from audits.reports.html import html_report
 from audits.reports.markdown import markdown_report
+from audits.reports.paper import PAPER_REFERENCE
 from audits.reports.sections import ReportSection
 from audits.reports.tables import paired_section
 from audits.reports.verdict import audit_verdicts
-from audits.science.metrics import PAPER_REFERENCE, AuditMetrics
+from audits.science.metrics import AuditMetrics
 
 
 def report_json(

@@ -14,11 +14,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
 
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, UNPARSED, Condition, ItemAudit
 from audits.science import conditions as _conditions  # noqa: F401 - their rates register
 from audits.science.answer_extraction import question_kind
+from audits.science.estimates import (
+    ConditionCounts,
+    DeltaLogpSummary,
+    Diff,
+    McNemarResult,
+    Rate,
+    Ratio,
+    paired_diff,
+    rate_k,
+    rate_of,
+)
 from audits.science.open_answers import (
     OPEN_FLIP_F1_THRESHOLD,
     OPEN_RECALL_THRESHOLD,
@@ -33,99 +44,10 @@ from audits.science.stats import (
     PairedCounts,
     mcnemar,
     mover_ratio,
-    newcombe_paired_diff,
-    paired_bootstrap_diff,
-    wilson_interval,
-    z_for,
 )
 
 OVERALL = "Overall"
 HIST_BINS = 20
-
-
-class Rate(BaseModel):
-    """A proportion ``k / n`` with its Wilson interval."""
-
-    model_config = ConfigDict(frozen=True)
-
-    value: float
-    lo: float
-    hi: float
-    n: int
-    k: int
-
-
-class Diff(BaseModel):
-    """A paired difference ``first - second`` over the ``n`` items that have both values."""
-
-    model_config = ConfigDict(frozen=True)
-
-    value: float
-    lo: float
-    hi: float
-    n: int
-    first: Rate | None = None
-    """The first accuracy on the paired items (it can differ from the unpaired column)."""
-    second: Rate | None = None
-    method: str = "paired percentile bootstrap"
-
-
-class Ratio(BaseModel):
-    """A ratio ``first / second`` of accuracies over the ``n`` items that have both values."""
-
-    model_config = ConfigDict(frozen=True)
-
-    value: float
-    lo: float
-    hi: float
-    """``inf`` when the denominator's interval reaches 0."""
-    n: int
-    first: Rate | None = None
-    second: Rate | None = None
-    method: str = MOVER_METHOD
-
-
-class McNemarResult(BaseModel):
-    """McNemar test of Acc_real vs Acc_shuffled on the ``n`` items with both correctness values.
-
-    ``b``: correct with the real image only; ``c``: correct with the shuffled image only.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    n: int
-    b: int
-    c: int
-    p_value: float
-    method: str = MCNEMAR_METHOD
-
-
-class ConditionCounts(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    run: int
-    """Items where the condition ran (it has an answer or a non-skipped outcome)."""
-    skipped: int
-    answered: int
-    """Items with a parsed answer (not ``<unparsed>``)."""
-    unparsed: int
-    scored: int
-    """Items with a correctness value (a reference answer was available)."""
-
-
-class DeltaLogpSummary(BaseModel):
-    """Distribution of ``delta_logp_c = logp_real - logp_c`` over the items that have it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    n: int
-    mean: float
-    median: float
-    std: float
-    min: float
-    max: float
-    hist_edges: list[float]
-    hist_counts: list[int]
 
 
 class _BenchmarkFigures(BaseModel):
@@ -184,55 +106,6 @@ class AuditMetrics(BaseModel):
     """Per benchmark, sorted by name."""
 
 
-class PaperFigure(BaseModel):
-    """One reference figure reported by the seed paper (Qwen2.5-VL-7B variants)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    metric: str
-    benchmark: str
-    model: str
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-    note: str = ""
-
-
-PAPER_REFERENCE: tuple[PaperFigure, ...] = (
-    PaperFigure(metric="IS", benchmark=OVERALL, model="base", value=0.482),
-    PaperFigure(
-        metric="IS",
-        benchmark=OVERALL,
-        model="image-text RLVR",
-        value=0.398,
-        note="accuracy 58.8%",
-    ),
-    PaperFigure(metric="Acc_real", benchmark=OVERALL, model="image-text RLVR", value=0.588),
-    PaperFigure(
-        metric="IS", benchmark="VQA-RAD", model="image-text", value=0.29, note="from 43% to 29%"
-    ),
-    PaperFigure(metric="Acc_real", benchmark="PathVQA", model="text-only RLVR", value=0.56),
-    PaperFigure(metric="Acc_shuffled", benchmark="PathVQA", model="text-only RLVR", value=0.65),
-    PaperFigure(metric="VRS", benchmark="PathVQA", model="text-only RLVR", value=-0.09),
-    PaperFigure(
-        metric="blank retention",
-        benchmark="VQA-RAD",
-        model="text-only RLVR",
-        value=0.81,
-        note="keeps 81% of its accuracy with a blank image",
-    ),
-    PaperFigure(metric="visual-claim rate", benchmark=OVERALL, model="all", low=0.68, high=0.74),
-    PaperFigure(metric="HVRR", benchmark=OVERALL, model="all", low=0.38, high=0.43),
-    PaperFigure(
-        metric="P(invariant | claim)",
-        benchmark=OVERALL,
-        model="image-text RLVR",
-        value=0.61,
-        note="share of visual claims that did not influence the answer",
-    ),
-)
-
-
 def compute_metrics(
     items: Sequence[ItemAudit], *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
 ) -> AuditMetrics:
@@ -258,48 +131,6 @@ class _Settings(BaseModel):
     n_boot: int
     seed: int
     alpha: float
-
-
-def rate_of(flags: Iterable[bool], *, alpha: float = 0.05) -> Rate | None:
-    """The share of True values with its Wilson interval; None for no values."""
-    values = [bool(v) for v in flags]
-    return _rate_k(sum(values), len(values), alpha) if values else None
-
-
-def paired_diff(
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> Diff | None:
-    """``mean(a) - mean(b)`` over paired items; None for no items.
-
-    0/1 outcomes (accuracies) get Newcombe's paired score interval and their paired rates;
-    other values (e.g. probabilities) a paired percentile bootstrap.
-    """
-    if len(a) == 0:
-        return None
-    if all(v in (0.0, 1.0) for v in (*a, *b)):
-        counts = PairedCounts.of(a, b)
-        value, lo, hi = newcombe_paired_diff(counts, alpha=alpha)
-        return Diff(
-            value=value,
-            lo=lo,
-            hi=hi,
-            n=counts.n,
-            first=_rate_k(counts.first, counts.n, alpha),
-            second=_rate_k(counts.second, counts.n, alpha),
-            method=NEWCOMBE_METHOD,
-        )
-    value, lo, hi = paired_bootstrap_diff(a, b, n_boot=n_boot, seed=seed, alpha=alpha)
-    return Diff(value=value, lo=lo, hi=hi, n=len(a))
-
-
-def _rate_k(k: int, n: int, alpha: float) -> Rate:
-    lo, hi = wilson_interval(k, n, z=z_for(alpha))
-    return Rate(value=k / n, lo=lo, hi=hi, n=n, k=k)
 
 
 _plain = str.__str__  # a Condition's value as a plain str (C-level, no enum descriptor)
@@ -393,8 +224,8 @@ def _ratio(views: Sequence[_View], num: str, den: str, s: _Settings) -> Ratio | 
         lo=lo,
         hi=hi,
         n=counts.n,
-        first=_rate_k(counts.first, counts.n, s.alpha),
-        second=_rate_k(counts.second, counts.n, s.alpha),
+        first=rate_k(counts.first, counts.n, s.alpha),
+        second=rate_k(counts.second, counts.n, s.alpha),
     )
 
 

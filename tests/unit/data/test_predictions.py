@@ -13,7 +13,8 @@ import pytest
 from audits.contracts.types import UNPARSED, Condition
 from audits.data.manifest import ManifestItem, read_manifest, write_manifest
 from audits.data.predictions import PredictionRow, audits_from_predictions, read_predictions
-from audits.science.metrics import Rate, compute_metrics
+from audits.science.estimates import Rate
+from audits.science.metrics import compute_metrics
 from cli.main import main
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE

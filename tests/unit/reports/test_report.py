@@ -12,7 +12,8 @@ from audits.reports.format import fmt_diff, fmt_p, fmt_rate
 from audits.reports.html import html_report
 from audits.reports.markdown import markdown_table
 from audits.reports.writer import write_reports
-from audits.science.metrics import AuditMetrics, Diff, Rate, compute_metrics
+from audits.science.estimates import Diff, Rate
+from audits.science.metrics import AuditMetrics, compute_metrics
 
 R, S, B, N = Condition.REAL, Condition.SHUFFLED, Condition.BLANK, Condition.NO_IMAGE
 SVG = "{http://www.w3.org/2000/svg}"

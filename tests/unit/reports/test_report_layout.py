@@ -20,7 +20,8 @@ from audits.reports.svg import count_ticks, histogram_svg, nice_ticks
 from audits.reports.thumbnails import thumbnail_data_uri
 from audits.reports.verdict import MIN_PAIRS, verdict_for
 from audits.reports.writer import write_reports
-from audits.science.metrics import OVERALL, DeltaLogpSummary, compute_metrics
+from audits.science.estimates import DeltaLogpSummary
+from audits.science.metrics import OVERALL, compute_metrics
 from tests.support.dicom import shipped
 from tests.unit.reports.test_report import B, N, R, S, item
 

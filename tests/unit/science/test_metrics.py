@@ -14,7 +14,8 @@ from audits.contracts.types import (
     ItemAudit,
     ItemFlags,
 )
-from audits.science.metrics import OVERALL, PAPER_REFERENCE, AuditMetrics, compute_metrics
+from audits.reports.paper import PAPER_REFERENCE
+from audits.science.metrics import OVERALL, AuditMetrics, compute_metrics
 from audits.science.prompts import option_question_prompt
 from audits.science.stats import wilson_interval
 from audits.science.textstress import (
