@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from audits.science.rates import online_rates
 from service.telemetry.stats_figures import RateFigure, StatsReport
 
 HVRR_DEGRADED = 0.4
@@ -104,19 +105,26 @@ def verdict_of(report: StatsReport, sample_rate: float | None) -> Verdict:
     return Verdict(status="healthy", reasons=reasons)
 
 
+HEADLINE = ("IS", "IS_blank", "HVRR", "claim_rate")
+"""Always in the summary; every other online rate once a window has audits for it."""
+
+
+def _headline_rates(window: Any) -> dict[str, str]:
+    figures = {rate.label: getattr(window, rate.label) for rate in online_rates()}
+    return {
+        label: _fmt(figure)
+        for label, figure in figures.items()
+        if label in HEADLINE or figure.n > 0
+    }
+
+
 def summary_view(report: StatsReport, verdict: Verdict) -> dict[str, Any]:
     """The short /stats a person reads: the verdict and each window's headline figures."""
     return {
         "model": report.model,
         "verdict": verdict.model_dump(),
         "windows": {
-            label: {
-                "audits": window.audits,
-                "IS": _fmt(window.IS),
-                "IS_blank": _fmt(window.IS_blank),
-                "HVRR": _fmt(window.HVRR),
-                "claim_rate": _fmt(window.claim_rate),
-            }
+            label: {"audits": window.audits, **_headline_rates(window)}
             for label, window in report.windows.items()
         },
         "drift": {

@@ -77,3 +77,14 @@ def test_summary_is_short_and_readable() -> None:
     assert summary["windows"]["6h"]["IS"].startswith("0.450 [")
     assert "(k=45, n=100)" in summary["windows"]["6h"]["IS"]
     assert len(str(summary)) < 1200
+
+
+def test_the_summary_shows_every_registered_rate_once_it_has_audits() -> None:
+    report = _report()
+    headline = summary_view(report, verdict_of(report, sample_rate=0.1))["windows"]["6h"]
+    assert "laterality_consistency" not in headline  # flipped is not audited here
+    assert {"IS", "IS_blank", "HVRR", "claim_rate"} <= set(headline)
+    counts = {"audits": 40, "laterality_consistency_n": 10, "laterality_consistency_k": 9}
+    report.windows["6h"] = window_figures(21600, counts)
+    with_mirror = summary_view(report, verdict_of(report, sample_rate=0.1))["windows"]["6h"]
+    assert with_mirror["laterality_consistency"].startswith("0.900 [")
