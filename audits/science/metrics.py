@@ -17,7 +17,6 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS, UNPARSED, Condition, ItemAudit
-from audits.science import conditions as _conditions  # noqa: F401 - their rates register
 from audits.science.answer_extraction import question_kind
 from audits.science.estimates import (
     ConditionCounts,

@@ -59,13 +59,21 @@ def register_rate(rate: ItemRate) -> ItemRate:
     return rate
 
 
+def _load_registrations() -> None:
+    """Import the modules that register rates (the grounding rates, and each condition's own),
+    so a reader sees every rate whatever it imported first."""
+    import audits.science.conditions
+    import audits.science.rates.grounding  # noqa: F401
+
+
 def item_rates() -> tuple[ItemRate, ...]:
     """Every registered rate, in registration order."""
+    _load_registrations()
     return tuple(_RATES.values())
 
 
 def online_rates() -> tuple[ItemRate, ...]:
-    return tuple(rate for rate in _RATES.values() if rate.online)
+    return tuple(rate for rate in item_rates() if rate.online)
 
 
 def check_value(flags: ItemFlags, check: str) -> bool | None:

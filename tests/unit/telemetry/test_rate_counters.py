@@ -3,6 +3,9 @@ Prometheus series (``flipped``'s laterality consistency as the example)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from prometheus_client import REGISTRY
 
 from audits.contracts.records import AuditRecord
@@ -69,3 +72,17 @@ def test_prometheus_counts_every_online_rate_by_name() -> None:
     assert _sample("grounding_rate_hits_total", labels) == 1.0
     flips = {"model": "rates-prom", "condition": "flipped", "modality": "CT"}
     assert _sample("grounding_answer_flips_total", flips) == 1.0
+
+
+def test_every_rate_is_registered_whatever_a_process_imports_first() -> None:
+    """The /stats schema and the report's fields are built at import: a process that imports
+    only the telemetry still sees the rates a condition module registers."""
+    for module, model in (
+        ("service.telemetry.stats_figures", "WindowFigures"),
+        ("audits.science.metrics", "BenchmarkMetrics"),
+    ):
+        code = f"from {module} import {model}; print(sorted({model}.model_fields))"
+        fields = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        assert "laterality_consistency" in fields and "flip_invariance" in fields, module
