@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
-from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-import regex
 from PIL import Image
 
-from audits.contracts.backend import Generation, GenerationParams, VLMBackend, VLMInput
-from audits.contracts.http import AuditReport, ConditionReport
-from audits.contracts.types import ALL_CONDITIONS, AuditMode, Condition
-from audits.data.dicom import Window, normalize_modality
+from audits.contracts.backend import Generation, VLMBackend, VLMInput
+from audits.contracts.http import AuditReport
+from audits.contracts.types import AuditMode, Condition
 from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.audit_steps import ItemAuditResult, ItemAuditRun, ItemAuditSpec
+from service.audit_results import build_report, mirror_record
 from service.engine.audit_queue import AuditTask
 from service.engine.completion import CompletionWorker
 from service.engine.scheduler import InferenceEngine
@@ -26,13 +24,12 @@ from service.engine.shuffle_pool import ShufflePool, fit_pixels, image_nbytes
 from service.engine.stats import SchedulerStats
 from service.engine.upstream import UpstreamEngine
 from service.errors import InvalidInput, ModelTimedOut, NotFound
-from service.http.imaging import ImageLimits, decode_upload
 from service.http.interfaces import AuditDecision, PredictResponse
-from service.identity import answer_fingerprint, new_request_id, pixels_id, sample_decision
+from service.identity import pixels_id, sample_decision
+from service.requests import ProductionRequest, RequestReader
 from service.settings import Settings
 from service.startup import start_serving
 from service.telemetry.prometheus import EXPORTER
-from service.telemetry.record_builder import build_record
 from service.telemetry.redis_store import RedisRecordStore
 from service.telemetry.redis_telemetry import RedisTelemetry
 from service.telemetry.sinks import AuditSink, FanOut, LogSink, MemorySink, PrometheusSink
@@ -42,40 +39,6 @@ from service.telemetry.verdict import StatsView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-INVISIBLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
-"""Code points with no visible rendering: zero-width and bidi marks, variation selectors, the
-combining grapheme joiner, and the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0)."""
-WORDLIKE = regex.compile(r"[\p{L}\p{N}]")
-
-
-def has_content(question: str) -> bool:
-    """Whether a question holds a letter or a digit once invisible code points are set aside:
-    one of spaces, symbols (U+2800 braille blank, U+FFFC object replacement), punctuation and
-    default-ignorable code points (Unicode properties, not a list) asks nothing."""
-    return WORDLIKE.search(INVISIBLE.sub("", question)) is not None
-
-
-@dataclass(frozen=True)
-class ProductionRequest:
-    image: Image.Image | None
-    """None for a text-only chat request: answered, never audited (nothing to vary)."""
-    image_id: str | None
-    question: str
-    options: dict[str, str] | None
-    request_id: str
-    audit: bool | None
-    params: GenerationParams = field(default_factory=GenerationParams)
-    """Decoding asked for by the client (OpenAI ``max_tokens``, ``temperature``)."""
-    modality: str = "unknown"
-    """Low-cardinality label (``audits.data.dicom.MODALITY_LABELS``)."""
-
-    @property
-    def greedy_at_default_length(self) -> bool:
-        """Whether the production output is what an audit's own real condition would produce
-        (greedy, the configured token budget): then the audit reuses it."""
-        return self.params.temperature == 0 and self.params.max_new_tokens is None
 
 
 class GroundingCore:
@@ -92,14 +55,10 @@ class GroundingCore:
         self.engine: InferenceEngine | UpstreamEngine = serving.engine
         self.audit_mode: AuditMode = serving.audit_mode
         self.model = settings.model_name or self.backend.model_name
-        self.limits = ImageLimits(
-            settings.max_image_bytes,
-            settings.max_image_pixels,
-            dicom_windows={
-                modality: Window(center, width)
-                for modality, (center, width) in settings.dicom_default_windows.items()
-            },
-        )
+        self.requests = RequestReader(settings)
+        self.build_request = self.requests.build
+        """Checks and decodes one request into a ``ProductionRequest``."""
+        self.limits = self.requests.limits
         self.model_pixels = self.backend.capabilities.max_image_pixels
         """Pixels of the largest image the model consumes: pooled and queued images are kept at
         most at this size, never at the upload's."""
@@ -144,68 +103,6 @@ class GroundingCore:
         """The audit ledger in Redis: what a worker that dies cannot report itself."""
         if self.redis is not None:
             self.redis.ledger.count(self.model, field, amount)
-
-    # -- input checks ------------------------------------------------------------------------
-    def check_question(self, question: str) -> str:
-        cleaned = question.strip()
-        if not has_content(cleaned):
-            raise InvalidInput(
-                "the question is empty (nothing but spaces, symbols or invisible and filler "
-                "characters); ask something about the image in words",
-            )
-        if len(cleaned) > self.settings.max_question_chars:
-            raise InvalidInput(
-                f"the question has {len(cleaned)} characters; the limit is "
-                f"{self.settings.max_question_chars}",
-            )
-        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in cleaned):
-            raise InvalidInput(
-                "the question contains control characters (C0, DEL or C1); remove them"
-            )
-        return cleaned
-
-    def check_options(self, options: Mapping[str, str] | None) -> dict[str, str] | None:
-        if not options:
-            return None
-        bad = [key for key in options if key not in ("A", "B", "C", "D", "E")]
-        if bad:
-            raise InvalidInput(f"option keys must be letters A-E, got {bad}")
-        too_long = [k for k, v in options.items() if len(v) > self.settings.max_answer_chars]
-        if too_long:
-            raise InvalidInput(f"options {too_long} are longer than the answer limit")
-        return dict(options)
-
-    def build_request(
-        self,
-        image_bytes: bytes | None,
-        question: str,
-        *,
-        options: Mapping[str, str] | None = None,
-        request_id: str | None = None,
-        audit: bool | None = None,
-        params: GenerationParams | None = None,
-        frame: int | None = None,
-        modality: str | None = None,
-    ) -> ProductionRequest:
-        """Checks and decodes one request; ``modality`` (a client's) overrides a DICOM header's."""
-        checked_question = self.check_question(question)
-        checked_options = self.check_options(options)
-        secret = self.settings.hmac_secret.get_secret_value()
-        decoded = (
-            None if image_bytes is None else decode_upload(image_bytes, self.limits, frame=frame)
-        )
-        return ProductionRequest(
-            image=None if decoded is None else decoded.image,
-            image_id=None if decoded is None else pixels_id(decoded.image, secret),
-            question=checked_question,
-            options=checked_options,
-            request_id=request_id or new_request_id(),
-            audit=audit,
-            params=params or GenerationParams(),
-            modality=normalize_modality(modality)
-            if modality
-            else (decoded.modality if decoded is not None else "unknown"),
-        )
 
     # -- production --------------------------------------------------------------------------
     async def predict(self, request: ProductionRequest) -> PredictResponse:
@@ -287,22 +184,16 @@ class GroundingCore:
 
     def _record(self, request: ProductionRequest, result: ItemAuditResult) -> None:
         secret = self.settings.hmac_secret.get_secret_value()
-        record = build_record(
-            request_id=request.request_id,
-            model=self.model,
-            image_id=request.image_id,
-            mode=self.audit_mode,
-            source="mirror",
-            result=result,
-            answer_fingerprints={
-                c: answer_fingerprint(a, secret) for c, a in result.flags.answers.items()
-            },
-            question=request.question,
-            retain_text=self.settings.retain_text,
-            modality=request.modality,
-            question_kind=question_kind(request.question, request.options),
+        self.sinks.emit(
+            mirror_record(
+                request,
+                result,
+                model=self.model,
+                mode=self.audit_mode,
+                secret=secret,
+                retain_text=self.settings.retain_text,
+            )
         )
-        self.sinks.emit(record)
 
     # -- on-demand audit ---------------------------------------------------------------------
     async def audit(
@@ -425,42 +316,3 @@ def pinned_bytes(run: ItemAuditRun) -> int:
     """Bytes of the distinct images a queued audit holds (real, blank, shuffled)."""
     images = {id(item.image): item.image for item in run.inputs.values() if item.image is not None}
     return sum(image_nbytes(image) for image in images.values())
-
-
-def build_report(
-    request: ProductionRequest, model: str, mode: str, result: ItemAuditResult
-) -> AuditReport:
-    flags = result.flags
-    reports = []
-    for condition in ALL_CONDITIONS:
-        outcome = result.outcomes.get(condition)
-        if outcome is None:
-            continue
-        reports.append(
-            ConditionReport(
-                condition=condition,
-                skipped=outcome.skipped,
-                skip_reason=outcome.skip_reason,
-                raw_output=outcome.output,
-                answer=flags.answers.get(condition),
-                correct=(flags.correct or {}).get(condition),
-                logp=outcome.logp,
-                option_logps=outcome.option_logps,
-                delta_logp=flags.delta_logp.get(condition),
-                flip=flags.flips.get(condition),
-            )
-        )
-    return AuditReport(
-        request_id=request.request_id,
-        model=model,
-        image_id=request.image_id,
-        mode=mode,
-        conditions=reports,
-        claim_spans=flags.claim_spans,
-        visual_claim=flags.visual_claim,
-        image_invariant=flags.image_invariant,
-        hvr=flags.hvr,
-        modality_skeptic=flags.modality_skeptic,
-        checks=flags.checks,
-        timings_ms={**result.timings_ms, "total": result.duration_ms},
-    )

@@ -23,7 +23,7 @@ from audits.backends.processor import UnsupportedCheckpoint
 from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
 from audits.contracts.records import StoredAuditRecord
-from service.core import GroundingCore, ProductionRequest
+from service.core import GroundingCore
 from service.errors import InvalidInput, NotFound, UnsupportedMediaType
 from service.http.auth import AccessEntry, log_access, require_key
 from service.http.deadlines import install_header_deadline
@@ -62,6 +62,7 @@ from service.http.openai_api import (
 )
 from service.http.route_labels import label_bentoml_metrics_by_route
 from service.http.upload_budget import UploadBudget
+from service.requests import ProductionRequest
 from service.settings import get_settings
 from service.startup import CHECK_MODEL_HINT, checkpoint_problem
 from service.telemetry.multiproc import bentoml_shared_dir, prepare_instance_dir

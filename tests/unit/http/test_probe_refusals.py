@@ -4,15 +4,14 @@ points, a DICOM preamble + ``DICM`` + garbage, and DICOM pixel data one byte sho
 from __future__ import annotations
 
 import struct
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from service.core import GroundingCore, has_content
 from service.errors import InvalidInput, ServiceError
 from service.http.errors import status_of
 from service.http.imaging import ImageLimits, decode_upload
+from service.requests import RequestReader, has_content
 from service.settings import Settings
 from tests.support.dicom import grayscale, shipped_bytes
 
@@ -30,7 +29,7 @@ FILLERS = {
 
 
 def check_question(question: str) -> str:
-    return GroundingCore.check_question(SimpleNamespace(settings=Settings()), question)  # type: ignore[arg-type]
+    return RequestReader(Settings()).check_question(question)
 
 
 @pytest.mark.parametrize("question", FILLERS.values(), ids=FILLERS.keys())
