@@ -33,7 +33,6 @@ from service.http.http_io import (
     body_limit,
     decode_base64,
     form_to_model,
-    inline_schema,
     is_json,
     is_multipart,
     parse_json_model,
@@ -43,7 +42,6 @@ from service.http.http_io import (
 from service.http.imaging import decode_image
 from service.http.interfaces import (
     AuditJSON,
-    ErrorResponse,
     FeedbackJSON,
     FeedbackResponse,
     PredictJSON,
@@ -59,6 +57,14 @@ from service.http.openai_api import (
     ModelList,
     chat_input,
     sse_chunks,
+)
+from service.http.openapi_docs import (
+    AUDIT_BODY,
+    AUTH,
+    CHAT_BODY,
+    ERRORS,
+    OPENAI_ERROR,
+    PREDICT_BODY,
 )
 from service.http.route_labels import label_bentoml_metrics_by_route
 from service.http.upload_budget import UploadBudget
@@ -109,73 +115,6 @@ app.add_middleware(
 )
 install_header_deadline(SETTINGS.header_timeout_s)
 install_error_handlers(app)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422, 429, 503)
-}
-
-
-def _request_body(model: type[PredictJSON] | type[AuditJSON], form: dict[str, Any]) -> dict:
-    """An OpenAPI requestBody accepting the JSON model or the equivalent multipart form."""
-    multipart = {"type": "object", "properties": form, "required": ["image", "question"]}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": inline_schema(model)},
-                "multipart/form-data": {"schema": multipart},
-            },
-        }
-    }
-
-
-FILE = {"type": "string", "format": "binary"}
-TEXT = {"type": "string"}
-PREDICT_BODY = _request_body(
-    PredictJSON,
-    {
-        "image": FILE,
-        "question": TEXT,
-        "audit": {"type": "boolean"},
-        "request_id": TEXT,
-        "options": {"type": "string", "description": "JSON object"},
-        "frame": {"type": "integer", "minimum": 0},
-        "modality": TEXT,
-    },
-)
-AUDIT_BODY = _request_body(
-    AuditJSON,
-    {
-        "image": FILE,
-        "shuffled_image": FILE,
-        "question": TEXT,
-        "reference_answer": TEXT,
-        "options": {"type": "string", "description": "JSON object"},
-        "mode": {"type": "string", "enum": ["generate", "score", "both"]},
-        "conditions": {"type": "string", "description": "JSON list"},
-        "frame": {"type": "integer", "minimum": 0},
-        "modality": TEXT,
-    },
-)
-AUTH = {"security": [{"bearer": []}, {"apiKey": []}]}
-CHAT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": inline_schema(ChatCompletionRequest)}},
-    }
-}
-OPENAI_ERROR = {
-    "description": "OpenAI-style error",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "object"}},
-                "required": ["error"],
-            }
-        }
-    },
-}
 
 
 async def _read_input(
