@@ -23,11 +23,17 @@ def _with_text(inputs: RateInputs, value: bool) -> bool | None:
 def hvr(inputs: RateInputs) -> bool | None:
     """hvr where the image invariance is known and the real output is text."""
     flags = inputs.flags
-    if not inputs.has_text or flags.image_invariant is None:
+    if not inputs.has_text:
         return None
     if flags.hvr is not None:
         return flags.hvr
-    return bool(flags.visual_claim and flags.image_invariant)
+    if flags.image_invariant is None:
+        return None
+    return bool(_claimed(inputs) and flags.image_invariant)
+
+
+def _claimed(inputs: RateInputs) -> bool:
+    return inputs.flags.visual_claim or bool(inputs.flags.claim_spans)
 
 
 def _oracle_is(inputs: RateInputs) -> bool | None:
@@ -84,7 +90,7 @@ VISUAL_CLAIM_RATE = register_rate(
         name="visual_claim_rate",
         label="claim_rate",
         description="share of outputs that state something about the image",
-        value=lambda inputs: _with_text(inputs, inputs.flags.visual_claim),
+        value=lambda inputs: _with_text(inputs, _claimed(inputs)),
         counter="claim",
     )
 )

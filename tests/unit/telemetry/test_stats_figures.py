@@ -22,7 +22,7 @@ from tests.support.telemetry import audit_record
 
 def test_window_figures_use_the_right_denominators() -> None:
     counts = {"audits": 40, "shuffled_n": 30, "shuffled_k": 12, "hvr_n": 20, "hvr_k": 5}
-    counts |= {"claim_k": 28}
+    counts |= {"claim_n": 40, "claim_k": 28}
     figures = window_figures(900, counts)
     assert figures.IS.value == pytest.approx(0.4)
     assert (figures.IS.lo, figures.IS.hi) == wilson_interval(12, 30)
@@ -67,6 +67,8 @@ def test_local_view_windows_and_models() -> None:
         "run_shuffled": 1,
         "shuffled_n": 1,
         "shuffled_k": 1,
+        "claim_n": 1,
+        "skeptic_n": 1,
         "mod:unknown:audits": 1,
         "mod:unknown:shuffled_n": 1,
         "mod:unknown:shuffled_k": 1,
