@@ -24,14 +24,19 @@ statement about the image, so it is a visual claim (DESIGN.md section 3). The ca
   been experiencing", family members).
 - ``GENERIC``: textbook knowledge about a disease or modality, not about this image
   ("typically", "is defined as", "most cases of", "are characteristic of", "is used to", "can be
-  identified by", "patients with ..."), and differential lists ("the differential includes");
+  identified by", "patients with ...", what a test or its staff does: "uses", "provides",
+  "a health care provider may order ...", "can be seen with MRI", "types of", "is measured by
+  ..."), and differential lists ("the differential includes");
   an extension of ConText's idea to the generic/specific distinction, with the same
   trigger/scope machinery.
 
 Scopes that cover only their own clause: a history trigger looks forward only ("Nodular opacity
 consistent with history of granulomatous disease": the opacity is seen, the disease is history),
 and a recommendation or a generic adverb does not reach back past a comma, colon or dash ("Small
-right effusion, recommend follow-up"; "Calcified granuloma, typically benign").
+right effusion, recommend follow-up"; "Calcified granuloma, typically benign"). A relative
+"which" ends every backward scope, but the forward scope of a conditional or generic trigger goes
+on through it. A repeat or follow-up study that is described ("A repeat CT shows ...",
+"Follow-up X-ray of the left hip ...") is not a plan.
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         (?:underwent|had\s+undergone|was\s+treated|were\s+treated|treated\s+in)
         (?:is|was)\s+an?\s+\d+[\s-]*(?:year|yr|month)s?[\s-]*old
         status\s+post\s+(?:a\s+)?(?:motor|fall|mvc|trauma|assault)
+        (?:laboratory|lab|blood)\s+(?:tests?|results?|values|findings|work-?up)
         """,
     )
     + _rules(
@@ -122,8 +128,10 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         assuming
         suppos(?:e|ing)
         should\s+(?:the|there|this|it|a|an)
-        to\s+(?:evaluate|assess|rule\s+out|exclude|confirm|characteri[sz]e|determine|check|look|identify|differentiate|distinguish|answer)
+        to\s+(?:evaluate|assess|rule\s+out|exclude|confirm|characteri[sz]e|determine|check|look|identify|differentiate|distinguish|answer|see|find|examine|diagnose|detect)
         rule\s+out
+        ruling\s+out
+        whether
         r/o
         (?:evaluate|assess|look|search)\s+for
         """,
@@ -138,7 +146,8 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         further\s+(?:evaluation|imaging|workup|work-up|assessment|investigation|characteri[sz]ation)
         (?:clinical|radiologic|radiographic)\s+correlation
         correlation\s+with
-        (?:could|may|might|can)\s+be\s+(?:obtained|performed|done|ordered|considered|warranted|helpful|useful)
+        (?:could|may|might|can|will|should)\s+(?:also\s+)?be\s+(?:obtained|performed|done|ordered|considered|warranted|helpful|useful|removed|taken|repeated|needed|given|injected|inserted|placed|sent)
+        risks?\s+(?:of|for|include|includes)
         (?:is|are)\s+(?:needed|necessary|required|recommended|warranted)
         (?:should|must)\s+(?:be\s+)?(?:performed|obtained|done|ordered|avoid|undergo|seek|receive|be\s+followed)
         consult(?:ation|ing)?
@@ -222,6 +231,19 @@ DEFAULT_RULES: tuple[ContextRule, ...] = tuple(
         (?:provides?|offers?|gives?)\s+(?:a\s+)?(?:detailed|cross-sectional|high-resolution|excellent|good)
         (?:patients|people|individuals|adults|children|infants|women|men|smokers)\s+(?:with|who)
         (?:scanning|imaging)\s+plane\s+determines
+        (?:doctors?|physicians?|(?:health\s*care|healthcare|medical)\s+providers?|technicians?|technologists?|radiologists?|surgeons?|clinicians?)(?!\s+(?:notes?|noted|reports?|reported|describes?|described|identified|found))
+        (?:affected\s+)?(?:individuals|people|persons|patients|children|adults|women|men)\s+(?:have|has|may|can|often|usually|develop|experience|need|require|should|will)
+        (?:some|others|many|most)\s+(?:have|look|may|can|use|develop|show|need|require|will|also)
+        (?:uses?|provides?|allows?|relies\s+on|rely\s+on|works?\s+by|bounces?)
+        (?:types|forms|kinds|subtypes|classes|categories|varieties)\s+of
+        (?:are|is)\s+(?:also\s+)?(?:referred\s+to|called|known)\s+as
+        (?:is|are)\s+the\s+most\s+(?:widely\s+|commonly\s+|frequently\s+)?(?:used|common|sensitive|specific|accurate|useful|important)
+        (?:is|are)\s+(?:very\s+|highly\s+|more\s+|less\s+)?(?:sensitive|specific|accurate|useful|helpful)\s+(?:for|in|to|at)
+        (?:can|could|may|might)\s+(?:also\s+)?be\s+(?:seen|shown|found|detected|noted|observed|visuali[sz]ed|demonstrated|imaged|diagnosed|confirmed)\s+(?:with|using|by|on|during|in)\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){0,2}(?:imaging|mri|ct|x-?rays?|radiographs?|ultrasound|scans?|tests?|studies|examinations?|exams?)
+        (?:is|are|was|were)\s+(?:measured|calculated|defined|determined|evaluated|estimated|drawn)\s+(?:by|as|using)
+        by\s+(?:measuring|placing|drawing|calculating|connecting|dividing|tracing)
+        (?:is|are)\s+(?:the|an?)\s+(?:angle|distance|ratio|measure|measurement|term|name|index)\s+(?:between|of|for|that|which|used)
+        (?:a|any)\s+(?:value|score|ratio|angle|measurement)\s+(?:of\s+)?(?:[<>\u2264\u2265]\s*\d+(?:\.\d+)?|greater|less|more|above|below|over|under)
         (?:is|are)\s+(?:the\s+)?(?:organs?|structures?|parts?)\s+(?:that|which)
         """,
     )
@@ -232,12 +254,25 @@ TERMINATORS = re.compile(
     r"which|meaning|indicating|suggesting|and\s+therefore|so\s+that)\b|[;]",
     re.IGNORECASE,
 )
+RELATIVE = re.compile(r"\bwhich\b", re.IGNORECASE)
+"""A relative clause ends a history or experiencer scope ("opacity, which is new"), but the
+forward scope of a conditional or a generic statement goes on through it ("If the tests do not
+show which gland is overactive ...", "three forms of X, which are distinguished by x-rays ...").
+Backward scopes still stop there: a generic relative clause does not make the finding before it
+generic ("a chondral abnormality, which is a type of cartilage damage")."""
+THROUGH_RELATIVE = frozenset({HYPOTHETICAL, GENERIC})
 CLAUSE_BOUNDARY = re.compile(r"[,:]|\s[-\u2013\u2014]+\s")
 """Where a clause-bounded trigger's backward scope stops."""
 PSEUDO = re.compile(
     r"\b(?:if\s+any|if\s+present|whether\s+or\s+not|no\s+history|history\s+and\s+physical|"
     r"if\s+available|as\s+if|even\s+if|would\s+(?:say|conclude|describe|note)|"
     r"i\s+would\s+choose|would\s+be\s+(?:yes|no|[a-e])\b|"
+    r"repeat\s+(?:[\w-]+\s+){0,3}?(?:shows?|showed|demonstrates?|demonstrated|reveals?|revealed)|"
+    r"follow[\s-]*up\s+(?:[\w-]+\s+){0,2}?(?:x-?rays?|ct|mri|radiographs?|films?|images?|scans?|"
+    r"studies|study|examination|exam|ultrasound|mammograms?)\s+(?=of|at|after|obtained|showing|shows?|"
+    r"showed|demonstrat|reveal|performed|taken|done)|"
+    r"(?:at|on|during)\s+(?:the\s+)?(?:[\w-]+\s+)?follow[\s-]*up\b|"
+    r"as\s+an?\s+(?:[\w-]+\s+){0,2}?(?:radiologist|doctor|physician|clinician)\b|"
     r"(?:generally|usually|typically)\s+(?:clear|normal|unremarkable|preserved|intact|stable|"
     r"well[\s-]+(?:aerated|expanded)|within\s+normal\s+limits))",
     re.IGNORECASE,
@@ -257,6 +292,8 @@ class ConText:
     def modifiers(self, sentence: str) -> list[Modifier]:
         pseudo = [(m.start(), m.end()) for m in PSEUDO.finditer(sentence)]
         stops = [(m.start(), m.end()) for m in TERMINATORS.finditer(sentence)]
+        relative = {(m.start(), m.end()) for m in RELATIVE.finditer(sentence)}
+        open_stops = [stop for stop in stops if stop not in relative]
         clauses = [(m.start(), m.end()) for m in CLAUSE_BOUNDARY.finditer(sentence)]
         found: list[Modifier] = []
         for rule, pattern in self._compiled:
@@ -264,8 +301,9 @@ class ConText:
                 if any(a <= m.start() and m.end() <= b for a, b in pseudo):
                     continue
                 scope_start, scope_end = m.start(), m.end()
+                rule_stops = open_stops if rule.category in THROUGH_RELATIVE else stops
                 if rule.direction in ("forward", "bidirectional"):
-                    after = [a for a, _ in stops if a >= m.end()]
+                    after = [a for a, _ in rule_stops if a >= m.end()]
                     scope_end = min(after) if after else len(sentence)
                 if rule.direction in ("backward", "bidirectional"):
                     bounds = stops + clauses if rule.clause else stops

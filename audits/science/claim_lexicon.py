@@ -58,7 +58,8 @@ FINDINGS = _terms(
     fibroglandular densities, emphysematous changes, septal thickening, pericardial effusion,
     granulation, consolidative opacity, infiltrates, bowel obstruction, chf, unfolding, unfolded,
     uncoiling, uncoiled, demineralized, demineralization, osteoporotic, osteoporosis,
-    significant findings, hyperlucency
+    significant findings, hyperlucency, fistula, fistulas, fistulae, coalition, loose bodies,
+    loose body, tear, tears, bulge, disc bulge, protrusion, extrusion, oedema, marrow oedema
     """
 )
 DEVICES = _terms(
@@ -69,7 +70,8 @@ DEVICES = _terms(
     swan-ganz, tracheostomy, trach, tracheostomy tube, valve replacement, prosthetic valve,
     sternotomy, sternotomy wires, sternal wires, wires, hardware, screws, prosthesis,
     arthroplasty, stent, stents, coils, clips, surgical clips, shunt, ivc filter, staples,
-    electrodes, monitoring leads, pacemakers, pacers, port-a-caths
+    electrodes, monitoring leads, pacemakers, pacers, port-a-caths, implant, implants, nail,
+    intramedullary nail, external fixator, fixator
     """
 )
 DENSITY = _terms(
@@ -87,7 +89,7 @@ WEAK_FINDINGS = _terms(
     air, fluid, findings, changes, contrast, cancer, infection, malignancy, pathology,
     collection, shift, markings, prominence, fullness, cholecystectomy, mastectomy, nephrectomy,
     lobectomy, pneumonectomy, hysterectomy, splenectomy, colectomy, thyroidectomy, graft, grafts,
-    bypass graft, cabg
+    bypass graft, cabg, sign, signs
     """
 )
 WEAK_DEVICES = _terms(
@@ -95,7 +97,9 @@ WEAK_DEVICES = _terms(
     line, lines, tube, tubes, tip, lead, leads, port, plate, filter, clip, screw, drain, coil
     """
 )
-WEAK_DENSITY = _terms("dense, density, bright, dark, white, whiter, black, gray, grey")
+WEAK_DENSITY = _terms(
+    "dense, density, bright, dark, white, whiter, black, gray, grey, enhanced, enhances"
+)
 SIZE_SHAPE = _terms(
     """
     spiculated, lobulated, well-defined, ill-defined, well-circumscribed, circumscribed, enlarged,
@@ -190,7 +194,9 @@ MODALITY = _terms(
     pa view, ap view, lateral view, frontal view, frontal, upright, supine, portable, t1-weighted,
     t2-weighted, flair, contrast-enhanced, plane, planes, view, views, panel, panels,
     imaging modality, projection, projections, posteroanterior, anteroposterior, pa projection,
-    ap projection
+    ap projection, t1, t2, stir, proton density, fat suppressed, fat saturated, fat-saturated,
+    fat-suppressed, dwi, adc, mip, mammography, ultrasonography, angiography, spect, pet/ct,
+    reconstruction, sequence, sequences, tomography, radiography
     """
 )
 NOMINAL_STUDY_WORDS = _terms(

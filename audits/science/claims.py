@@ -16,15 +16,23 @@ Pipeline, per sentence:
    MRI, fluid appears bright."), limited-study statements ("Evaluation limited by lack of IV
    contrast", "not adequately evaluated on portable radiography") and anaphoric cause statements
    ("This could be attributed to positioning or a contusion.").
+   Glossary lines that define a kind of study ("PET scan: A procedure to find ...") are not
+   claims either.
 3. Targets: lexicon terms (``claim_lexicon``): findings, devices, density, size/shape,
-   appearance/normal words, location, anatomy, modality/view.
+   appearance/normal words, location, anatomy, modality/view; and any word built with a
+   pathology suffix (-itis, -osis, -oma, -opathy, -ectasis, -megaly, -ocele ...).
 4. Context: ConText (``claim_context``, Harkema et al. 2009) drops every target inside the scope
    of a historical, hypothetical/plan, experiencer or generic (textbook) trigger.
 5. The sentence is a claim when an unmodified target remains that is specific enough: a strong
    term (finding, device, specific density/shape word, a measurement) alone -- radiology reports
    are terse ("Mild cardiomegaly.", "No pneumothorax."); negated findings are claims -- or a weak
    word (left, clear, normal, large) or anatomy with anatomy / a perception cue / a reference to
-   the image; a modality or view only when said of this image ("This is an axial CT").
+   the image; a modality or view only when said of this image ("This is an axial CT"). A
+   sentence with no verb is a report line or a caption about the study at hand: a noun phrase
+   headed by a study ("Pelvic MRI at D0.", "Contrast enhanced CT, portal phase.", "Sagittal T2
+   counting scan.") names it, and a short negated or normal line is a claim whatever its noun
+   ("No bony coalition.", "Normal pubic symphysis."). "The images" alone does not outweigh a
+   generic trigger; "this image", "here", a report section or a caption does.
 
 A detector is anything with ``detect(text) -> list[ClaimSpan]`` (``ClaimDetector``), so a judge
 model can replace the rules behind the same interface.
@@ -79,9 +87,18 @@ _SIZE_MEASURE = (
     r"nine|ten|a\s+few|several|half\s+a)\s+)(?:mm|cm|ml|millimet(?:er|re)s?|centimet(?:er|re)s?)\b"
 )
 
+# Pathology nouns are built from a handful of suffixes ("synovitis", "stenosis", "biloma",
+# "tendinopathy", "bronchiectasis", "encephalocele"): a word with one of them is a finding even
+# when the term lists lack it. Words of the same shape that name no lesion are left out.
+_FINDING_SUFFIX = (
+    r"(?!(?:diagnos[ie]s|prognos[ie]s|stroma|stoma|coma|aroma|diploma|hypnosis|osmosis|"
+    r"symbiosis|genesis|emphasis|thesis|analysis|synthesis|basis)(?![\w-]))"
+    r"[a-z]{2,}(?:itis|osis|oses|omas?|omata|opathy|opathies|ectasis|ectases|ectasia|megaly|"
+    r"iasis|ocele|oceles|plasia|trophy|rrhage|rrhages|lithiasis|agenesis)"
+)
+_EXTRA = {"size_shape": _SIZE_MEASURE, "finding": _FINDING_SUFFIX}
 _STRONG_RES = tuple(
-    (name, _term_re(terms, _SIZE_MEASURE if name == "size_shape" else ""))
-    for name, terms in STRONG_CATEGORIES
+    (name, _term_re(terms, _EXTRA.get(name, ""))) for name, terms in STRONG_CATEGORIES
 )
 _WEAK_RES = tuple((name, _term_re(terms)) for name, terms in WEAK_CATEGORIES)
 _ANATOMY_RE = _term_re(ANATOMY)
@@ -97,7 +114,7 @@ _DEICTIC = re.compile(
     rf"(?:an?\s+)?(?:[\w\-]+\s+){{0,3}}(?:{_IMAGE_NOUNS}|plane)\b"
     r"|\b(?:here|in\s+this\s+case|in\s+this\s+patient|on\s+imaging|the\s+patient's)\b"
     r"|^\s*(?:yes|no)?[,.]?\s*(?:this|it)\s+(?:is|shows|appears|looks|seems)\b"
-    r"|\b(?:is|are)\s+displayed\b"
+    r"|\b(?:is|are)\s+(?:displayed|shown)\b"
     r"|^(?:[\w-]+\s+){0,3}(?:views?|projections?|films?|radiographs?)\s+of\s+the\b",
     re.IGNORECASE,
 )
@@ -109,7 +126,8 @@ _PERCEPTION = re.compile(
     r"visible|visuali[sz]ed|identified|observed|appears?|appearing|evident|apparent|"
     r"there\s+(?:is|are|was|were|appears?|seems?|may\s+be|might\s+be|could\s+be)|there's|"
     r"evidence\s+of|consistent\s+with|compatible\s+with|suggestive\s+of|looks?|"
-    r"impression|highlighted|outlined|delineated|present|located|measures?|measuring)\b",
+    r"impression|highlighted|outlined|delineated|present|located|measures?|measuring|"
+    r"appearances?|(?:is|are)\s+(?:also\s+)?shown)\b",
     re.IGNORECASE,
 )
 
@@ -196,7 +214,7 @@ _ANAPHORIC_CAUSE = re.compile(
 # specific one ("Bibasilar opacities represent atelectasis") names where, how big or how new.
 _HABITUAL = (
     r"(?:indicate|represent|reflect|suggest|signify|denote|cause|occur|mimic|tend|require|"
-    r"result\s+from|arise|develop|appear\s+as|present\s+as|are\s+(?:an?\s+)?(?:[\w-]+\s+){0,4}"
+    r"result\s+from|arise|develop|appear\s+as|present\s+as|are\s+(?:an?\s+)?(?:[\w-]+\s+){0,8}"
     r"(?:that|which)\s+(?:reflect|represent|indicate|suggest|signify|occur|cause|result))"
 )
 _GENERIC_SUBJECT = re.compile(
@@ -226,7 +244,69 @@ _NOMINAL_VOCABULARY = frozenset(
     for term in (*MODALITY, *ANATOMY, *LOCATION)
     for word in re.findall(r"[\w&'-]+", term.lower())
 ) | frozenset(NOMINAL_STUDY_WORDS)
-_NOMINAL_MAX_WORDS = 7
+_NOMINAL_MAX_WORDS = 9
+# A finite verb, an auxiliary or a modal. A sentence with none is a noun phrase -- a caption or a
+# report line, said of the study at hand; a sentence with one is a statement whose subject and
+# verb decide what it is about.
+_FINITE = re.compile(
+    r"\b(?:is|are|was|were|be|been|being|am|can|cannot|could|may|might|must|shall|should|will|"
+    r"would|do|does|did|has|have|had|isn't|aren't|wasn't|weren't|can't|won't|doesn't|don't)\b",
+    re.IGNORECASE,
+)
+# A caption or a report title: a noun phrase headed by an imaging study ("Pelvic MRI at D0.",
+# "Contrast enhanced CT, portal phase.", "Chest radiograph at presentation.", "CT of the abdomen
+# showing ..."). Like "Frontal chest radiograph." it names the study at hand.
+_STUDY_HEAD = (
+    r"(?:ct|mri|mr|cxr|x-?rays?|radiographs?|radiography|mammograms?|mammography|ultrasound|"
+    r"ultrasonography|sonograms?|sonography|angiograms?|angiography|arteriography|venograms?|"
+    r"cystograms?|pyelograms?|tomography|scans?|images?|views?|projections?|reconstructions?|"
+    r"sections?|slices?|films?|sequences?|spect(?:/ct)?|pet(?:[/-]ct)?|mip)"
+)
+_STUDY_WORD = rf"(?:{_STUDY_HEAD}|{_alternation(MODALITY)})"
+# A run of study words ("CT", "CT scan", "coronal CT image"); a caption is judged by the first
+# run that names a study and by what follows it.
+_STUDY_RUN = re.compile(
+    rf"(?<![\w-]){_STUDY_WORD}(?:[\s-]+{_STUDY_WORD})*(?![\w-])(?:\s*\([^)]*\))?",
+    re.IGNORECASE,
+)
+_STUDY_HEAD_RE = re.compile(rf"(?<![\w-]){_STUDY_HEAD}(?![\w-])", re.IGNORECASE)
+_CAPTION_NEXT = re.compile(
+    r"\s*$|\s*[,.:;(\u2013\u2014-]|\s+(?:of|at|in|on|with|from|after|before|through|during|for|"
+    r"following|obtained|performed|taken|made|showing|demonstrating|revealing|depicting|"
+    r"displaying|illustrating|and|findings|appearances?|features|day|days|week|weeks|month|"
+    r"months|year|years|\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)\b",
+    re.IGNORECASE,
+)
+_CAPTION_MAX_LEAD = 6
+_WORD = re.compile(r"\w[\w']*(?:-\w+)*")
+_CAPTION_OPENER = re.compile(
+    r"^(?:if|when|whether|because|although|while|since|unless|to|you|your|we|they|he|she|it|"
+    r"some|many|most|other|others|each|every|all|on|in|with|at|for|from|by|as|after|before|"
+    r"during|based)\b",
+    re.IGNORECASE,
+)
+# A glossary line defines a kind of study: "PET scan (...): A procedure to find ...",
+# "Chest x-ray : An x-ray of the organs and bones inside the chest."
+_GLOSSARY = re.compile(
+    r"^[^:]{1,80}:\s*(?:a|an)\s+(?:[\w-]+\s+){0,2}?(?:procedure|test|exam|examination|type|kind|"
+    r"form|method|technique|x-?ray|scan|imaging|study|tool|device|machine|picture)\b",
+    re.IGNORECASE,
+)
+# Terse report lines with no verb: "No bony coalition.", "No evidence of synovitis.", "Normal
+# pubic symphysis." -- negated or normal statements about the study, whatever the noun.
+_TERSE_MAX_WORDS = 8
+_TERSE_NEGATED = re.compile(
+    r"^(?:there\s+(?:is|are)\s+)?(?:also\s+)?no\s+(?:evidence\s+of\s+)?(?:any\s+)?"
+    r"(?!(?:answer|image|images|comment|idea|option|choice|way|one|need|doubt|further|more|"
+    r"longer|history|symptoms?|complaints?|pain|fever|allerg\w*|known|family|previous|prior)\b)"
+    r"(?P<term>[a-z][\w-]*)",
+    re.IGNORECASE,
+)
+_TERSE_NORMAL = re.compile(
+    r"^(?P<term>normal|unremarkable|preserved|intact)\s+(?!(?:saline|range|values?|results?|"
+    r"levels?|people|persons?|individuals|aging|ageing|variants?|limits)\b)[a-z]",
+    re.IGNORECASE,
+)
 _REPORT_HEADER = re.compile(r"^\W*(?:findings|impressions?)\s*:", re.IGNORECASE)
 _ANSWER_HEADER = re.compile(r"^(?:final\s+)?answer\s*[:：]\s*", re.IGNORECASE)
 _ANSWER_TOKEN = re.compile(
@@ -373,6 +453,40 @@ def _is_generic_subject(body: str) -> bool:
     return not any(w in _SPECIFIC_WORDS or w[0].isdigit() for w in words)
 
 
+def _is_caption(body: str) -> bool:
+    """A verbless noun phrase headed by an imaging study ("Pelvic MRI at D0.").
+
+    The first run of study words must name a study ("CT", "radiograph", "image") within the
+    first few words and be followed by the end, punctuation, a preposition or a participle
+    ("... of the abdomen", "... showing a mass") -- not by a verb ("CT scans provide ...").
+    """
+    if _FINITE.search(body) is not None or _CAPTION_OPENER.match(body) is not None:
+        return False
+    run = next(
+        (m for m in _STUDY_RUN.finditer(body) if _STUDY_HEAD_RE.search(m.group(0)) is not None),
+        None,
+    )
+    if run is None:
+        return False
+    if len(_WORD.findall(body, 0, run.start())) > _CAPTION_MAX_LEAD:
+        return False
+    return _CAPTION_NEXT.match(body, run.end()) is not None
+
+
+def _terse(body: str) -> tuple[str, str] | None:
+    """(category, term) of a short verbless negated or normal report line."""
+    words = _WORD.findall(body)
+    if not 1 < len(words) <= _TERSE_MAX_WORDS:
+        return None
+    m = _TERSE_NEGATED.match(body)
+    if m is not None and _FINITE.search(body, m.start("term")) is None:
+        return "finding", m.group("term")
+    m = _TERSE_NORMAL.match(body)
+    if m is not None and _FINITE.search(body) is None:
+        return "appearance", m.group("term")
+    return None
+
+
 def _is_nominal(body: str) -> bool:
     """A short noun phrase naming the study's modality, view or anatomy."""
     words = re.findall(r"[\w&'-]+", body.lower())
@@ -419,8 +533,17 @@ class LexiconClaimDetector:
         return self._classify_body(body, need_cue, report)
 
     def _classify_body(self, body: str, need_cue: bool, report: bool) -> tuple[str, str] | None:
-        # A report's FINDINGS / IMPRESSION section is about this study by construction.
-        deictic = report or _is_nominal(body) or _DEICTIC.search(body) is not None
+        if _GLOSSARY.match(body) is not None:
+            return None
+        # A report's FINDINGS / IMPRESSION section, a verbless study line ("Frontal chest
+        # radiograph.") and a caption ("Pelvic MRI at D0.") are about the study at hand.
+        study_line = report or _is_nominal(body) or _is_caption(body)
+        references = [m.group(0).lower() for m in _DEICTIC.finditer(body)]
+        deictic = study_line or bool(references)
+        # "this image" and "here" point at the study at hand; "the images" alone may be any
+        # images ("the images are interpreted by a radiologist"), so it does not outweigh a
+        # generic trigger.
+        pointed = study_line or any(not ref.startswith("the ") for ref in references)
         perception = _PERCEPTION.search(body) is not None
         if need_cue and not (deictic or perception):
             return None
@@ -436,15 +559,19 @@ class LexiconClaimDetector:
             if _is_generic_subject(body):
                 return None
         modifiers = self.context.modifiers(body)
+        # A terse negated or normal line is a claim even when the lexicon lacks its noun.
+        terse = _terse(body)
+        if terse is not None and self.context.categories_for(modifiers, 0, len(body)):
+            terse = None
         targets = [
             t
             for t in _targets(body)
             if not self.context.categories_for(modifiers, t.start, t.end)
             # a generic trigger does not outweigh an explicit reference to this image
-            or (deictic and self.context.categories_for(modifiers, t.start, t.end) == {"GENERIC"})
+            or (pointed and self.context.categories_for(modifiers, t.start, t.end) == {"GENERIC"})
         ]
         if not targets:
-            return None
+            return terse
         kinds = {t.strength for t in targets}
         strong_finding = any(t.strength == "strong" for t in targets)
         qualifying: list[_Target] = []
@@ -466,7 +593,7 @@ class LexiconClaimDetector:
             if ok:
                 qualifying.append(t)
         if not qualifying:
-            return None
+            return terse
         best = min(qualifying, key=lambda t: (CATEGORY_ORDER.index(t.category), t.start))
         return best.category, best.term
 

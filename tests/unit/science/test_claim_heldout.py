@@ -5,8 +5,12 @@ returns at least one span. The dev split is the one the detector was tuned on: i
 printed per category. The held-out split was never looked at while tuning: only its overall
 precision and recall are printed, overall and per origin (``origin``: ``real`` for sentences
 from public reports and outputs, ``written`` for hand-written probes), and each must reach its
-floor: the DESIGN floor of 0.90 everywhere, 0.93 (issue #27) overall, on written sentences and
-for real-origin precision. Real-origin recall is floored at 0.90: the rules reach 0.913 there.
+floor. The floors are what the held-out split showed when it was measured once, after the rules
+of issue #27 were tuned on dev (rounded down to two decimals; the detector is rule-based, so the
+figures are the same on any machine): all 0.945 / 0.960 (542 rows), real-origin 0.948 / 0.948
+(340), written 0.938 / 0.984 (202). Every floor is above the DESIGN floor of 0.90 and the 0.93
+of issue #27. The dev split is floored too, so that a rule change that breaks what it was tuned
+on fails here rather than only on held-out.
 """
 
 from __future__ import annotations
@@ -22,17 +26,17 @@ from audits.science.claims import detect_visual_claims
 LABELLED = Path(__file__).resolve().parents[2] / "fixtures" / "labelled"
 DEV = LABELLED / "claims_dev.jsonl"
 HELDOUT = LABELLED / "claims_heldout.jsonl"
-FLOOR = 0.90
 FLOORS = {
     # (origin, "precision" | "recall"): floor; None = all held-out rows
-    (None, "precision"): 0.93,
-    (None, "recall"): 0.93,
+    (None, "precision"): 0.94,
+    (None, "recall"): 0.96,
     ("written", "precision"): 0.93,
-    ("written", "recall"): 0.93,
-    ("real", "precision"): 0.93,
-    ("real", "recall"): FLOOR,
+    ("written", "recall"): 0.98,
+    ("real", "precision"): 0.94,
+    ("real", "recall"): 0.94,
 }
-MIN_REAL_HELDOUT = 100
+DEV_FLOOR = 0.98
+MIN_REAL_HELDOUT = 300
 
 
 def _load(path: Path) -> list[dict]:
@@ -69,6 +73,7 @@ def test_claims_dev_and_heldout_precision_recall() -> None:
         print(f"  {kind}: {len(texts)}")
         for text in texts:
             print(f"    {text}")
+    assert p >= DEV_FLOOR and r >= DEV_FLOOR, f"dev P={p:.3f} R={r:.3f} < {DEV_FLOOR}"
 
     heldout = _load(HELDOUT)
     assert any(row["claim"] for row in heldout), "held-out split has no claim sentences"
