@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up: system packages (redis-server, prometheus/promtool, chromium), the venv with
-# torch installed first, and the project with its dev extras.
+# Idempotent set-up: system packages (redis-server, prometheus/promtool, chromium, Node.js), the
+# venv with torch installed first, the project with its dev extras, and the npm packages of
+# tests/grafana_schema (Grafana's dashboard schema, for the dashboard's schema test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ "${WITH_CHROMIUM:-1}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
   need_apt+=(chromium)
 fi
@@ -43,5 +46,12 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+# @grafana/schema pinned to the Grafana that deploy/docker-compose.yml runs; a change to the
+# lock file reinstalls (npm ci empties node_modules, the stamp with it)
+npm_stamp=tests/grafana_schema/node_modules/.installed-$(sha256sum <tests/grafana_schema/package-lock.json | cut -c1-16)
+if [ ! -f "$npm_stamp" ]; then
+  npm ci --prefix tests/grafana_schema --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$npm_stamp"
 fi
 echo "environment ready: $(.venv/bin/python -c 'import torch, transformers, bentoml; print("torch", torch.__version__, "transformers", transformers.__version__, "bentoml", bentoml.__version__)')"

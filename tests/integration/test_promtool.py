@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -141,6 +142,14 @@ def contract_series() -> list[dict[str, str]]:
             (f"grounding_is_drift_statistic{{{base}}}", "0.5x120"),
             (f"grounding_is_drift_alarm{{{base}}}", "0x120"),
         ]
+        for rate, hits in (("laterality_consistency", 3), ("flip_invariance", 1)):
+            series += [
+                (f'grounding_rate_items_total{{{base},rate="{rate}",modality="CT"}}', "0+4x120"),
+                (
+                    f'grounding_rate_hits_total{{{base},rate="{rate}",modality="CT"}}',
+                    f"0+{hits}x120",
+                ),
+            ]
         for condition, flips in (("shuffled", 3), ("blank", 2), ("no_image", 1)):
             series += [
                 (
@@ -163,16 +172,8 @@ def contract_series() -> list[dict[str, str]]:
     return [{"series": s, "values": v} for s, v in series]
 
 
-def test_dashboard_and_grafana_expressions_return_data(tmp_path: Path) -> None:
-    queries = grafana_queries()
-    checks = [
-        {
-            "expr": f"count({query}) > bool 0",
-            "eval_time": "90m",
-            "exp_samples": [{"labels": "{}", "value": 1}],
-        }
-        for query in queries
-    ]
+def run_on_contract_series(checks: list[dict[str, Any]], tmp_path: Path) -> str:
+    """`promtool test rules` of the checks, with the recording rules over contract_series()."""
     test_file = tmp_path / "dashboard.test.yml"
     test_file.write_text(
         yaml.safe_dump(
@@ -193,8 +194,43 @@ def test_dashboard_and_grafana_expressions_return_data(tmp_path: Path) -> None:
             width=1000,
         )
     )
-    output = assert_ok(promtool("test", "rules", test_file))
-    assert "SUCCESS" in output
+    return assert_ok(promtool("test", "rules", test_file))
+
+
+def test_dashboard_and_grafana_expressions_return_data(tmp_path: Path) -> None:
+    queries = grafana_queries()
+    checks = [
+        {
+            "expr": f"count({query}) > bool 0",
+            "eval_time": "90m",
+            "exp_samples": [{"labels": "{}", "value": 1}],
+        }
+        for query in queries
+    ]
+    assert "SUCCESS" in run_on_contract_series(checks, tmp_path)
     # The dashboard has panels for every window-dependent recording rule family.
     panels = json.loads(DASHBOARD.read_text())["panels"]
     assert len(queries) > len(panels)
+
+
+def test_registered_rates_panel_plots_each_rate_by_name(tmp_path: Path) -> None:
+    """One line per registered rate (its `rate` label), hits / items over the chosen window, so
+    a rate registered in the code shows without a dashboard change."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    panel = next(p for p in panels if p["title"] == "Registered rates")
+    (target,) = panel["targets"]
+    assert "{{rate}}" in target["legendFormat"]
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    recorded = "model_rate:grounding_rate:ratio_rate"
+    checks = [
+        {
+            "expr": substitute_template_vars(target["expr"], {"window": window, "model": "m1"}),
+            "eval_time": "90m",
+            "exp_samples": [
+                {"labels": f'{recorded}{window}{{model="m1",rate="{rate}"}}', "value": value}
+                for rate, value in (("flip_invariance", 0.25), ("laterality_consistency", 0.75))
+            ],
+        }
+        for window in WINDOWS
+    ]
+    assert "SUCCESS" in run_on_contract_series(checks, tmp_path)
