@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import COUNTERFACTUALS
-from audits.science.conditions.image_removal import blank_like
 from audits.science.audit_steps import AuditMode, ItemAuditRun, ItemAuditSpec
+from audits.science.conditions.image_removal import blank_like
 from loadtests.payloads import ScanImage
 from loadtests.timing import interleaved_medians, ratio
 

@@ -3,8 +3,8 @@ mirrored audit (``mirror_record``)."""
 
 from __future__ import annotations
 
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.http import AuditReport, ConditionReport
-from audits.contracts.records import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, AuditMode
 from audits.science.answer_extraction import question_kind
 from audits.science.audit_steps import ItemAuditResult

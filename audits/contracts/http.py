@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from audits.contracts.records import StoredAuditRecord
+from audits.contracts.audit_record import StoredAuditRecord
 from audits.contracts.types import CheckResult, ClaimSpan, Condition
 
 

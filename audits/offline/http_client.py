@@ -28,7 +28,7 @@ import httpx
 
 from audits.contracts.http import AuditReport
 from audits.contracts.types import Condition, ConditionOutcome, ItemFlags
-from audits.offline.records import AuditJob, ItemRecord
+from audits.offline.run_records import AuditJob, ItemRecord
 from audits.science.flags import compute_flags
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _b64_file(path: str | Path) -> str:
 
 
 class HttpAuditClient:
-    """An ``audits.offline.records.Auditor`` that sends every item to ``POST {url}/audit``."""
+    """An ``audits.offline.run_records.Auditor`` that sends every item to ``POST {url}/audit``."""
 
     group_size = 1
 

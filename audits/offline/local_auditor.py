@@ -22,7 +22,7 @@ from PIL import Image
 from audits.contracts.backend import VLMBackend, VLMInput
 from audits.contracts.types import Condition
 from audits.data.images import load_image
-from audits.offline.records import AuditJob, ItemRecord, StressRecord
+from audits.offline.run_records import AuditJob, ItemRecord, StressRecord
 from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from audits.science.parsing import normalize_answer
 from audits.science.textstress import (

@@ -22,7 +22,7 @@ from pathlib import Path
 from audits.contracts.types import COUNTERFACTUALS, Condition
 from audits.data.images import image_content_key
 from audits.data.manifest import ManifestItem
-from audits.offline.records import ItemRecord, RunMismatchError, RunSettings
+from audits.offline.run_records import ItemRecord, RunMismatchError, RunSettings
 from audits.science.conditions.image_removal import seeded_derangement
 from audits.science.prompts import option_question_prompt
 

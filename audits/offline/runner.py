@@ -5,7 +5,7 @@ condition's outcome, fsynced as it is written) and the reports of ``audits.repor
 Flags and metrics are recomputed from the stored outcomes, so a report only depends on them.
 
 The parts, one job each:
-- ``audits.offline.records``: settings, result records, audit jobs, the ``Auditor`` protocol;
+- ``audits.offline.run_records``: settings, result records, audit jobs, the ``Auditor`` protocol;
 - ``audits.offline.planning``: shuffled partners, prompts, the resumable results file;
 - ``audits.offline.local_auditor``: batched execution on an in-process model, stress, Pass@K;
 - ``audits.offline.http_client``: execution on a deployed service;
@@ -37,7 +37,7 @@ from audits.offline.planning import (
     presented_question,
     shuffled_partners,
 )
-from audits.offline.records import AuditJob, Auditor, ItemRecord, RunSettings
+from audits.offline.run_records import AuditJob, Auditor, ItemRecord, RunSettings
 from audits.offline.summaries import (
     StressSummary,
     by_benchmark,

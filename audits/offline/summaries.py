@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from audits.contracts.types import Condition, ItemAudit
 from audits.data.dicom import OTHER_MODALITY, normalize_modality
 from audits.data.manifest import ManifestItem
-from audits.offline.records import ItemRecord
+from audits.offline.run_records import ItemRecord
 from audits.reports.breakdowns import group_metrics, group_section
 from audits.reports.format import fmt_diff, fmt_float, fmt_rate
 from audits.reports.sections import ReportSection

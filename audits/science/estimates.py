@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from audits.science.stats import (
+from audits.science.intervals import (
     MCNEMAR_METHOD,
     MOVER_METHOD,
     NEWCOMBE_METHOD,

@@ -29,14 +29,7 @@ from audits.science.estimates import (
     rate_k,
     rate_of,
 )
-from audits.science.open_answers import (
-    OPEN_FLIP_F1_THRESHOLD,
-    OPEN_RECALL_THRESHOLD,
-    open_answers_differ,
-)
-from audits.science.parsing import normalize_answer
-from audits.science.rates import RateInputs, item_rates
-from audits.science.stats import (
+from audits.science.intervals import (
     MCNEMAR_METHOD,
     MOVER_METHOD,
     NEWCOMBE_METHOD,
@@ -44,6 +37,13 @@ from audits.science.stats import (
     mcnemar,
     mover_ratio,
 )
+from audits.science.open_answers import (
+    OPEN_FLIP_F1_THRESHOLD,
+    OPEN_RECALL_THRESHOLD,
+    open_answers_differ,
+)
+from audits.science.parsing import normalize_answer
+from audits.science.rates import RateInputs, item_rates
 
 OVERALL = "Overall"
 HIST_BINS = 20

@@ -24,10 +24,10 @@ from audits.contracts.types import UNPARSED
 from audits.science.answer_extraction import final_answer, question_kind
 from audits.science.estimates import Diff, Rate, paired_diff, rate_of
 from audits.science.flags import answer_correct
+from audits.science.intervals import entropy, letter_distribution, pass_at_k_unbiased
 from audits.science.parsing import answers_match, normalize_answer, parse_output
 from audits.science.prompts import letter_keys as _letter_keys
 from audits.science.prompts import option_question_prompt
-from audits.science.stats import entropy, letter_distribution, pass_at_k_unbiased
 
 YES_NO = frozenset({"yes", "no"})
 

@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.types import COUNTERFACTUALS
 from audits.science.rates import ItemRate, RateInputs, online_rates
 

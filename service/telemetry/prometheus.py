@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.data.dicom import MODALITY_LABELS, UNKNOWN_MODALITY, normalize_modality
 from audits.science.rates import online_rates
 from service.engine.stats import SchedulerStats

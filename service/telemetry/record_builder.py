@@ -1,8 +1,8 @@
-"""Builds the audit record (``audits.contracts.records``) of a completed audit."""
+"""Builds the audit record (``audits.contracts.audit_record``) of a completed audit."""
 
 from __future__ import annotations
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.types import Condition
 from audits.science.audit_steps import ItemAuditResult
 

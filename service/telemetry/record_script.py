@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from service.telemetry.drift.monitor import DriftMonitor
 from service.telemetry.drift.scripts import drift_update_lua
 from service.telemetry.prometheus import EXPORTER

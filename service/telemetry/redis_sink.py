@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from service.telemetry.ledger import LedgerCounts
 from service.telemetry.prometheus import EXPORTER
 from service.telemetry.record_script import RecordScript

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from service.telemetry.counting import (
     add_counts,
     bucket_resolution,

@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.types import ALL_CONDITIONS, COUNTERFACTUALS
 from audits.science.drift.cusum import CusumState
+from audits.science.intervals import PairedCounts, newcombe_paired_diff, wilson_interval
 from audits.science.rates import online_rates
-from audits.science.stats import PairedCounts, newcombe_paired_diff, wilson_interval
 from service.telemetry.counting import (
     add_counts,
     modality_counts,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.science.drift.cusum import CusumState
 from service.telemetry.counting import int_fields, window_label
 from service.telemetry.drift.baseline import Baseline

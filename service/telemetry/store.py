@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Protocol
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.types import Condition
 from audits.science.conditions import definition_of
 from audits.science.parsing import normalize_answer

@@ -15,7 +15,7 @@ from audits.contracts.types import ALL_CONDITIONS, Condition
 from audits.data.manifest import ManifestItem, read_manifest, write_manifest
 from audits.data.phantom import make_phantom
 from audits.offline.planning import RESULTS_NAME, file_sha256
-from audits.offline.records import ItemRecord
+from audits.offline.run_records import ItemRecord
 from audits.offline.runner import AuditRunResult, run_audit
 from cli.main import main
 

@@ -10,7 +10,7 @@ from typing import Any
 import redis as redis_py
 from prometheus_client import REGISTRY
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.types import ClaimSpan, Condition, ItemFlags
 from service.identity import answer_fingerprint, image_id
 from service.telemetry.drift import calibrate

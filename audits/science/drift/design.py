@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from audits.science.stats import wilson_interval
+from audits.science.intervals import wilson_interval
 
 DEFAULT_DROP = 0.15
 DEFAULT_ALPHA = 0.05

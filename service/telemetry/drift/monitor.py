@@ -30,7 +30,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.science.drift.stratified import stratum_of
 from service.telemetry.drift.admin import freeze_baseline
 from service.telemetry.drift.baseline import Baseline

@@ -61,6 +61,8 @@ CONTRACT_METRICS = {
     "grounding_is_compared_flips_total",
     "grounding_is_expected_flips_total",
     "grounding_is_expected_flips_variance_total",
+    "grounding_rate_items_total",
+    "grounding_rate_hits_total",
     "up",
 }
 RECORDED_NAME = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
@@ -677,4 +679,4 @@ def test_dashboard_windows_are_those_of_the_recording_rules_and_of_stats() -> No
     variables = {v["name"]: v for v in json.loads(DASHBOARD.read_text())["templating"]["list"]}
     windows = [option["value"] for option in variables["window"]["options"]]
     labels = {900: "15m", 3600: "1h", 21600: "6h", 86400: "24h"}
-    assert windows == [labels[s] for s in Settings().drift_windows_s]
+    assert windows == [labels[s] for s in Settings().audit.drift_windows_s]

@@ -27,7 +27,7 @@ from audits.offline.http_client import (
     retry_after_seconds,
 )
 from audits.offline.planning import RESULTS_NAME
-from audits.offline.records import NO_PARTNER, AuditJob, ItemRecord
+from audits.offline.run_records import NO_PARTNER, AuditJob, ItemRecord
 from audits.offline.runner import run_audit
 from service.http.interfaces import AuditJSON
 

@@ -16,7 +16,7 @@ from audits.contracts.types import ALL_CONDITIONS, Condition, ConditionOutcome
 from audits.data.manifest import ManifestItem, read_manifest, write_manifest
 from audits.data.phantom import make_phantom
 from audits.offline.planning import RESULTS_NAME, file_sha256, shuffled_partners
-from audits.offline.records import NO_PARTNER, AuditJob, ItemRecord, RunMismatchError
+from audits.offline.run_records import NO_PARTNER, AuditJob, ItemRecord, RunMismatchError
 from audits.offline.runner import run_audit
 from audits.science.conditions import registered_names
 from tests.support.images import noise_image

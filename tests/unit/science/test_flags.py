@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audits.contracts.records import flags_to_record_fields
+from audits.contracts.audit_record import flags_to_record_fields
 from audits.contracts.types import UNPARSED, CheckResult, ClaimSpan, Condition, ConditionOutcome
 from audits.science.checks import DEFAULT_DELTA_LOGP_THRESHOLD, AnswerFlipCheck
 from audits.science.flag_context import FlagContext

@@ -15,9 +15,9 @@ from audits.contracts.types import (
     ItemFlags,
 )
 from audits.reports.paper import PAPER_REFERENCE
+from audits.science.intervals import wilson_interval
 from audits.science.metrics import OVERALL, AuditMetrics, compute_metrics
 from audits.science.prompts import option_question_prompt
-from audits.science.stats import wilson_interval
 from audits.science.textstress import (
     faithfulness,
     faithfulness_rate,

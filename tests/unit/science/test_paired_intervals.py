@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from audits.science.stats import PairedCounts, mover_ratio, newcombe_paired_diff
+from audits.science.intervals import PairedCounts, mover_ratio, newcombe_paired_diff
 
 
 def test_all_agreeing_pairs_keep_a_non_zero_width() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audits.contracts.records import flags_to_record_fields
+from audits.contracts.audit_record import flags_to_record_fields
 from audits.contracts.types import (
     ALL_CONDITIONS,
     COUNTERFACTUALS,

@@ -8,7 +8,7 @@ import sys
 
 from prometheus_client import REGISTRY
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.contracts.types import Condition, ConditionOutcome
 from audits.science.flags import compute_flags
 from audits.science.rates import online_rates

@@ -6,7 +6,7 @@ import threading
 
 from prometheus_client import REGISTRY
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from service.telemetry.sinks import FanOut, MemorySink
 from tests.support.telemetry import audit_record
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audits.contracts.types import Condition
-from audits.science.stats import wilson_interval
+from audits.science.intervals import wilson_interval
 from service.telemetry.counting import (
     add_counts,
 )

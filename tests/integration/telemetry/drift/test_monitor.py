@@ -10,7 +10,7 @@ import pytest
 import redis as redis_py
 from prometheus_client import REGISTRY
 
-from audits.contracts.records import AuditRecord
+from audits.contracts.audit_record import AuditRecord
 from audits.science.drift.cusum import CusumState
 from service.telemetry.drift.baseline import Baseline
 from service.telemetry.redis_keys import baseline_key, cusum_key

@@ -9,9 +9,9 @@ from PIL import Image
 
 from audits.contracts.backend import VLMInput
 from audits.contracts.types import Condition, ConditionOutcome, ItemAudit, ItemFlags
+from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from audits.science.conditions import ImageSources, definition_of
 from audits.science.flags import compute_flags
-from audits.science.audit_steps import ItemAuditRun, ItemAuditSpec
 from audits.science.metrics import compute_metrics
 from audits.science.rates import check_value
 

@@ -19,7 +19,7 @@ from audits.science.drift.stratified import (
     mix_rate,
     stratum_of,
 )
-from audits.science.stats import wilson_interval
+from audits.science.intervals import wilson_interval
 
 RATES = {"closed|CT": 0.60, "open|MR": 0.15, "mc|CR": 0.40}
 BASELINE_MIX = {"closed|CT": 0.5, "open|MR": 0.3, "mc|CR": 0.2}

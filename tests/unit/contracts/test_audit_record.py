@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audits.contracts.records import AuditRecord, StoredAuditRecord
+from audits.contracts.audit_record import AuditRecord, StoredAuditRecord
 from audits.contracts.types import ClaimSpan, Condition, ItemFlags
 
 CLAIM = ClaimSpan(start=0, end=7, text="opacity", category="finding", trigger="shows")

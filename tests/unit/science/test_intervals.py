@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from audits.science.stats import (
+from audits.science.intervals import (
     entropy,
     letter_distribution,
     mcnemar,
