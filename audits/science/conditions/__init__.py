@@ -1,7 +1,9 @@
-"""Audited conditions, one module each, registered on import (``registry``)."""
+"""Audited conditions, one module each, registered on import (``registry``): every module of
+this package is imported here, so a new condition is its module and its ``Condition`` name."""
 
-from audits.science.conditions import flipped as _flipped  # noqa: F401 - registers it
-from audits.science.conditions import image_removal as _image_removal  # noqa: F401
+import importlib
+import pkgutil
+
 from audits.science.conditions.registry import (
     AnswerContext,
     ConditionDefinition,
@@ -16,6 +18,9 @@ from audits.science.conditions.registry import (
     registered_names,
     shown_instead,
 )
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "AnswerContext",

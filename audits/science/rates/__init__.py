@@ -1,6 +1,9 @@
-"""Per-item rates, defined once (``registry``); the grounding rates register on import."""
+"""Per-item rates, defined once (``registry``): every module of this package registers its rates
+on import (the grounding rates in ``grounding``); a condition registers its own in its module."""
 
-from audits.science.rates import grounding as _grounding  # noqa: F401 - registers the rates
+import importlib
+import pkgutil
+
 from audits.science.rates.registry import (
     ItemRate,
     RateInputs,
@@ -10,6 +13,9 @@ from audits.science.rates.registry import (
     online_rates,
     register_rate,
 )
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "ItemRate",

@@ -63,7 +63,7 @@ def _load_registrations() -> None:
     """Import the modules that register rates (the grounding rates, and each condition's own),
     so a reader sees every rate whatever it imported first."""
     import audits.science.conditions
-    import audits.science.rates.grounding  # noqa: F401
+    import audits.science.rates  # noqa: F401
 
 
 def item_rates() -> tuple[ItemRate, ...]:
