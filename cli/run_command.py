@@ -26,7 +26,7 @@ from audits.contracts.types import Condition
 from audits.data.manifest import read_manifest
 from audits.offline.http_client import AuditRequestError, HttpAuditClient
 from audits.offline.local_auditor import DEFAULT_BATCH_ITEMS
-from audits.offline.records import RunMismatchError
+from audits.offline.run_records import RunMismatchError
 from audits.offline.runner import UnreadableItemsError, run_audit
 from audits.reports.markdown import markdown_table
 from audits.science.conditions import default_conditions, registered_names
@@ -180,7 +180,7 @@ def _model_folder(model: str) -> Path:
     if model in REFERENCE_KINDS and not Path(model).exists():
         from service.settings import Settings
 
-        return ensure_reference_model(model, Settings().cache_dir)  # type: ignore[arg-type]
+        return ensure_reference_model(model, Settings().model.cache_dir)  # type: ignore[arg-type]
     folder = Path(model)
     if not folder.is_dir():
         raise ValueError(

@@ -117,12 +117,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--model-dir", type=Path, help="checkpoint folder (default: the grounded reasoner)"
     )
     model.add_argument("--demo", action="store_true", help="the random demo model instead")
-    parser.add_argument("--cache-dir", type=Path, default=defaults.cache_dir)
-    parser.add_argument("--device", default=defaults.device)
-    parser.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    parser.add_argument("--cache-dir", type=Path, default=defaults.model.cache_dir)
+    parser.add_argument("--device", default=defaults.model.device)
+    parser.add_argument("--max-new-tokens", type=int, default=defaults.model.max_new_tokens)
     parser.add_argument("--audit-mode", choices=("generate", "score", "both"), default="both")
-    parser.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
-    parser.add_argument("--audit-queue-size", type=int, default=defaults.audit_queue_size)
+    parser.add_argument("--max-batch-size", type=int, default=defaults.model.max_batch_size)
+    parser.add_argument("--audit-queue-size", type=int, default=defaults.audit.queue_size)
     parser.add_argument(
         "--clients", type=int, default=4, help="closed-loop clients below saturation"
     )

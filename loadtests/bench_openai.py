@@ -173,7 +173,7 @@ def main() -> None:
         from service.reference.prepare import ensure_reference_model
         from service.settings import get_settings
 
-        args.model = ensure_reference_model("grounded", get_settings().cache_dir)
+        args.model = ensure_reference_model("grounded", get_settings().model.cache_dir)
     scans = PayloadPool(n_images=8, seed=args.seed).scans
     env = {
         "GROUNDING_SAMPLE_RATE": "0",

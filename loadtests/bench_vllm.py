@@ -347,7 +347,7 @@ def main() -> None:
         from reference_models.families.registry import ensure_vllm_checkpoint
         from service.settings import get_settings
 
-        args.model = ensure_vllm_checkpoint(get_settings().cache_dir)
+        args.model = ensure_vllm_checkpoint(get_settings().model.cache_dir)
     started = time.monotonic()
     machine = describe_machine("cpu")
     scans = PayloadPool(n_images=8, seed=args.seed).scans

@@ -69,7 +69,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.cache_dir is None:
         from service.settings import Settings
 
-        args.cache_dir = Settings().cache_dir
+        args.cache_dir = Settings().model.cache_dir
     dry = not args.device.startswith("cuda")
     args.dry_run = dry
     args.dtype = args.dtype or ("float32" if dry else "bfloat16")

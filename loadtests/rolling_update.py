@@ -381,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
     from service.reference.prepare import ensure_reference_model
     from service.settings import Settings
 
-    cache_dir = args.cache_dir or Settings().cache_dir
+    cache_dir = args.cache_dir or Settings().model.cache_dir
     print(
         "[demo-update] the update replaces the grounded reasoner with the shortcut reasoner "
         "(same reasoning, answers that ignore the image); both ship with the repository",

@@ -54,7 +54,7 @@ class GroundingCore:
         self.backend: VLMBackend = serving.backend
         self.engine: InferenceEngine | UpstreamEngine = serving.engine
         self.audit_mode: AuditMode = serving.audit_mode
-        self.model = settings.model_name or self.backend.model_name
+        self.model = settings.model.name or self.backend.model_name
         self.requests = RequestReader(settings)
         self.build_request = self.requests.build
         """Checks and decodes one request into a ``ProductionRequest``."""
@@ -63,30 +63,30 @@ class GroundingCore:
         """Pixels of the largest image the model consumes: pooled and queued images are kept at
         most at this size, never at the upload's."""
         self.pool = ShufflePool(
-            settings.shuffle_pool_size,
-            max_bytes=settings.shuffle_pool_bytes,
+            settings.audit.shuffle_pool_size,
+            max_bytes=settings.audit.shuffle_pool_bytes,
             max_pixels=self.model_pixels,
         )
         self._warm_pool(serving.warm_images)
         self.memory = MemorySink()
         self.stats_reader = StatsReader(
-            windows_s=settings.drift_windows_s, min_audits=settings.drift_min_audits
+            windows_s=settings.audit.drift_windows_s, min_audits=settings.audit.drift_min_audits
         )
-        secret = settings.hmac_secret.get_secret_value()
+        secret = settings.security.hmac_key
         self.store: RecordStore = MemoryRecordStore(self.memory, secret)
         sinks: list[AuditSink] = [PrometheusSink(), LogSink(), self.memory]
-        if settings.redis_url:  # never connects here: a Redis that is down only fills the buffer
+        if settings.redis.url:  # never connects here: a Redis that is down only fills the buffer
             self.redis = RedisTelemetry.from_settings(settings)
             sinks.append(self.redis.sink)
             self.store = RedisRecordStore(self.redis, secret, fallback=self.store)
         self.sinks = FanOut([*sinks, *extra_sinks])
         self.completions = CompletionWorker(
-            capacity=max(64, settings.audit_queue_size), on_dropped=self._count_drop
+            capacity=max(64, settings.audit.queue_size), on_dropped=self._count_drop
         )
         EXPORTER.start_model(
             self.model,
             modes=(self.audit_mode,),
-            conditions=[c.value for c in settings.audit_conditions if c != Condition.REAL],
+            conditions=[c.value for c in settings.audit.conditions if c != Condition.REAL],
         )
         self.engine.start()
 
@@ -121,7 +121,7 @@ class GroundingCore:
         elif request.audit is not None:
             sampled, reason = request.audit, "forced" if request.audit else "disabled"
         else:
-            sampled = sample_decision(request.request_id, self.settings.sample_rate)
+            sampled = sample_decision(request.request_id, self.settings.audit.sample_rate)
             reason = "sampled" if sampled else "not_sampled"
         response = PredictResponse(
             request_id=request.request_id,
@@ -165,7 +165,7 @@ class GroundingCore:
         spec = ItemAuditSpec(
             question=request.question,
             image=fit_pixels(image, self.model_pixels),
-            conditions=tuple(self.settings.audit_conditions),
+            conditions=tuple(self.settings.audit.conditions),
             mode=self.audit_mode,
             options=request.options,
             shuffled_image=shuffled[1] if shuffled else None,
@@ -183,7 +183,7 @@ class GroundingCore:
         self.engine.submit_audit(task)
 
     def _record(self, request: ProductionRequest, result: ItemAuditResult) -> None:
-        secret = self.settings.hmac_secret.get_secret_value()
+        secret = self.settings.security.hmac_key
         self.sinks.emit(
             mirror_record(
                 request,
@@ -191,7 +191,7 @@ class GroundingCore:
                 model=self.model,
                 mode=self.audit_mode,
                 secret=secret,
-                retain_text=self.settings.retain_text,
+                retain_text=self.settings.security.retain_text,
             )
         )
 
@@ -210,11 +210,11 @@ class GroundingCore:
                 f"mode {mode} needs prompt log-probabilities, which the upstream server does not "
                 "return; use mode=generate",
             )
-        if reference is not None and len(reference) > self.settings.max_answer_chars:
+        if reference is not None and len(reference) > self.settings.limits.max_answer_chars:
             raise InvalidInput(
-                f"the reference answer is longer than {self.settings.max_answer_chars} chars"
+                f"the reference answer is longer than {self.settings.limits.max_answer_chars} chars"
             )
-        wanted = tuple(c for c in (conditions or self.settings.audit_conditions) if c != "real")
+        wanted = tuple(c for c in (conditions or self.settings.audit.conditions) if c != "real")
         if shuffled_image is None and Condition.SHUFFLED in wanted:
             drawn = self.pool.draw(exclude_id=request.image_id)
             shuffled_image = drawn[1] if drawn else None
@@ -250,7 +250,7 @@ class GroundingCore:
     async def _in_time(self, work: Awaitable[T]) -> T:
         """``work``'s result, or ``ModelTimedOut`` after the request timeout."""
         try:
-            return await asyncio.wait_for(work, timeout=self.settings.request_timeout_s)
+            return await asyncio.wait_for(work, timeout=self.settings.limits.request_timeout_s)
         except TimeoutError:
             raise ModelTimedOut("the model did not answer in time; retry later") from None
 
@@ -265,10 +265,9 @@ class GroundingCore:
     async def add_feedback(self, request_id: str, reference: str) -> dict[Condition, bool]:
         """Attach a reference answer to a past request: whether each condition's answer was
         correct."""
-        if len(reference) > self.settings.max_answer_chars:
-            raise InvalidInput(
-                f"reference_answer is longer than {self.settings.max_answer_chars} characters"
-            )
+        limit = self.settings.limits.max_answer_chars
+        if len(reference) > limit:
+            raise InvalidInput(f"reference_answer is longer than {limit} characters")
         correct = await self.store.add_feedback(request_id, reference)
         if correct is None:
             raise NotFound(f"no audit record for request {request_id}")
@@ -279,7 +278,7 @@ class GroundingCore:
         out (a production request never depends on the pool)."""
         from audits.data.images import load_image
 
-        secret = self.settings.hmac_secret.get_secret_value()
+        secret = self.settings.security.hmac_key
         added = 0
         for path in paths:
             try:
@@ -298,14 +297,14 @@ class GroundingCore:
             redis=self.redis,
             records=self.memory.records,
             queue_depth=self.engine.audit_queue_depth,
-            sample_rate=self.settings.sample_rate,
+            sample_rate=self.settings.audit.sample_rate,
             view=view,
         )
 
     def shutdown(self) -> int:
         """Drain the engine (queued audits finish within the grace period or count as dropped),
         then write what the Redis sink still buffers."""
-        dropped = self.engine.stop(self.settings.shutdown_grace_s)
+        dropped = self.engine.stop(self.settings.server.shutdown_grace_s)
         dropped += self.completions.stop(timeout=5.0)
         if self.redis is not None:
             self.redis.close(timeout=5.0)

@@ -57,11 +57,11 @@ class RequestReader:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.limits = ImageLimits(
-            settings.max_image_bytes,
-            settings.max_image_pixels,
+            settings.limits.max_image_bytes,
+            settings.limits.max_image_pixels,
             dicom_windows={
                 modality: Window(center, width)
-                for modality, (center, width) in settings.dicom_default_windows.items()
+                for modality, (center, width) in settings.limits.dicom_default_windows.items()
             },
         )
 
@@ -72,10 +72,10 @@ class RequestReader:
                 "the question is empty (nothing but spaces, symbols or invisible and filler "
                 "characters); ask something about the image in words",
             )
-        if len(cleaned) > self.settings.max_question_chars:
+        if len(cleaned) > self.settings.limits.max_question_chars:
             raise InvalidInput(
                 f"the question has {len(cleaned)} characters; the limit is "
-                f"{self.settings.max_question_chars}",
+                f"{self.settings.limits.max_question_chars}",
             )
         if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in cleaned):
             raise InvalidInput(
@@ -89,7 +89,7 @@ class RequestReader:
         bad = [key for key in options if key not in ("A", "B", "C", "D", "E")]
         if bad:
             raise InvalidInput(f"option keys must be letters A-E, got {bad}")
-        too_long = [k for k, v in options.items() if len(v) > self.settings.max_answer_chars]
+        too_long = [k for k, v in options.items() if len(v) > self.settings.limits.max_answer_chars]
         if too_long:
             raise InvalidInput(f"options {too_long} are longer than the answer limit")
         return dict(options)
@@ -109,7 +109,7 @@ class RequestReader:
         """Checks and decodes one request; ``modality`` (a client's) overrides a DICOM header's."""
         checked_question = self.check_question(question)
         checked_options = self.check_options(options)
-        secret = self.settings.hmac_secret.get_secret_value()
+        secret = self.settings.security.hmac_key
         decoded = (
             None if image_bytes is None else decode_upload(image_bytes, self.limits, frame=frame)
         )

@@ -20,9 +20,9 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from audits.backends.processor import UnsupportedCheckpoint
+from audits.contracts.audit_record import StoredAuditRecord
 from audits.contracts.backend import GenerationParams
 from audits.contracts.http import AuditReport, StoredAudit
-from audits.contracts.records import StoredAuditRecord
 from service.core import GroundingCore
 from service.errors import InvalidInput, NotFound, UnsupportedMediaType
 from service.http.auth import AccessEntry, log_access, require_key
@@ -98,22 +98,22 @@ app = FastAPI(
     description="Serves a vision-language model and audits whether its answers use the image.",
 )
 BODY_LIMITS = {
-    "/predict": body_limit(SETTINGS.max_image_bytes, 1),
-    "/audit": body_limit(SETTINGS.max_image_bytes, 2),
-    "/v1/chat/completions": body_limit(SETTINGS.max_image_bytes, 1),
+    "/predict": body_limit(SETTINGS.limits.max_image_bytes, 1),
+    "/audit": body_limit(SETTINGS.limits.max_image_bytes, 2),
+    "/v1/chat/completions": body_limit(SETTINGS.limits.max_image_bytes, 1),
 }
 app.add_middleware(
     InFlightLimit,
-    limit=SETTINGS.max_concurrency,
+    limit=SETTINGS.limits.max_concurrency,
     body_limits=BODY_LIMITS,
-    body_timeout_s=SETTINGS.body_timeout_s,
+    body_timeout_s=SETTINGS.limits.body_timeout_s,
     upload_budget=UploadBudget(
-        max(SETTINGS.upload_buffer_bytes, max(BODY_LIMITS.values())),
-        max(SETTINGS.upload_buffer_bytes_per_client, max(BODY_LIMITS.values())),
+        max(SETTINGS.limits.upload_buffer_bytes, max(BODY_LIMITS.values())),
+        max(SETTINGS.limits.upload_buffer_bytes_per_client, max(BODY_LIMITS.values())),
     ),
     retry_after_s=1,
 )
-install_header_deadline(SETTINGS.header_timeout_s)
+install_header_deadline(SETTINGS.limits.header_timeout_s)
 install_error_handlers(app)
 
 
@@ -121,7 +121,7 @@ async def _read_input(
     request: Request, model: type[PredictJSON] | type[AuditJSON], images: int
 ) -> tuple[Any, bytes, bytes | None]:
     """The validated fields, the image bytes and an optional second (shuffled) image."""
-    limit = body_limit(SETTINGS.max_image_bytes, images)
+    limit = body_limit(SETTINGS.limits.max_image_bytes, images)
     if is_json(request):
         parsed = parse_json_model(await read_body_capped(request, limit), model)
         image = decode_base64(parsed.image_base64, "image_base64")
@@ -165,8 +165,8 @@ def stop_serve_process() -> None:
 
 @bentoml.service(
     name="grounding_audit",
-    workers=SETTINGS.workers,
-    traffic={"timeout": int(SETTINGS.request_timeout_s) + 5},
+    workers=SETTINGS.server.workers,
+    traffic={"timeout": int(SETTINGS.limits.request_timeout_s) + 5},
 )
 @bentoml.asgi_app(app, path="/")
 class GroundingService:
@@ -214,8 +214,8 @@ class GroundingService:
         summary="Answer a question about an image (production path)",
     )
     async def predict(self, request: Request, background: BackgroundTasks) -> PredictResponse:
-        if SETTINGS.predict_requires_key:
-            require_key(request, SETTINGS.api_keys)
+        if SETTINGS.security.predict_requires_key:
+            require_key(request, SETTINGS.security.api_keys)
         parsed, image, _ = await _read_input(request, PredictJSON, images=1)
         production = self._production_request(parsed, image)
         response = await self.core.predict(production)
@@ -230,7 +230,7 @@ class GroundingService:
         summary="Full counterfactual report for one image and question",
     )
     async def audit(self, request: Request) -> AuditReport:
-        who = require_key(request, SETTINGS.api_keys)
+        who = require_key(request, SETTINGS.security.api_keys)
         with access_logged(who, "POST /audit") as access:
             parsed, image, second = await _read_input(request, AuditJSON, images=2)
             production = self._production_request(parsed, image)
@@ -252,7 +252,7 @@ class GroundingService:
         summary="The stored audit record of a mirrored request",
     )
     async def get_audit(self, request: Request, request_id: str) -> StoredAudit:
-        who = require_key(request, SETTINGS.api_keys)
+        who = require_key(request, SETTINGS.security.api_keys)
         with access_logged(who, "GET /audits/{request_id}", request_id):
             record = await self.core.stored_record(request_id)
             return StoredAudit(
@@ -267,7 +267,7 @@ class GroundingService:
         summary="Attach a reference answer to a past request",
     )
     async def feedback(self, request: Request) -> FeedbackResponse:
-        who = require_key(request, SETTINGS.api_keys)
+        who = require_key(request, SETTINGS.security.api_keys)
         with access_logged(who, "POST /feedback") as access:
             parsed = parse_json_model(await read_body_capped(request, 64 * 1024), FeedbackJSON)
             access.request_id = parsed.request_id
@@ -293,11 +293,11 @@ class GroundingService:
     )
     async def chat_completions(self, request: Request, background: BackgroundTasks) -> Response:
         try:
-            if SETTINGS.predict_requires_key:
-                require_key(request, SETTINGS.api_keys)
+            if SETTINGS.security.predict_requires_key:
+                require_key(request, SETTINGS.security.api_keys)
             if not is_json(request):
                 raise UnsupportedMediaType("send the chat request as application/json")
-            limit = body_limit(SETTINGS.max_image_bytes, 1)
+            limit = body_limit(SETTINGS.limits.max_image_bytes, 1)
             body = parse_json_model(await read_body_capped(request, limit), ChatCompletionRequest)
             if body.model != self.core.model:
                 raise NotFound(
@@ -342,8 +342,8 @@ class GroundingService:
         """The request's decoding; the configured budget when unset, capped by the limit."""
         budget = body.token_budget
         if budget is not None:
-            budget = min(budget, SETTINGS.max_completion_tokens)
-            if budget == SETTINGS.max_new_tokens:
+            budget = min(budget, SETTINGS.model.max_completion_tokens)
+            if budget == SETTINGS.model.max_new_tokens:
                 budget = None
         return GenerationParams(
             max_new_tokens=budget, temperature=body.temperature or 0.0, seed=body.seed

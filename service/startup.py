@@ -30,7 +30,7 @@ CHECK_MODEL_HINT = "check a checkpoint with: .venv/bin/grounding-audit check-mod
 def backend_name(settings: Settings) -> str:
     """The registered backend served (``GROUNDING_BACKEND``; unset: ``openai`` when an
     upstream URL is set, else ``transformers``)."""
-    return settings.backend or ("openai" if settings.upstream_url else "transformers")
+    return settings.model.backend or ("openai" if settings.upstream.url else "transformers")
 
 
 def serves_local_checkpoint(settings: Settings) -> bool:
@@ -38,32 +38,32 @@ def serves_local_checkpoint(settings: Settings) -> bool:
 
 
 def resolve_model_dir(settings: Settings) -> Path:
-    if settings.model_path is not None:
-        return settings.model_path
+    if settings.model.path is not None:
+        return settings.model.path
     from service.reference.prepare import ensure_reference_model
 
-    return ensure_reference_model(settings.reference_model, settings.cache_dir)
+    return ensure_reference_model(settings.model.reference, settings.model.cache_dir)
 
 
 def warm_pool_images(settings: Settings, *, serving_reference: bool) -> list[Path]:
     """Images that fill the shuffle pool at start (``shuffle_pool_warm_dir``; for a reference
     model, phantom images), at most the pool's size."""
-    if settings.shuffle_pool_warm_dir is not None:
-        folder = settings.shuffle_pool_warm_dir
+    if settings.audit.shuffle_pool_warm_dir is not None:
+        folder = settings.audit.shuffle_pool_warm_dir
         paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     elif serving_reference:
         from reference_models.phantom_data import ensure_warm_pool_images
 
-        paths = ensure_warm_pool_images(settings.cache_dir)
+        paths = ensure_warm_pool_images(settings.model.cache_dir)
     else:
         return []
-    return paths[: settings.shuffle_pool_size]
+    return paths[: settings.audit.shuffle_pool_size]
 
 
 def checkpoint_problem(settings: Settings) -> str | None:
     """Why ``GROUNDING_MODEL_PATH`` cannot be served, found without loading the model (one line,
     with the command that checks it fully); None when it looks like a checkpoint folder."""
-    path = settings.model_path
+    path = settings.model.path
     if path is None or not serves_local_checkpoint(settings):
         return None
     if not path.is_dir():
@@ -87,15 +87,11 @@ def checkpoint_problem(settings: Settings) -> str | None:
 
 
 def model_label(settings: Settings) -> str:
-    if settings.model_name:
-        return settings.model_name
-    if settings.model_path is not None:
-        return settings.model_path.name
-    return f"reference-{settings.reference_model}"
-
-
-def _api_key(settings: Settings) -> str | None:
-    return settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    if settings.model.name:
+        return settings.model.name
+    if settings.model.path is not None:
+        return settings.model.path.name
+    return f"reference-{settings.model.reference}"
 
 
 def load_backend(settings: Settings) -> VLMBackend:
@@ -104,15 +100,15 @@ def load_backend(settings: Settings) -> VLMBackend:
     name = backend_name(settings)
     local = backend_kind(name).local
     options = BackendOptions(
-        model=str(resolve_model_dir(settings)) if local else settings.upstream_model,
-        url=settings.upstream_url,
-        api_key=_api_key(settings),
+        model=str(resolve_model_dir(settings)) if local else settings.upstream.model,
+        url=settings.upstream.url,
+        api_key=settings.upstream.api_key_value,
         model_name=model_label(settings),
-        device=settings.device,
-        dtype=settings.dtype,
-        max_new_tokens=settings.max_new_tokens,
-        concurrency=settings.max_concurrency,
-        timeout_s=settings.upstream_timeout_s,
+        device=settings.model.device,
+        dtype=settings.model.dtype,
+        max_new_tokens=settings.model.max_new_tokens,
+        concurrency=settings.limits.max_concurrency,
+        timeout_s=settings.upstream.timeout_s,
         max_retries=0,
         scoring=local,
     )
@@ -122,16 +118,16 @@ def load_backend(settings: Settings) -> VLMBackend:
 def audit_backend(settings: Settings, served_model: str) -> VLMBackend:
     """The audits' client of a server: retried, with the lower priority, for the model the
     production client found."""
-    priority_field = settings.upstream_priority_field
+    priority_field = settings.upstream.priority_field
     options = BackendOptions(
         model=served_model,
-        url=settings.upstream_url,
-        api_key=_api_key(settings),
-        max_new_tokens=settings.max_new_tokens,
-        concurrency=4 * settings.upstream_audit_concurrency,
-        timeout_s=settings.upstream_audit_timeout_s,
-        max_retries=settings.upstream_audit_retries,
-        request_fields={priority_field: settings.upstream_audit_priority} if priority_field else {},
+        url=settings.upstream.url,
+        api_key=settings.upstream.api_key_value,
+        max_new_tokens=settings.model.max_new_tokens,
+        concurrency=4 * settings.upstream.audit_concurrency,
+        timeout_s=settings.upstream.audit_timeout_s,
+        max_retries=settings.upstream.audit_retries,
+        request_fields={priority_field: settings.upstream.audit_priority} if priority_field else {},
     )
     return build_backend(backend_name(settings), options)
 
@@ -168,29 +164,29 @@ def start_serving(
 ) -> Serving:
     """The backend (``backend``, else the configured one) and the engine that runs it."""
     serving_reference = backend is None and serves_local_checkpoint(settings)
-    serving_reference = serving_reference and settings.model_path is None
+    serving_reference = serving_reference and settings.model.path is None
     backend = backend or load_backend(settings)
     engine: InferenceEngine | UpstreamEngine
     if backend.capabilities.concurrent:
         engine = UpstreamEngine(
             backend,
             audit_backend(settings, backend.model_name),
-            production_concurrency=settings.max_concurrency,
-            audit_concurrency=settings.upstream_audit_concurrency,
-            busy_audit_concurrency=settings.upstream_busy_audit_concurrency,
-            audit_queue_size=settings.audit_queue_size,
-            audit_queue_bytes=settings.audit_queue_bytes,
+            production_concurrency=settings.limits.max_concurrency,
+            audit_concurrency=settings.upstream.audit_concurrency,
+            busy_audit_concurrency=settings.upstream.busy_audit_concurrency,
+            audit_queue_size=settings.audit.queue_size,
+            audit_queue_bytes=settings.audit.queue_bytes,
             on_stats=on_stats,
         )
     else:
         engine = InferenceEngine(
             backend,
-            max_batch_size=settings.max_batch_size,
-            audit_queue_size=settings.audit_queue_size,
-            audit_queue_bytes=settings.audit_queue_bytes,
+            max_batch_size=settings.model.max_batch_size,
+            audit_queue_size=settings.audit.queue_size,
+            audit_queue_bytes=settings.audit.queue_bytes,
             on_stats=on_stats,
         )
-    audit_mode = supported_audit_mode(settings.audit_mode, engine.audit_backend)
+    audit_mode = supported_audit_mode(settings.audit.mode, engine.audit_backend)
     if engine.audit_backend.capabilities.priority:
         check_upstream_priority(settings)  # logs whether audits really yield (never raises)
     return Serving(

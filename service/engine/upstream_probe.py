@@ -126,12 +126,12 @@ def probe_priority_scheduling(
 def check_upstream_priority(settings: Settings) -> PriorityCheck | None:
     """Probe the configured upstream and log the outcome (an error where the priority is
     ignored, a warning where it cannot be verified); None without an upstream. Never raises."""
-    if not settings.upstream_url:
+    if not settings.upstream.url:
         return None
-    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    key = settings.upstream.api_key_value
     try:
         check = probe_priority_scheduling(
-            settings.upstream_url, api_key=key, priority_field=settings.upstream_priority_field
+            settings.upstream.url, api_key=key, priority_field=settings.upstream.priority_field
         )
     except Exception as exc:  # a probe must never stop the service
         log.warning("upstream priority check failed: %s", exc)

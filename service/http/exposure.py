@@ -50,9 +50,9 @@ def refusal(settings: Settings, host: str) -> str | None:
     if is_loopback(host):
         return None
     unset = []
-    if not settings.api_keys or _public(settings.api_keys):
+    if not settings.security.api_keys or _public(settings.security.api_keys):
         unset.append("GROUNDING_API_KEYS")
-    if _public([settings.hmac_secret]):
+    if _public([settings.security.hmac_secret]):
         unset.append("GROUNDING_HMAC_SECRET")
     if not unset:
         return None

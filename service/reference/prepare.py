@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if cache_dir is None:
         from service.settings import Settings
 
-        cache_dir = Settings().cache_dir
+        cache_dir = Settings().model.cache_dir
     ensure_phantom_data(cache_dir)
     built = ensure_reference_models(kinds, cache_dir, steps=args.steps, workers=args.workers)
     for kind, folder in built.items():

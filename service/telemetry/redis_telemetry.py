@@ -58,12 +58,12 @@ class RedisTelemetry:
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisTelemetry:
         return cls(
-            settings.redis_url,
-            windows_s=settings.drift_windows_s,
-            min_audits=settings.drift_min_audits,
-            stream_maxlen=settings.redis_stream_maxlen,
-            record_ttl_s=settings.record_ttl_s,
-            buffer_size=settings.sink_buffer_size,
+            settings.redis.url,
+            windows_s=settings.audit.drift_windows_s,
+            min_audits=settings.audit.drift_min_audits,
+            stream_maxlen=settings.redis.stream_maxlen,
+            record_ttl_s=settings.redis.record_ttl_s,
+            buffer_size=settings.redis.sink_buffer_size,
         )
 
     async def call(self, fn: Callable[[Any], Awaitable[T]], timeout: float = 2.0) -> T:

@@ -150,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
     from service.settings import Settings
 
     settings = Settings()
-    url = args.redis_url or settings.redis_url
-    min_audits = args.min_audits or settings.drift_min_audits
+    url = args.redis_url or settings.redis.url
+    min_audits = args.min_audits or settings.audit.drift_min_audits
     try:
         result = asyncio.run(calibrate(args, url, min_audits))
     except (CalibrationError, OSError, json.JSONDecodeError) as exc:

@@ -269,8 +269,10 @@ def test_a_model_slower_than_the_request_timeout_gets_503_and_the_engine_survive
     from service.service import app as service_app
 
     backend = HeldProduction()
-    settings = Settings(redis_url="", model_name="fm-timeout", sample_rate=0.0)
-    core = GroundingCore(settings.model_copy(update={"request_timeout_s": 0.3}), backend=backend)
+    settings = Settings(
+        redis_url="", model_name="fm-timeout", sample_rate=0.0, request_timeout_s=0.3
+    )
+    core = GroundingCore(settings, backend=backend)
     app = FastAPI()
     app.exception_handlers.update(service_app.exception_handlers)
 
