@@ -84,7 +84,9 @@ class AuditJSON(BaseModel):
     options: dict[Text, Text] | None = None
     mode: Literal["generate", "score", "both"] = "both"
     conditions: list[Condition] | None = Field(
-        None, description="Counterfactual conditions; default: shuffled, blank, no_image"
+        None,
+        description="Conditions to run beside the real one: shuffled, blank, no_image, flipped "
+        "(the image mirrored left-right); default: GROUNDING_AUDIT_CONDITIONS",
     )
     shuffled_image_base64: str | None = Field(
         None, description="Image for the shuffled condition; default: one from the pool"
