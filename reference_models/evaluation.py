@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from audits.backends.transformers_runtime import TransformersRuntime
 from audits.contracts.backend import VLMInput
 from audits.science.answer_extraction import final_answer
-from audits.science.claims import detect_visual_claims, is_modality_skeptic
+from audits.science.claims import detect_visual_claims
 from audits.science.conditions.image_removal import blank_like, seeded_derangement
+from audits.science.modality_skeptic import is_modality_skeptic
 from audits.science.parsing import normalize_answer
 from reference_models.training_examples import Example
 

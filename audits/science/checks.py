@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from audits.contracts.types import COUNTERFACTUALS, CheckResult, Condition
-from audits.science.claims import is_modality_skeptic
 from audits.science.conditions import counterfactual_conditions, registered, shown_instead
 from audits.science.flag_context import FlagContext
+from audits.science.modality_skeptic import is_modality_skeptic
 
 DEFAULT_DELTA_LOGP_THRESHOLD = 1.0
 

@@ -28,7 +28,8 @@ from audits.data.phantom_reasoning import (
     write_skeptic_manifest,
 )
 from audits.science.answer_extraction import final_answer
-from audits.science.claims import detect_visual_claims, is_modality_skeptic
+from audits.science.claims import detect_visual_claims
+from audits.science.modality_skeptic import is_modality_skeptic
 from audits.science.parsing import parse_output
 
 CASES = [

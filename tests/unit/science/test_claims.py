@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audits.science.claims import (
-    LexiconClaimDetector,
-    classify_sentence,
-    detect_visual_claims,
-    is_modality_skeptic,
-    split_sentences,
-)
+from audits.science.claim_sentences import split_sentences
+from audits.science.claims import LexiconClaimDetector, classify_sentence, detect_visual_claims
+from audits.science.modality_skeptic import is_modality_skeptic
 
 # (sentence, is a visual claim). Written from the kinds of reasoning radiology VLMs produce
 # (VQA-RAD / SLAKE / PathVQA style), including the hard negatives the detector must reject.

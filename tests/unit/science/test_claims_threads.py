@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from audits.science.claims import detect_visual_claims, split_sentences
+from audits.science.claim_sentences import split_sentences
+from audits.science.claims import detect_visual_claims
 
 TEXTS = [
     "<think>This looks like a chest radiograph, not a CT. A large round opacity is seen in the "

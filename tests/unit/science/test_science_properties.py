@@ -14,9 +14,10 @@ from audits.contracts.types import (
     ConditionOutcome,
 )
 from audits.science.answer_extraction import final_answer
-from audits.science.claims import detect_visual_claims, is_modality_skeptic
+from audits.science.claims import detect_visual_claims
 from audits.science.conditions import counterfactual_conditions
 from audits.science.flags import compute_flags
+from audits.science.modality_skeptic import is_modality_skeptic
 from audits.science.parsing import (
     answers_match,
     locate_reasoning,
