@@ -318,16 +318,20 @@ class _Watcher:
                 f"CUSUM alarm: crossed at audit {crossed} since the swap, seen at {audits} "
                 f"audits ({since:.1f} s)"
             )
+        # each later milestone is counted after it is seen: the CUSUM may cross between the
+        # /stats read above and the look at /metrics or Prometheus
         if self.milestones["gauge"] is None and _gauge_alarm(urls):
-            self.milestones["gauge"] = Milestone(audits_since_swap=audits, seconds_since_swap=since)
-            self.say(f"grounding_is_drift_alarm = 1 on /metrics at {audits} audits ({since:.1f} s)")
+            seen, since = _drift_n(urls[0]) - self.swap_n, time.monotonic() - self.started
+            self.milestones["gauge"] = Milestone(audits_since_swap=seen, seconds_since_swap=since)
+            self.say(f"grounding_is_drift_alarm = 1 on /metrics at {seen} audits ({since:.1f} s)")
         if self.milestones["prometheus"] is None and (
             self.prometheus.alert_states().get(ALERT) == "firing"
         ):
+            seen, since = _drift_n(urls[0]) - self.swap_n, time.monotonic() - self.started
             self.milestones["prometheus"] = Milestone(
-                audits_since_swap=audits, seconds_since_swap=since
+                audits_since_swap=seen, seconds_since_swap=since
             )
-            self.say(f"prometheus: {ALERT} firing after {audits} audits since the swap")
+            self.say(f"prometheus: {ALERT} firing after {seen} audits since the swap")
         if all(value is not None for value in self.milestones.values()):
             self.done.set()
 

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 from audits.contracts.types import (
-    COUNTERFACTUALS,
     Condition,
     ConditionOutcome,
     ItemAudit,
@@ -21,6 +20,7 @@ from audits.data.manifest import ManifestItem
 from audits.offline.summaries import by_modality, modality_section
 from audits.reports.svg import CONDITION_COLOURS
 from audits.reports.writer import write_reports
+from audits.science.conditions import default_conditions
 from audits.science.metrics import compute_metrics
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,6 +33,10 @@ pytestmark = [
 ]
 
 
+AUDITED = default_conditions()
+"""The conditions these audits ran (shuffled, blank, no_image)."""
+
+
 def audit_items() -> list[ItemAudit]:
     items = []
     for i in range(40):
@@ -43,7 +47,7 @@ def audit_items() -> list[ItemAudit]:
             Condition.BLANK: real if i % 5 else "yes",
             Condition.NO_IMAGE: "yes",
         }
-        flips = {c: answers[c] != real for c in COUNTERFACTUALS}
+        flips = {c: answers[c] != real for c in AUDITED}
         invariant = not any(flips.values())
         claim = i % 4 != 0
         items.append(
@@ -55,7 +59,7 @@ def audit_items() -> list[ItemAudit]:
                     answers=answers,
                     flips=flips,
                     correct={c: a == "yes" for c, a in answers.items()},
-                    delta_logp={c: (i % 7) * 0.5 - 1.0 + j for j, c in enumerate(COUNTERFACTUALS)},
+                    delta_logp={c: (i % 7) * 0.5 - 1.0 + j for j, c in enumerate(AUDITED)},
                     visual_claim=claim,
                     image_invariant=invariant,
                     hvr=claim and invariant,
@@ -137,7 +141,7 @@ def rich_report(tmp_path: Path, benchmarks: tuple[str, ...]) -> Path:
             Condition.BLANK: real,
             Condition.NO_IMAGE: real,
         }
-        flips = {c: answers[c] != real for c in COUNTERFACTUALS}
+        flips = {c: answers[c] != real for c in AUDITED}
         invariant = not any(flips.values())
         modality = ("xray", "ct", "MR")[i % 3 if i % 5 else 0]
         manifest.append(
@@ -158,7 +162,7 @@ def rich_report(tmp_path: Path, benchmarks: tuple[str, ...]) -> Path:
                     answers=answers,
                     flips=flips,
                     correct={c: a == reference for c, a in answers.items()},
-                    delta_logp={c: (i % 11) * 0.7 - 2.0 + j for j, c in enumerate(COUNTERFACTUALS)},
+                    delta_logp={c: (i % 11) * 0.7 - 2.0 + j for j, c in enumerate(AUDITED)},
                     visual_claim=True,
                     image_invariant=invariant,
                     hvr=invariant,
