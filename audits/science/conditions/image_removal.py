@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -26,6 +26,20 @@ def blank_like(image: Image.Image) -> Image.Image:
     return Image.new("RGB", image.size, BLANK_RGB)
 
 
+def _another_patients(sources: ImageSources) -> Image.Image | None:
+    if sources.shuffled is None:
+        raise ConditionSkipped(sources.shuffled_skip_reason)
+    return sources.shuffled
+
+
+def _blank(sources: ImageSources) -> Image.Image | None:
+    return blank_like(sources.real)
+
+
+def _none(sources: ImageSources) -> Image.Image | None:
+    return None
+
+
 @dataclass(frozen=True)
 class _ImageRemoval:
     """Scored against the real image's reference: an answer that survives without the image
@@ -34,17 +48,12 @@ class _ImageRemoval:
     condition: Condition
     shows: str
     colour: str
+    make_image: Callable[[ImageSources], Image.Image | None]
     role: Role = "counterfactual"
     default: bool = True
 
     def image(self, sources: ImageSources) -> Image.Image | None:
-        if self.condition is Condition.SHUFFLED:
-            if sources.shuffled is None:
-                raise ConditionSkipped(sources.shuffled_skip_reason)
-            return sources.shuffled
-        if self.condition is Condition.BLANK:
-            return blank_like(sources.real)
-        return None
+        return self.make_image(sources)
 
     def reference_under(self, reference: str) -> str:
         return reference
@@ -54,10 +63,12 @@ class _ImageRemoval:
 
 
 SHUFFLED = register_condition(
-    _ImageRemoval(Condition.SHUFFLED, "another patient's image", "#d62728")
+    _ImageRemoval(Condition.SHUFFLED, "another patient's image", "#d62728", _another_patients)
 )
-BLANK = register_condition(_ImageRemoval(Condition.BLANK, "a uniform gray image", "#7f7f7f"))
-NO_IMAGE = register_condition(_ImageRemoval(Condition.NO_IMAGE, "no image", "#ff7f0e"))
+BLANK = register_condition(
+    _ImageRemoval(Condition.BLANK, "a uniform gray image", "#7f7f7f", _blank)
+)
+NO_IMAGE = register_condition(_ImageRemoval(Condition.NO_IMAGE, "no image", "#ff7f0e", _none))
 
 
 def seeded_derangement(image_keys: Sequence[str], seed: int) -> list[int]:
